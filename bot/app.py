@@ -1,0 +1,123 @@
+"""Builds the ASGI app from settings. Nothing happens on import.
+
+POST /slack/events            Bolt (HTTP mode; Socket Mode connects out instead)
+POST /webhooks/alertmanager   alerts in (bearer token)
+POST /webhooks/pagerduty      PagerDuty v3 webhooks in (HMAC signature)
+GET  /healthz /readyz /metrics
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import anyio
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+from bot.chat.console_transport import ConsoleTransport
+from bot.chat.outbox_sender import OutboxSender
+from bot.chat.transport import ChatTransport
+from bot.clients.slack_web import SlackWebTransport, make_web_client
+from bot.config import Settings
+from bot.metrics import Metrics
+from bot.runtime import Runtime
+from bot.store.engine import make_engine
+from bot.store.migrate import upgrade
+from bot.web import health_routes, intake_routes
+
+log = logging.getLogger(__name__)
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    metrics = Metrics()
+    engine = make_engine(settings.database_url)
+    transport: ChatTransport
+    if settings.slack_bot_token is not None:
+        client = make_web_client(
+            settings.slack_bot_token.get_secret_value(),
+            settings.slack_api_url,
+            settings.slack_timeout_s,
+        )
+        transport = SlackWebTransport(client, metrics)
+    else:
+        transport = ConsoleTransport()
+    sender = OutboxSender(
+        engine,
+        transport,
+        metrics,
+        channel_rate=settings.slack_channel_rate,
+        channel_burst=settings.slack_channel_burst,
+    )
+    return Runtime(
+        settings=settings, engine=engine, metrics=metrics, transport=transport, sender=sender
+    )
+
+
+def build_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
+    rt = build_runtime(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if migrate:
+            await anyio.to_thread.run_sync(upgrade, settings.database_url)
+        stop = asyncio.Event()
+        tasks = [asyncio.create_task(rt.sender.run(stop), name="outbox-sender")]
+        socket_handler = None
+        if settings.socket_mode and bolt_app is not None:
+            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+            assert settings.slack_app_token is not None
+            socket_handler = AsyncSocketModeHandler(
+                bolt_app, settings.slack_app_token.get_secret_value()
+            )
+            await socket_handler.connect_async()  # type: ignore[no-untyped-call]
+            log.info("slack: connected in Socket Mode")
+        log.info("opsbot ready (transport=%s)", rt.transport.name)
+        try:
+            yield
+        finally:
+            stop.set()
+            if socket_handler is not None:
+                await socket_handler.close_async()  # type: ignore[no-untyped-call]
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait_for(task, timeout=5)
+            client = getattr(rt.transport, "client", None)
+            session = getattr(client, "session", None)
+            if session is not None:
+                await session.close()
+            rt.engine.dispose()
+
+    app = FastAPI(title="opsbot", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.runtime = rt
+    app.include_router(health_routes.make_router(rt))
+    app.include_router(intake_routes.make_router(rt))
+
+    bolt_app = None
+    if isinstance(rt.transport, SlackWebTransport):
+        from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
+
+        from bot.chat.slack_app import build_bolt_app
+
+        bolt_app = build_bolt_app(rt, rt.transport.client)
+        handler = AsyncSlackRequestHandler(bolt_app)
+
+        @app.post("/slack/events")
+        async def slack_events(request: Request) -> Response:
+            if settings.socket_mode:
+                return JSONResponse({"error": "this opsbot uses Socket Mode"}, status_code=404)
+            response: Response = await handler.handle(request)
+            return response
+    else:
+
+        @app.post("/slack/events")
+        async def slack_not_configured() -> JSONResponse:
+            return JSONResponse(
+                {"error": "Slack is not configured: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET"},
+                status_code=404,
+            )
+
+    return app

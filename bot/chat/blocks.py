@@ -1,0 +1,139 @@
+"""Block Kit for incident messages: the root (always the current state) and thread replies.
+
+Every builder returns ``(text, blocks)``: ``text`` is the notification / accessibility fallback
+and what the console transport prints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from bot.store.models import Alert, Incident, IncidentStatus
+
+Block = dict[str, Any]
+
+SECTION_TEXT_LIMIT = 3000
+HEADER_LIMIT = 150
+MAX_ALERTS_PER_REPLY = 20
+
+STATUS_ICON = {
+    IncidentStatus.FIRING: ":red_circle:",
+    IncidentStatus.ACKNOWLEDGED: ":large_orange_circle:",
+    IncidentStatus.RESOLVED: ":large_green_circle:",
+}
+
+
+def clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def escape(text: str) -> str:
+    """Slack mrkdwn escaping: alert text is data, never markup or mentions."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def slack_time(at: datetime) -> str:
+    epoch = int(at.timestamp())
+    return f"<!date^{epoch}^{{date_short_pretty}} {{time_secs}}|{at:%Y-%m-%d %H:%M:%S} UTC>"
+
+
+def _link(url: str | None, label: str) -> str | None:
+    if not url or not url.startswith(("http://", "https://")):
+        return None
+    return f"<{url.replace('|', '%7C').replace('>', '%3E')}|{label}>"
+
+
+def root_message(
+    incident: Incident, alerts_firing: int, alerts_total: int
+) -> tuple[str, list[Block]]:
+    status = incident.status
+    icon = STATUS_ICON.get(status, ":grey_question:")
+    title = clip(incident.title, HEADER_LIMIT - 20)
+    header = f"#{incident.id} {title}"
+    text = (
+        f"{status.upper()}: #{incident.id} {incident.title} "
+        f"(severity {incident.severity or 'unknown'}, service {incident.service or 'unknown'})"
+    )
+    fields = [
+        f"*Status*\n{icon} {status}",
+        f"*Severity*\n{escape(incident.severity or 'unknown')}",
+        f"*Service*\n{escape(incident.service or 'unknown')}",
+        f"*Started*\n{slack_time(incident.opened_at)}",
+        f"*Alerts*\n{alerts_firing} firing / {alerts_total} total",
+    ]
+    if incident.acknowledged_at:
+        fields.append(f"*Acknowledged*\n{slack_time(incident.acknowledged_at)}")
+    if incident.resolved_at:
+        fields.append(f"*Resolved*\n{slack_time(incident.resolved_at)}")
+    links = [
+        link
+        for link in (
+            _link(incident.generator_url, "Graph"),
+            _link(incident.runbook_url, "Runbook"),
+            _link(incident.pagerduty_url, "PagerDuty"),
+        )
+        if link
+    ]
+    blocks: list[Block] = [
+        {"type": "header", "text": {"type": "plain_text", "text": clip(header, HEADER_LIMIT)}},
+        {
+            "type": "section",
+            "fields": [{"type": "mrkdwn", "text": clip(f, 2000)} for f in fields[:10]],
+        },
+    ]
+    if links:
+        blocks.append(
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(links)}]}
+        )
+    return text, blocks
+
+
+def alert_line(alert: Alert) -> str:
+    icon = ":fire:" if alert.status == "firing" else ":white_check_mark:"
+    summary = alert.annotations.get("summary") or alert.annotations.get("description") or ""
+    labels = ", ".join(
+        f"{k}={v}" for k, v in sorted(alert.labels.items()) if k not in ("alertname", "severity")
+    )
+    line = f"{icon} *{escape(alert.alertname or alert.fingerprint)}* {alert.status}"
+    if summary:
+        line += f" — {escape(clip(summary, 300))}"
+    if labels:
+        line += f"\n      `{escape(clip(labels, 400))}`"
+    return line
+
+
+def alerts_reply(alerts: Sequence[Alert]) -> tuple[str, list[Block]]:
+    """One thread reply for the alerts one delivery (or several merged ones) brought."""
+    firing = sum(1 for a in alerts if a.status == "firing")
+    resolved = len(alerts) - firing
+    text = f"{len(alerts)} alert(s): {firing} firing, {resolved} resolved"
+    lines = [alert_line(a) for a in alerts[:MAX_ALERTS_PER_REPLY]]
+    if len(alerts) > MAX_ALERTS_PER_REPLY:
+        lines.append(f"…and {len(alerts) - MAX_ALERTS_PER_REPLY} more")
+    return text, [
+        {"type": "section", "text": {"type": "mrkdwn", "text": chunk}}
+        for chunk in chunk_lines(lines, SECTION_TEXT_LIMIT)
+    ]
+
+
+def note_reply(text: str) -> tuple[str, list[Block]]:
+    return text, [
+        {"type": "section", "text": {"type": "mrkdwn", "text": clip(text, SECTION_TEXT_LIMIT)}}
+    ]
+
+
+def chunk_lines(lines: Sequence[str], limit: int) -> list[str]:
+    out: list[str] = []
+    cur = ""
+    for line in lines:
+        line = clip(line, limit)
+        if cur and len(cur) + 1 + len(line) > limit:
+            out.append(cur)
+            cur = line
+        else:
+            cur = f"{cur}\n{line}" if cur else line
+    if cur:
+        out.append(cur)
+    return out

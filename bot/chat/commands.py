@@ -1,0 +1,122 @@
+"""The ``/ops`` command grammar, shared by Slack and the console.
+
+A command is parsed into a name and arguments, run against the store, and answered with a
+``Reply`` (text for the console and for notifications, Block Kit for Slack).
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from bot.chat.blocks import SECTION_TEXT_LIMIT, chunk_lines, escape
+from bot.incidents.queries import alert_counts, list_incidents, timeline_of
+from bot.store.models import Incident
+
+
+@dataclass
+class Reply:
+    text: str
+    blocks: list[dict[str, Any]] = field(default_factory=list)
+    ok: bool = True
+
+
+@dataclass
+class CommandContext:
+    engine: Engine
+    user: str = "console"
+    channel: str | None = None
+
+
+Handler = Callable[[CommandContext, list[str]], Reply]
+
+USAGE = """Usage: /ops <command>
+  help                      this text
+  incidents [open|resolved|all]
+                            incidents, newest first (open by default)
+  incident <id>             one incident: status, alerts and its timeline"""
+
+
+def _reply(lines: list[str], *, ok: bool = True) -> Reply:
+    text = "\n".join(lines)
+    blocks = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": chunk}}
+        for chunk in chunk_lines([escape(line) for line in lines], SECTION_TEXT_LIMIT)
+    ][:50]
+    return Reply(text=text, blocks=blocks, ok=ok)
+
+
+def cmd_help(ctx: CommandContext, args: list[str]) -> Reply:
+    return _reply(USAGE.splitlines())
+
+
+def cmd_incidents(ctx: CommandContext, args: list[str]) -> Reply:
+    status = args[0] if args else "open"
+    if status not in ("open", "resolved", "all") or len(args) > 1:
+        return _reply(["Usage: /ops incidents [open|resolved|all]"], ok=False)
+    with Session(ctx.engine) as session:
+        incidents = list_incidents(session, status=status, limit=30)
+        if not incidents:
+            return _reply([f"No {status} incidents." if status != "all" else "No incidents."])
+        lines = [f"{len(incidents)} {status} incident(s):"]
+        for inc in incidents:
+            assert inc.id is not None
+            firing, total = alert_counts(session, inc.id)
+            lines.append(_incident_line(inc, firing, total))
+    return _reply(lines)
+
+
+def _incident_line(inc: Incident, firing: int, total: int) -> str:
+    return (
+        f"#{inc.id} [{inc.status}] {inc.title} — severity {inc.severity or '?'}, "
+        f"service {inc.service or '?'}, since {inc.opened_at:%Y-%m-%d %H:%M} UTC, "
+        f"{firing}/{total} alerts firing"
+    )
+
+
+def cmd_incident(ctx: CommandContext, args: list[str]) -> Reply:
+    if len(args) != 1 or not args[0].lstrip("#").isdigit():
+        return _reply(["Usage: /ops incident <id>   (for example: /ops incident 12)"], ok=False)
+    incident_id = int(args[0].lstrip("#"))
+    with Session(ctx.engine) as session:
+        inc = session.get(Incident, incident_id)
+        if inc is None:
+            return _reply([f"No incident #{incident_id}. Try /ops incidents all."], ok=False)
+        firing, total = alert_counts(session, incident_id)
+        lines = [_incident_line(inc, firing, total)]
+        if inc.pagerduty_url:
+            lines.append(f"PagerDuty: {inc.pagerduty_url}")
+        lines.append("Timeline:")
+        for event in timeline_of(session, incident_id):
+            who = f" ({event.actor})" if event.actor else ""
+            lines.append(f"  {event.at:%H:%M:%S} {event.kind}{who}: {event.text}")
+    return _reply(lines)
+
+
+COMMANDS: dict[str, Handler] = {
+    "help": cmd_help,
+    "incidents": cmd_incidents,
+    "incident": cmd_incident,
+}
+
+
+def run_command(ctx: CommandContext, text: str) -> Reply:
+    """Parse and run one command line (without the leading ``/ops``)."""
+    try:
+        words = shlex.split(text.strip())
+    except ValueError as exc:
+        return _reply([f"Could not parse that: {exc}.", "", *USAGE.splitlines()], ok=False)
+    if words and words[0] == "/ops":
+        words = words[1:]
+    if not words:
+        return cmd_help(ctx, [])
+    name, args = words[0].lower(), words[1:]
+    handler = COMMANDS.get(name)
+    if handler is None:
+        return _reply([f"Unknown command `{name}`.", "", *USAGE.splitlines()], ok=False)
+    return handler(ctx, args)

@@ -1,0 +1,422 @@
+"""The outbox sender: delivers queued Slack messages in order, at Slack's pace, exactly once.
+
+- Per channel, messages go out one at a time, root posts first, each thread in queue order; a
+  reply waits until its root has a ``ts``.
+- ``chat.postMessage`` is paced per channel (about 1/s with short bursts); a 429 pauses the
+  channel for ``Retry-After``; 5xx, timeouts and connection errors retry with backoff, forever:
+  nothing is dropped. A permanent Slack error marks the row ``failed`` (logged and counted).
+- Exactly once across crashes: a row is marked ``sending`` before the call and ``sent`` after.
+  On start, rows left ``sending`` are looked up in the channel by the outbox ids tagged on each
+  message's metadata; found → ``sent``, not found → sent again.
+- Root edits carry no content: the root is rendered from the incident at send time, and all
+  edits waiting for the same root collapse into one call. Replies waiting for the same thread
+  are merged into one message (up to Block Kit's limits), so a storm cannot flood a channel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+
+from bot.chat.blocks import root_message
+from bot.chat.outbox_queue import outbox_depth
+from bot.chat.ratelimit import TokenBucket
+from bot.chat.transport import ChatTransport
+from bot.errors import TransportError
+from bot.incidents.queries import alert_counts
+from bot.metrics import Metrics
+from bot.store.engine import session_scope
+from bot.store.models import Incident, OutboxKind, OutboxMessage, OutboxStatus
+from bot.store.types import utcnow
+
+log = logging.getLogger(__name__)
+
+MAX_BLOCKS_PER_MESSAGE = 50
+MAX_BACKOFF_S = 300.0
+BATCH = 500
+RECONCILE_LOOKBACK = timedelta(minutes=5)
+
+
+@dataclass
+class Prepared:
+    """A message ready to send: what to call, with which rows riding on it."""
+
+    kind: str
+    channel: str
+    incident_id: int
+    row_ids: list[int]
+    text: str
+    blocks: list[dict[str, Any]]
+    thread_ts: str | None = None
+    root_ts: str | None = None
+
+
+def backoff(attempts: int) -> float:
+    return float(min(MAX_BACKOFF_S, 2 ** max(0, attempts - 1)) * (0.8 + 0.4 * random.random()))
+
+
+class OutboxSender:
+    def __init__(
+        self,
+        engine: Engine,
+        transport: ChatTransport,
+        metrics: Metrics | None = None,
+        *,
+        channel_rate: float = 1.0,
+        channel_burst: int = 3,
+        poll_interval: float = 1.0,
+    ) -> None:
+        self.engine = engine
+        self.transport = transport
+        self.metrics = metrics
+        self.channel_rate = channel_rate
+        self.channel_burst = channel_burst
+        self.poll_interval = poll_interval
+        self._post_buckets: dict[str, TokenBucket] = {}
+        # chat.update is limited per workspace, not per channel.
+        self._update_bucket = TokenBucket(max(channel_rate, 1.0), max(channel_burst, 5))
+        self._wake: asyncio.Event | None = None
+        self._reconciled = False
+
+    # -- running ---------------------------------------------------------------------------
+
+    def wake(self) -> None:
+        """New rows were committed: look now instead of at the next poll."""
+        if self._wake is not None:
+            self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self._wake = asyncio.Event()
+        while not stop.is_set():
+            try:
+                if not self._reconciled:
+                    await self.reconcile_in_flight()
+                sent = await self.drain_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("outbox pass failed; retrying")
+                sent = 0
+            if sent == 0:
+                self._wake.clear()
+                waiter = asyncio.create_task(self._wake.wait())
+                stopper = asyncio.create_task(stop.wait())
+                await asyncio.wait(
+                    {waiter, stopper},
+                    timeout=self.poll_interval,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                for task in (waiter, stopper):
+                    task.cancel()
+
+    async def drain(self, deadline_s: float = 30.0) -> None:
+        """Send until nothing is due (tests, ``bench``); raises TimeoutError otherwise."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + deadline_s
+        if not self._reconciled:
+            await self.reconcile_in_flight()
+        while True:
+            await self.drain_once()
+            if await asyncio.to_thread(self._depth) == 0:
+                return
+            if loop.time() > deadline:
+                raise TimeoutError("outbox not drained")
+            await asyncio.sleep(0.05)
+
+    # -- one pass --------------------------------------------------------------------------
+
+    async def drain_once(self) -> int:
+        rows = await asyncio.to_thread(self._load_due)
+        if self.metrics:
+            self.metrics.outbox_depth.set(await asyncio.to_thread(self._depth))
+        by_channel: dict[str, list[OutboxMessage]] = defaultdict(list)
+        for row in rows:
+            by_channel[row.channel].append(row)
+        results = await asyncio.gather(
+            *(self._drain_channel(ch, queue) for ch, queue in by_channel.items())
+        )
+        return sum(results)
+
+    async def _drain_channel(self, channel: str, queue: list[OutboxMessage]) -> int:
+        # Root posts first (responders see every incident), then each thread in queue order.
+        queue.sort(key=lambda r: (r.kind != OutboxKind.ROOT_POST, r.id))
+        blocked: set[int] = set()  # incidents whose earlier message did not go out this pass
+        handled: set[int] = set()
+        sent = 0
+        for row in queue:
+            assert row.id is not None
+            if row.id in handled:
+                continue
+            if row.incident_id in blocked:
+                continue
+            prepared = await asyncio.to_thread(self._prepare, row.id)
+            if prepared is None:  # taken by a merge, or its root is not posted yet
+                blocked.add(row.incident_id)
+                continue
+            handled.update(prepared.row_ids)
+            bucket = self._bucket(prepared)
+            delay = bucket.wait_time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            bucket.take()
+            if await self._send(prepared):
+                sent += 1
+            else:
+                blocked.add(row.incident_id)
+        return sent
+
+    def _bucket(self, prepared: Prepared) -> TokenBucket:
+        if prepared.kind == OutboxKind.ROOT_UPDATE:
+            return self._update_bucket
+        bucket = self._post_buckets.get(prepared.channel)
+        if bucket is None:
+            bucket = TokenBucket(self.channel_rate, self.channel_burst)
+            self._post_buckets[prepared.channel] = bucket
+        return bucket
+
+    async def _send(self, p: Prepared) -> bool:
+        try:
+            if p.kind == OutboxKind.ROOT_UPDATE:
+                assert p.root_ts is not None
+                await self.transport.update(p.channel, p.root_ts, p.text, p.blocks)
+                ts = p.root_ts
+            else:
+                ts = await self.transport.post(
+                    p.channel, p.text, p.blocks, thread_ts=p.thread_ts, outbox_ids=p.row_ids
+                )
+        except TransportError as exc:
+            if exc.retry_after is not None:
+                self._bucket(p).block_for(exc.retry_after)
+            await asyncio.to_thread(self._record_failure, p, exc)
+            return False
+        await asyncio.to_thread(self._record_sent, p, ts)
+        return True
+
+    # -- database steps (run in a worker thread) -------------------------------------------
+
+    def _depth(self) -> int:
+        with Session(self.engine) as session:
+            return outbox_depth(session)
+
+    def _load_due(self) -> list[OutboxMessage]:
+        with Session(self.engine, expire_on_commit=False) as session:
+            return list(
+                session.exec(
+                    select(OutboxMessage)
+                    .where(
+                        OutboxMessage.status == OutboxStatus.PENDING,
+                        col(OutboxMessage.next_attempt_at) <= utcnow(),
+                    )
+                    .order_by(col(OutboxMessage.id))
+                    .limit(BATCH)
+                ).all()
+            )
+
+    def _prepare(self, row_id: int) -> Prepared | None:
+        """Mark the row (and what merges into it) ``sending`` and render it, in one transaction."""
+        with session_scope(self.engine) as session:
+            row = session.get(OutboxMessage, row_id)
+            if row is None or row.status != OutboxStatus.PENDING:
+                return None
+            incident = session.exec(
+                select(Incident).where(Incident.id == row.incident_id).with_for_update()
+            ).one()
+            if row.kind == OutboxKind.REPLY:
+                return self._prepare_reply(session, row, incident)
+            return self._prepare_root(session, row, incident)
+
+    def _prepare_root(
+        self, session: Session, row: OutboxMessage, incident: Incident
+    ) -> Prepared | None:
+        if row.kind == OutboxKind.ROOT_UPDATE and not incident.slack_ts:
+            return None  # the root is not posted yet; its post will show the current state
+        assert incident.id is not None
+        assert row.id is not None
+        now = utcnow()
+        waiting_updates = session.exec(
+            select(OutboxMessage).where(
+                OutboxMessage.incident_id == incident.id,
+                OutboxMessage.kind == OutboxKind.ROOT_UPDATE,
+                OutboxMessage.status == OutboxStatus.PENDING,
+                OutboxMessage.id != row.id,
+            )
+        ).all()
+        for other in waiting_updates:
+            other.status = OutboxStatus.MERGED
+            other.sent_at = now
+            session.add(other)
+        row.status = OutboxStatus.SENDING
+        row.attempts += 1
+        session.add(row)
+        firing, total = alert_counts(session, incident.id)
+        text, blocks = root_message(incident, firing, total)
+        return Prepared(
+            kind=row.kind,
+            channel=row.channel,
+            incident_id=incident.id,
+            row_ids=[row.id],
+            text=text,
+            blocks=blocks,
+            root_ts=incident.slack_ts,
+        )
+
+    def _prepare_reply(
+        self, session: Session, row: OutboxMessage, incident: Incident
+    ) -> Prepared | None:
+        if not incident.slack_ts:
+            return None
+        assert incident.id is not None
+        queued = session.exec(
+            select(OutboxMessage)
+            .where(
+                OutboxMessage.incident_id == incident.id,
+                OutboxMessage.kind == OutboxKind.REPLY,
+                OutboxMessage.status == OutboxStatus.PENDING,
+                col(OutboxMessage.id) >= row.id,
+            )
+            .order_by(col(OutboxMessage.id))
+            .limit(50)
+        ).all()
+        rows: list[OutboxMessage] = []
+        blocks: list[dict[str, Any]] = []
+        texts: list[str] = []
+        for r in queued:
+            if rows and len(blocks) + len(r.blocks) > MAX_BLOCKS_PER_MESSAGE:
+                break
+            rows.append(r)
+            blocks.extend(r.blocks)
+            texts.append(r.text)
+        for r in rows:
+            r.status = OutboxStatus.SENDING
+            r.attempts += 1
+            session.add(r)
+        text = texts[0] if len(texts) == 1 else f"{len(texts)} updates: " + "; ".join(texts)
+        return Prepared(
+            kind=OutboxKind.REPLY,
+            channel=row.channel,
+            incident_id=incident.id,
+            row_ids=[r.id for r in rows if r.id is not None],
+            text=text[:3000],
+            blocks=blocks,
+            thread_ts=incident.slack_ts,
+        )
+
+    def _record_sent(self, p: Prepared, ts: str) -> None:
+        with session_scope(self.engine) as session:
+            _mark_sent(session, p.row_ids, ts)
+            if p.kind == OutboxKind.ROOT_POST:
+                incident = session.get(Incident, p.incident_id)
+                assert incident is not None
+                incident.slack_ts = ts
+                incident.slack_channel = p.channel
+                session.add(incident)
+
+    def _record_failure(self, p: Prepared, exc: TransportError) -> None:
+        now = utcnow()
+        with session_scope(self.engine) as session:
+            rows = [session.get(OutboxMessage, i) for i in p.row_ids]
+            for row in rows:
+                if row is None:
+                    continue
+                row.last_error = f"{exc.operation}: {exc.detail}"[:2000]
+                if exc.retryable:
+                    row.status = OutboxStatus.PENDING
+                    wait = exc.retry_after if exc.retry_after is not None else backoff(row.attempts)
+                    row.next_attempt_at = now + timedelta(seconds=wait)
+                else:
+                    row.status = OutboxStatus.FAILED
+                session.add(row)
+            if not exc.retryable:
+                log.error(
+                    "incident %s: Slack refused %s for good: %s", p.incident_id, p.kind, exc.detail
+                )
+                if p.kind == OutboxKind.ROOT_POST:
+                    # Without a root there is no thread: its queued replies cannot go anywhere.
+                    for other in session.exec(
+                        select(OutboxMessage).where(
+                            OutboxMessage.incident_id == p.incident_id,
+                            OutboxMessage.status == OutboxStatus.PENDING,
+                        )
+                    ).all():
+                        other.status = OutboxStatus.FAILED
+                        other.last_error = f"root message failed: {exc.detail}"
+                        session.add(other)
+            else:
+                log.warning(
+                    "incident %s: %s will be retried: %s", p.incident_id, p.kind, exc.detail
+                )
+
+    # -- after a crash ---------------------------------------------------------------------
+
+    async def reconcile_in_flight(self) -> int:
+        """Settle rows a previous process left ``sending``: did Slack get them or not?"""
+        in_flight = await asyncio.to_thread(self._load_in_flight)
+        settled = 0
+        for row, thread_ts in in_flight:
+            assert row.id is not None
+            if row.kind == OutboxKind.ROOT_UPDATE:
+                ts = None  # an edit is idempotent: just send it again
+            else:
+                oldest = (row.created_at - RECONCILE_LOOKBACK).timestamp()
+                ts = await self.transport.find_posted(
+                    row.channel, row.id, thread_ts=thread_ts, oldest=oldest
+                )
+            await asyncio.to_thread(self._settle, row.id, ts)
+            settled += 1
+        self._reconciled = True
+        if settled:
+            log.info("outbox: settled %s message(s) left in flight by the last run", settled)
+        return settled
+
+    def _load_in_flight(self) -> list[tuple[OutboxMessage, str | None]]:
+        with Session(self.engine, expire_on_commit=False) as session:
+            rows = session.exec(
+                select(OutboxMessage)
+                .where(OutboxMessage.status == OutboxStatus.SENDING)
+                .order_by(col(OutboxMessage.id))
+            ).all()
+            out = []
+            for row in rows:
+                incident = session.get(Incident, row.incident_id)
+                out.append(
+                    (row, incident.slack_ts if incident and row.kind == OutboxKind.REPLY else None)
+                )
+            return out
+
+    def _settle(self, row_id: int, ts: str | None) -> None:
+        with session_scope(self.engine) as session:
+            row = session.get(OutboxMessage, row_id)
+            if row is None or row.status != OutboxStatus.SENDING:
+                return
+            if ts is None:
+                row.status = OutboxStatus.PENDING
+                session.add(row)
+                return
+            _mark_sent(session, [row_id], ts)
+            if row.kind == OutboxKind.ROOT_POST:
+                incident = session.get(Incident, row.incident_id)
+                assert incident is not None
+                incident.slack_ts = ts
+                incident.slack_channel = row.channel
+                session.add(incident)
+
+
+def _mark_sent(session: Session, row_ids: list[int], ts: str) -> None:
+    now = utcnow()
+    for i, row_id in enumerate(row_ids):
+        row = session.get(OutboxMessage, row_id)
+        if row is None:
+            continue
+        row.status = OutboxStatus.SENT if i == 0 else OutboxStatus.MERGED
+        row.ts = ts
+        row.sent_at = now
+        row.last_error = None
+        session.add(row)

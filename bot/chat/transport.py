@@ -1,0 +1,34 @@
+"""The seam between the outbox and a chat system: Slack, or the console."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+
+class ChatTransport(Protocol):
+    """Send and edit messages. Errors are ``bot.errors.TransportError``."""
+
+    name: str
+
+    async def post(
+        self,
+        channel: str,
+        text: str,
+        blocks: list[dict[str, Any]],
+        *,
+        thread_ts: str | None = None,
+        outbox_ids: list[int] | None = None,
+    ) -> str:
+        """Post a message; return its ``ts``. ``outbox_ids`` are tagged on the message so a
+        restart can find out whether a post that was in flight actually landed."""
+        ...
+
+    async def update(
+        self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]
+    ) -> None: ...
+
+    async def find_posted(
+        self, channel: str, outbox_id: int, *, thread_ts: str | None, oldest: float
+    ) -> str | None:
+        """The ``ts`` of a message tagged with ``outbox_id``, if one landed; None if not."""
+        ...

@@ -1,0 +1,131 @@
+"""The Slack Web API adapter: the only place the outbox meets ``slack_sdk``.
+
+Retries are the outbox's job (it survives restarts), so the client itself retries nothing;
+errors come back as ``TransportError`` saying whether a retry can help and after how long.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.errors import TransportError
+from bot.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+METADATA_EVENT = "opsbot_outbox"
+# Slack error codes that a retry can fix; anything else (channel_not_found, invalid_blocks,
+# not_in_channel, invalid_auth, ...) will fail the same way again.
+RETRYABLE_ERRORS = {
+    "ratelimited",
+    "internal_error",
+    "fatal_error",
+    "service_unavailable",
+    "request_timeout",
+    "team_added_to_org",
+}
+
+
+class SlackWebTransport:
+    name = "slack"
+
+    def __init__(self, client: AsyncWebClient, metrics: Metrics | None = None) -> None:
+        self.client = client
+        self.metrics = metrics
+
+    async def _call(self, method: str, **kwargs: Any) -> dict[str, Any]:
+        """Call ``method`` through the SDK's own method (it picks JSON or form encoding)."""
+        started = time.perf_counter()
+        outcome = "ok"
+        sdk_method = getattr(self.client, method.replace(".", "_"))
+        try:
+            response = await sdk_method(**kwargs)
+            return dict(response.data) if isinstance(response.data, dict) else {}
+        except SlackApiError as exc:
+            status = exc.response.status_code
+            error = exc.response.get("error", "") if isinstance(exc.response.data, dict) else ""
+            retry_after: float | None = None
+            if status == 429:
+                outcome = "ratelimited"
+                retry_after = float(exc.response.headers.get("Retry-After", "1") or 1)
+            else:
+                outcome = "error"
+            raise TransportError(
+                "slack",
+                method,
+                status,
+                str(error or exc),
+                retryable=status == 429 or status >= 500 or error in RETRYABLE_ERRORS,
+                retry_after=retry_after,
+            ) from exc
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            outcome = "unreachable"
+            raise TransportError(
+                "slack", method, None, f"{type(exc).__name__}: {exc}", retryable=True
+            ) from exc
+        finally:
+            if self.metrics:
+                self.metrics.slack_calls.labels(method, outcome).inc()
+                self.metrics.slack_latency.labels(method).observe(time.perf_counter() - started)
+
+    async def post(
+        self,
+        channel: str,
+        text: str,
+        blocks: list[dict[str, Any]],
+        *,
+        thread_ts: str | None = None,
+        outbox_ids: list[int] | None = None,
+    ) -> str:
+        args: dict[str, Any] = {"channel": channel, "text": text, "blocks": blocks}
+        if thread_ts:
+            args["thread_ts"] = thread_ts
+        if outbox_ids:
+            args["metadata"] = {
+                "event_type": METADATA_EVENT,
+                "event_payload": {"outbox_ids": outbox_ids},
+            }
+        data = await self._call("chat.postMessage", **args)
+        return str(data["ts"])
+
+    async def update(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> None:
+        await self._call("chat.update", channel=channel, ts=ts, text=text, blocks=blocks)
+
+    async def find_posted(
+        self, channel: str, outbox_id: int, *, thread_ts: str | None, oldest: float
+    ) -> str | None:
+        cursor: str | None = None
+        for _ in range(20):  # at most 20 pages of 200 messages
+            args: dict[str, Any] = {
+                "channel": channel,
+                "include_all_metadata": True,
+                "limit": 200,
+            }
+            if cursor:
+                args["cursor"] = cursor
+            if thread_ts:
+                data = await self._call("conversations.replies", ts=thread_ts, **args)
+            else:
+                data = await self._call("conversations.history", oldest=f"{oldest:.6f}", **args)
+            for message in data.get("messages", []):
+                meta = message.get("metadata") or {}
+                if meta.get("event_type") != METADATA_EVENT:
+                    continue
+                if outbox_id in (meta.get("event_payload") or {}).get("outbox_ids", []):
+                    return str(message["ts"])
+            cursor = (data.get("response_metadata") or {}).get("next_cursor") or None
+            if not cursor:
+                return None
+        return None
+
+
+def make_web_client(token: str, base_url: str, timeout_s: float) -> AsyncWebClient:
+    if not base_url.endswith("/"):
+        base_url += "/"
+    return AsyncWebClient(token=token, base_url=base_url, timeout=int(max(1, timeout_s)))

@@ -1,0 +1,85 @@
+"""Settings: environment variables (names as in ARCHITECTURE.md) and an optional opsbot.toml."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_DATABASE_URL = "sqlite:///./opsbot.db"
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+
+
+def _env(*names: str) -> AliasChoices:
+    return AliasChoices(*names)
+
+
+class Settings(BaseSettings):
+    """Everything opsbot reads from its environment. Secrets are ``SecretStr`` and never logged."""
+
+    model_config = SettingsConfigDict(
+        extra="ignore",
+        toml_file="opsbot.toml",
+        populate_by_name=True,
+    )
+
+    database_url: str = Field(DEFAULT_DATABASE_URL, validation_alias=_env("OPSBOT_DATABASE_URL"))
+
+    slack_bot_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_BOT_TOKEN"))
+    slack_signing_secret: SecretStr | None = Field(
+        None, validation_alias=_env("SLACK_SIGNING_SECRET")
+    )
+    slack_app_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_APP_TOKEN"))
+    slack_api_url: str = Field(DEFAULT_SLACK_API_URL, validation_alias=_env("OPSBOT_SLACK_API_URL"))
+    incident_channel: str | None = Field(None, validation_alias=_env("OPSBOT_INCIDENT_CHANNEL"))
+
+    alertmanager_token: SecretStr | None = Field(
+        None, validation_alias=_env("OPSBOT_ALERTMANAGER_TOKEN")
+    )
+    pagerduty_webhook_secret: SecretStr | None = Field(
+        None, validation_alias=_env("PAGERDUTY_WEBHOOK_SECRET")
+    )
+    pagerduty_api_token: SecretStr | None = Field(
+        None, validation_alias=_env("PAGERDUTY_API_TOKEN")
+    )
+    pagerduty_api_url: str | None = Field(None, validation_alias=_env("OPSBOT_PAGERDUTY_API_URL"))
+    api_token: SecretStr | None = Field(None, validation_alias=_env("OPSBOT_API_TOKEN"))
+    playbooks_dir: Path = Field(Path("./playbooks"), validation_alias=_env("OPSBOT_PLAYBOOKS_DIR"))
+
+    # Outbox tuning: Slack allows about one message per second per channel, with short bursts.
+    slack_channel_rate: float = Field(1.0, validation_alias=_env("OPSBOT_SLACK_CHANNEL_RATE"))
+    slack_channel_burst: int = Field(3, validation_alias=_env("OPSBOT_SLACK_CHANNEL_BURST"))
+    slack_timeout_s: float = Field(10.0, validation_alias=_env("OPSBOT_SLACK_TIMEOUT_S"))
+    max_body_bytes: int = Field(256 * 1024, validation_alias=_env("OPSBOT_MAX_BODY_BYTES"))
+    log_level: str = Field("INFO", validation_alias=_env("OPSBOT_LOG_LEVEL"))
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment wins over opsbot.toml; init kwargs (tests) win over both.
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    @property
+    def slack_enabled(self) -> bool:
+        """Slack transport when a bot token is set; otherwise the console transport."""
+        return self.slack_bot_token is not None
+
+    @property
+    def socket_mode(self) -> bool:
+        return self.slack_enabled and self.slack_app_token is not None
+
+    def redacted(self) -> dict[str, Any]:
+        return {k: ("***" if isinstance(v, SecretStr) else v) for k, v in self}

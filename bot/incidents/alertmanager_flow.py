@@ -1,0 +1,245 @@
+"""What happens when an Alertmanager delivery arrives: dedupe, group, lifecycle, messages.
+
+All of it runs in the caller's single transaction, so a delivery is either stored with every
+consequence (alerts, incident, timeline, outbox) or not at all.
+
+Rules:
+- an alert occurrence is ``(fingerprint, startsAt)``; its status only moves firing → resolved.
+  A repeat of the same status is a redelivery (deduplicated); a ``firing`` that arrives after
+  its ``resolved`` is stale and never reopens anything;
+- one open incident per ``groupKey``: a new firing alert joins it; after it resolves, the next
+  firing opens a new incident;
+- an incident resolves when all its alerts are resolved.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlmodel import Session, col, func, select
+
+from bot.chat.blocks import alerts_reply
+from bot.chat.outbox_queue import enqueue_reply, enqueue_root_post, enqueue_root_update
+from bot.incidents import timeline
+from bot.incidents.queries import open_incident_for_group
+from bot.intake.alertmanager_schema import AMAlert, AMPayload
+from bot.store.models import Alert, Delivery, Incident, IncidentStatus
+from bot.store.tx import lock_for
+from bot.store.types import utcnow
+
+log = logging.getLogger(__name__)
+
+SOURCE = "alertmanager"
+
+
+@dataclass
+class IngestResult:
+    delivery_id: int | None = None
+    duplicate_delivery: bool = False
+    alerts_received: int = 0
+    alerts_new: int = 0
+    alerts_resolved: int = 0
+    alerts_deduplicated: int = 0
+    incidents_opened: list[int] = field(default_factory=list)
+    incidents_resolved: list[int] = field(default_factory=list)
+    incidents_touched: list[int] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "delivery_id": self.delivery_id,
+            "duplicate": self.duplicate_delivery,
+            "alerts": {
+                "received": self.alerts_received,
+                "new": self.alerts_new,
+                "resolved": self.alerts_resolved,
+                "deduplicated": self.alerts_deduplicated,
+            },
+            "incidents": {
+                "opened": self.incidents_opened,
+                "resolved": self.incidents_resolved,
+                "touched": self.incidents_touched,
+            },
+        }
+
+
+def ingest(session: Session, payload: AMPayload, raw_body: bytes, channel: str) -> IngestResult:
+    result = IngestResult(alerts_received=len(payload.alerts))
+    lock_for(session, f"am-group:{payload.groupKey}")
+
+    key = hashlib.sha256(raw_body).hexdigest()
+    existing = session.exec(
+        select(Delivery.id).where(Delivery.source == SOURCE, Delivery.dedupe_key == key)
+    ).first()
+    if existing is not None:
+        result.delivery_id = existing
+        result.duplicate_delivery = True
+        result.alerts_deduplicated = len(payload.alerts)
+        return result
+
+    delivery = Delivery(source=SOURCE, dedupe_key=key, body=raw_body.decode("utf-8"))
+    session.add(delivery)
+
+    known = _known_alerts(session, payload.alerts)
+    changed: dict[int, list[Alert]] = {}  # incident id -> alerts that changed in this delivery
+    incident: Incident | None = open_incident_for_group(session, payload.groupKey)
+    incident_is_new = False
+    now = utcnow()
+    seen: set[tuple[str, datetime]] = set()
+
+    for am in payload.alerts:
+        occurrence = (am.fingerprint, am.startsAt)
+        if occurrence in seen:
+            result.alerts_deduplicated += 1
+            continue
+        seen.add(occurrence)
+        row = known.get(occurrence)
+
+        if row is not None:
+            if row.status == am.status or row.status == "resolved":
+                # Redelivery, or a firing that arrives after its resolved: never reopen.
+                result.alerts_deduplicated += 1
+                continue
+            row.status = "resolved"
+            row.ends_at = am.endsAt or now
+            row.updated_at = now
+            session.add(row)
+            result.alerts_resolved += 1
+            if row.incident_id is not None:
+                changed.setdefault(row.incident_id, []).append(row)
+                timeline.add(
+                    session,
+                    row.incident_id,
+                    "alert_resolved",
+                    f"{row.alertname or row.fingerprint} resolved",
+                    at=row.ends_at,
+                    data={"fingerprint": row.fingerprint},
+                )
+            continue
+
+        # A new occurrence. It needs an incident: the group's open one, or a new one.
+        if incident is None:
+            incident = _open_incident(session, payload, am, channel, now)
+            incident_is_new = True
+            result.incidents_opened.append(_id(incident))
+        row = Alert(
+            incident_id=incident.id,
+            fingerprint=am.fingerprint,
+            alertname=am.alertname,
+            status=am.status,
+            starts_at=am.startsAt,
+            ends_at=am.endsAt if am.status == "resolved" else None,
+            labels=am.labels,
+            annotations=am.annotations,
+            generator_url=am.generatorURL or None,
+            updated_at=now,
+        )
+        session.add(row)
+        result.alerts_new += 1
+        changed.setdefault(_id(incident), []).append(row)
+        timeline.add(
+            session,
+            _id(incident),
+            f"alert_{am.status}",
+            f"{am.alertname or am.fingerprint} {am.status}",
+            at=am.startsAt if am.status == "firing" else (am.endsAt or now),
+            data={"fingerprint": am.fingerprint, "labels": am.labels},
+        )
+
+    session.flush()
+    for incident_id, alerts in changed.items():
+        inc = session.get(Incident, incident_id)
+        assert inc is not None
+        became_resolved = _resolve_if_all_resolved(session, inc, now)
+        if became_resolved:
+            result.incidents_resolved.append(incident_id)
+        result.incidents_touched.append(incident_id)
+        if not (incident_is_new and inc is incident):
+            enqueue_root_update(session, inc)
+        text, blocks = alerts_reply(alerts)
+        enqueue_reply(session, inc, text, blocks)
+
+    session.flush()
+    result.delivery_id = delivery.id
+    delivery.result = result.as_json()
+    session.add(delivery)
+    return result
+
+
+def _id(incident: Incident) -> int:
+    assert incident.id is not None
+    return incident.id
+
+
+def _known_alerts(session: Session, alerts: list[AMAlert]) -> dict[tuple[str, datetime], Alert]:
+    fingerprints = {a.fingerprint for a in alerts}
+    rows = session.exec(select(Alert).where(col(Alert.fingerprint).in_(fingerprints))).all()
+    return {(r.fingerprint, r.starts_at): r for r in rows}
+
+
+def _open_incident(
+    session: Session, payload: AMPayload, first: AMAlert, channel: str, now: datetime
+) -> Incident:
+    labels = {**payload.commonLabels} or dict(first.labels)
+    annotations = payload.commonAnnotations or first.annotations
+    title = (
+        annotations.get("summary")
+        or annotations.get("description")
+        or first.alertname
+        or payload.groupKey
+    )
+    incident = Incident(
+        group_key=payload.groupKey,
+        source=SOURCE,
+        status=IncidentStatus.FIRING,
+        title=title,
+        severity=labels.get("severity") or first.labels.get("severity"),
+        service=_service(labels) or _service(first.labels),
+        labels=labels,
+        generator_url=first.generatorURL or None,
+        runbook_url=annotations.get("runbook_url") or annotations.get("runbook"),
+        opened_at=min(first.startsAt, now),
+        updated_at=now,
+    )
+    session.add(incident)
+    session.flush()
+    timeline.add(
+        session,
+        _id(incident),
+        "incident_opened",
+        f"Incident opened: {title}",
+        at=incident.opened_at,
+        data={"group_key": payload.groupKey},
+    )
+    enqueue_root_post(session, incident, channel)
+    return incident
+
+
+def _service(labels: dict[str, str]) -> str | None:
+    for key in ("service", "app", "app_kubernetes_io_name", "job"):
+        if labels.get(key):
+            return labels[key]
+    return None
+
+
+def _resolve_if_all_resolved(session: Session, incident: Incident, now: datetime) -> bool:
+    if incident.status == IncidentStatus.RESOLVED:
+        return False
+    firing = session.exec(
+        select(Alert.id).where(Alert.incident_id == incident.id, Alert.status == "firing")
+    ).first()
+    if firing is not None:
+        return False
+    last_end = session.exec(
+        select(func.max(Alert.ends_at)).where(Alert.incident_id == incident.id)
+    ).one()
+    incident.status = IncidentStatus.RESOLVED
+    incident.resolved_at = min(last_end or now, now)
+    incident.updated_at = now
+    session.add(incident)
+    timeline.add(
+        session, _id(incident), "incident_resolved", "All alerts resolved", at=incident.resolved_at
+    )
+    return True

@@ -1,0 +1,144 @@
+"""What happens when a PagerDuty v3 webhook arrives: link, acknowledge, resolve.
+
+A PagerDuty incident links to an open opsbot incident when it is already linked by id, or when its
+``incident_key`` is the Alertmanager group key (or Alertmanager's SHA-256 of it, the dedup key
+Alertmanager's own PagerDuty receiver sends). Otherwise ``incident.triggered`` opens an incident.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from sqlmodel import Session, col, select
+
+from bot.chat.blocks import note_reply
+from bot.chat.outbox_queue import enqueue_reply, enqueue_root_post, enqueue_root_update
+from bot.incidents import timeline
+from bot.intake.pagerduty_schema import PDEvent
+from bot.store.models import Delivery, Incident, IncidentStatus
+from bot.store.tx import lock_for
+from bot.store.types import utcnow
+
+SOURCE = "pagerduty"
+HANDLED = {"incident.triggered", "incident.acknowledged", "incident.resolved"}
+
+
+@dataclass
+class PDResult:
+    delivery_id: int | None
+    duplicate: bool = False
+    incident_id: int | None = None
+    opened: bool = False
+    resolved: bool = False
+    ignored: bool = False
+
+
+def ingest(session: Session, event: PDEvent, raw_body: bytes, channel: str) -> PDResult:
+    lock_for(session, f"pd-incident:{event.data.id}")
+    existing = session.exec(
+        select(Delivery.id).where(Delivery.source == SOURCE, Delivery.dedupe_key == event.id)
+    ).first()
+    if existing is not None:
+        return PDResult(delivery_id=existing, duplicate=True)
+
+    delivery = Delivery(source=SOURCE, dedupe_key=event.id, body=raw_body.decode("utf-8"))
+    session.add(delivery)
+    result = PDResult(delivery_id=None)
+    if event.resource_type != "incident" or event.event_type not in HANDLED:
+        result.ignored = True
+    else:
+        _apply(session, event, channel, result)
+    session.flush()
+    result.delivery_id = delivery.id
+    delivery.result = {
+        "incident_id": result.incident_id,
+        "opened": result.opened,
+        "ignored": result.ignored,
+    }
+    session.add(delivery)
+    return result
+
+
+def _apply(session: Session, event: PDEvent, channel: str, result: PDResult) -> None:
+    data = event.data
+    now = utcnow()
+    incident = _linked_incident(session, data.id, data.incident_key)
+    who = event.agent.summary if event.agent and event.agent.summary else "PagerDuty"
+
+    if incident is None:
+        if event.event_type != "incident.triggered":
+            # Ack/resolve of something opsbot never saw: stored in the inbox, nothing to update.
+            result.ignored = True
+            return
+        incident = Incident(
+            group_key=f"pagerduty:{data.id}",
+            source=SOURCE,
+            title=data.title or f"PagerDuty incident {data.number or data.id}",
+            severity=(data.priority.summary if data.priority else None) or data.urgency,
+            service=data.service.summary if data.service else None,
+            labels={},
+            opened_at=min(event.occurred_at, now),
+            updated_at=now,
+            pagerduty_incident_id=data.id,
+            pagerduty_url=data.html_url,
+        )
+        session.add(incident)
+        session.flush()
+        assert incident.id is not None
+        timeline.add(
+            session,
+            incident.id,
+            "incident_opened",
+            f"Incident opened from PagerDuty: {incident.title}",
+            at=incident.opened_at,
+        )
+        enqueue_root_post(session, incident, channel)
+        result.opened = True
+    assert incident.id is not None
+    result.incident_id = incident.id
+
+    if incident.pagerduty_incident_id is None:
+        incident.pagerduty_incident_id = data.id
+        incident.pagerduty_url = data.html_url
+    kind = event.event_type.replace(".", "_").replace("incident_", "pagerduty_")
+    text = f"PagerDuty: {event.event_type.split('.', 1)[1]} by {who}"
+    if event.event_type == "incident.acknowledged" and incident.status == IncidentStatus.FIRING:
+        incident.status = IncidentStatus.ACKNOWLEDGED
+        incident.acknowledged_at = event.occurred_at
+    elif event.event_type == "incident.resolved" and incident.status != IncidentStatus.RESOLVED:
+        incident.status = IncidentStatus.RESOLVED
+        incident.resolved_at = event.occurred_at
+        result.resolved = True
+    incident.updated_at = now
+    session.add(incident)
+    timeline.add(
+        session,
+        incident.id,
+        kind,
+        text,
+        at=event.occurred_at,
+        actor=who,
+        data={"pagerduty_incident_id": data.id, "event_id": event.id},
+    )
+    if not result.opened:
+        enqueue_root_update(session, incident)
+        reply_text, blocks = note_reply(f":pager: {text}")
+        enqueue_reply(session, incident, reply_text, blocks)
+
+
+def _linked_incident(session: Session, pd_id: str, incident_key: str | None) -> Incident | None:
+    linked = session.exec(
+        select(Incident)
+        .where(Incident.pagerduty_incident_id == pd_id)
+        .order_by(col(Incident.id).desc())
+    ).first()
+    if linked is not None or not incident_key:
+        return linked
+    for candidate in session.exec(
+        select(Incident).where(col(Incident.status).in_(IncidentStatus.OPEN))
+    ).all():
+        group_hash = hashlib.sha256(candidate.group_key.encode()).hexdigest()
+        if incident_key in (candidate.group_key, group_hash):
+            return candidate
+    return None

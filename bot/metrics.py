@@ -1,0 +1,51 @@
+"""Prometheus metrics, on a registry per app so tests can build several apps in one process."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.alerts_received = Counter(
+            "opsbot_alerts_received",
+            "Alerts received in webhook deliveries",
+            ["source"],
+            registry=r,
+        )
+        self.alerts_deduplicated = Counter(
+            "opsbot_alerts_deduplicated",
+            "Alerts (or whole deliveries) dropped as redeliveries of something already stored",
+            ["source"],
+            registry=r,
+        )
+        self.webhook_rejected = Counter(
+            "opsbot_webhook_rejected",
+            "Webhook requests refused, by reason",
+            ["source", "reason"],
+            registry=r,
+        )
+        self.incidents_opened = Counter(
+            "opsbot_incidents_opened", "Incidents opened", ["source"], registry=r
+        )
+        self.incidents_resolved = Counter(
+            "opsbot_incidents_resolved", "Incidents resolved", ["source"], registry=r
+        )
+        self.slack_calls = Counter(
+            "opsbot_slack_calls",
+            "Slack Web API calls by method and outcome",
+            ["method", "outcome"],
+            registry=r,
+        )
+        self.slack_latency = Histogram(
+            "opsbot_slack_call_seconds",
+            "Slack Web API call latency",
+            ["method"],
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=r,
+        )
+        self.outbox_depth = Gauge(
+            "opsbot_outbox_depth", "Slack messages waiting in the outbox", registry=r
+        )

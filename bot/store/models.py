@@ -1,0 +1,147 @@
+"""The tables. One row type per idea; the ORM classes double as read models.
+
+incident ──< alert            (one open incident per Alertmanager groupKey)
+    │  └──< timeline_event    (ordered history of everything that happened)
+    └────< outbox             (Slack messages waiting to be sent, in order per thread)
+delivery                      (inbox: every accepted webhook, deduped on (source, dedupe_key))
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, text
+from sqlmodel import Field, SQLModel
+
+from bot.store.types import UTCDateTime, utcnow
+
+
+class IncidentStatus:
+    FIRING = "firing"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+    OPEN = (FIRING, ACKNOWLEDGED)
+
+
+class Incident(SQLModel, table=True):
+    __tablename__ = "incident"
+    __table_args__ = (
+        # At most one open incident per alert group: the database enforces it, not the code.
+        Index(
+            "uq_incident_open_group",
+            "group_key",
+            unique=True,
+            sqlite_where=text("status != 'resolved'"),
+            postgresql_where=text("status != 'resolved'"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    group_key: str = Field(sa_column=Column(Text, nullable=False, index=True))
+    source: str = Field(max_length=32)
+    status: str = Field(default=IncidentStatus.FIRING, max_length=16, index=True)
+    title: str = Field(sa_column=Column(Text, nullable=False))
+    severity: str | None = Field(default=None, max_length=32)
+    service: str | None = Field(default=None, max_length=128)
+    labels: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    generator_url: str | None = Field(default=None, sa_column=Column(Text))
+    runbook_url: str | None = Field(default=None, sa_column=Column(Text))
+    pagerduty_incident_id: str | None = Field(default=None, max_length=64, index=True)
+    pagerduty_url: str | None = Field(default=None, sa_column=Column(Text))
+    slack_channel: str | None = Field(default=None, max_length=64)
+    slack_ts: str | None = Field(default=None, max_length=32)
+    opened_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    acknowledged_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    resolved_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    updated_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+
+
+class Alert(SQLModel, table=True):
+    __tablename__ = "alert"
+    __table_args__ = (UniqueConstraint("fingerprint", "starts_at", name="uq_alert_occurrence"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int | None = Field(default=None, foreign_key="incident.id", index=True)
+    fingerprint: str = Field(max_length=64)
+    alertname: str = Field(default="", max_length=256)
+    status: str = Field(max_length=16)
+    starts_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    ends_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    labels: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    annotations: dict[str, str] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False)
+    )
+    generator_url: str | None = Field(default=None, sa_column=Column(Text))
+    updated_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+
+
+class TimelineEvent(SQLModel, table=True):
+    __tablename__ = "timeline_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incident.id", index=True)
+    at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    kind: str = Field(max_length=64)
+    actor: str | None = Field(default=None, max_length=128)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class Delivery(SQLModel, table=True):
+    """Inbox: every webhook accepted, stored before it is answered; the dedupe key is unique."""
+
+    __tablename__ = "delivery"
+    __table_args__ = (UniqueConstraint("source", "dedupe_key", name="uq_delivery_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=32)
+    dedupe_key: str = Field(max_length=128)
+    received_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    result: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class OutboxKind:
+    ROOT_POST = "root_post"
+    ROOT_UPDATE = "root_update"
+    REPLY = "reply"
+
+
+class OutboxStatus:
+    PENDING = "pending"
+    SENDING = "sending"  # handed to Slack; on restart, reconciled against the channel history
+    SENT = "sent"
+    MERGED = "merged"  # folded into another message that was sent
+    FAILED = "failed"  # permanent error from Slack (e.g. channel_not_found)
+
+
+class OutboxMessage(SQLModel, table=True):
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_pending", "status", "channel", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incident.id", index=True)
+    channel: str = Field(max_length=64)
+    kind: str = Field(max_length=16)
+    text: str = Field(default="", sa_column=Column(Text, nullable=False))
+    blocks: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    status: str = Field(default=OutboxStatus.PENDING, max_length=16)
+    attempts: int = 0
+    next_attempt_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+    sent_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    ts: str | None = Field(default=None, max_length=32)

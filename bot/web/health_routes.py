@@ -1,0 +1,51 @@
+"""``/healthz`` (the process answers), ``/readyz`` (the database answers), ``/metrics``."""
+
+from __future__ import annotations
+
+import contextlib
+
+import anyio
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session
+
+from bot.chat.outbox_queue import outbox_depth
+from bot.runtime import Runtime
+
+
+def make_router(rt: Runtime) -> APIRouter:
+    router = APIRouter()
+
+    def _ping() -> None:
+        with rt.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    def _depth() -> int:
+        with Session(rt.engine) as session:
+            return outbox_depth(session)
+
+    @router.get("/healthz")
+    async def healthz() -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    @router.get("/readyz")
+    async def readyz() -> JSONResponse:
+        try:
+            await anyio.to_thread.run_sync(_ping)
+        except SQLAlchemyError as exc:
+            return JSONResponse(
+                {"status": "unavailable", "database": type(exc).__name__}, status_code=503
+            )
+        return JSONResponse({"status": "ready", "database": "ok"})
+
+    @router.get("/metrics")
+    async def metrics() -> Response:
+        # On a database error keep serving the last known depth; /readyz reports the database.
+        with contextlib.suppress(SQLAlchemyError):
+            rt.metrics.outbox_depth.set(await anyio.to_thread.run_sync(_depth))
+        return Response(generate_latest(rt.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return router

@@ -1,0 +1,148 @@
+"""``POST /webhooks/alertmanager`` and ``POST /webhooks/pagerduty``.
+
+Order of checks: authentication (401) → size (413) → JSON and schema (400) → store (503 when the
+database cannot take it; Alertmanager retries only 5xx) → 200 with what was stored.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, TypeVar
+
+import anyio
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.errors import IntakeError
+from bot.incidents import alertmanager_flow, pagerduty_flow
+from bot.intake.alertmanager_schema import AMPayload
+from bot.intake.pagerduty_schema import PDWebhook, signature_valid
+from bot.runtime import Runtime
+from bot.store.tx import run_tx
+from bot.web.body import bearer_ok, read_capped
+
+log = logging.getLogger(__name__)
+M = TypeVar("M", bound=BaseModel)
+
+
+def _error(status: int, reason: str, **headers: str) -> JSONResponse:
+    return JSONResponse({"error": reason}, status_code=status, headers=headers or None)
+
+
+def _peer(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _validation_reason(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        where = ".".join(str(p) for p in err["loc"]) or "body"
+        parts.append(f"{where}: {err['msg']}")
+    return "invalid payload: " + "; ".join(parts)
+
+
+def _parse(model: type[M], raw: bytes) -> M:
+    try:
+        data: Any = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise IntakeError(400, f"malformed JSON: {exc}") from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise IntakeError(400, _validation_reason(exc)) from None
+
+
+def make_router(rt: Runtime) -> APIRouter:
+    router = APIRouter()
+    metrics = rt.metrics
+    limit = rt.settings.max_body_bytes
+
+    @router.post("/webhooks/alertmanager")
+    async def alertmanager(request: Request) -> JSONResponse:
+        source = "alertmanager"
+        token = rt.settings.alertmanager_token
+        if not bearer_ok(
+            request.headers.get("authorization"), token.get_secret_value() if token else None
+        ):
+            metrics.webhook_rejected.labels(source, "unauthorized").inc()
+            log.warning("alertmanager webhook refused: bad bearer token from %s", _peer(request))
+            return _error(401, "missing or invalid bearer token", **{"WWW-Authenticate": "Bearer"})
+        try:
+            raw = await read_capped(request, limit)
+            payload = _parse(AMPayload, raw)
+        except IntakeError as exc:
+            metrics.webhook_rejected.labels(source, str(exc.status)).inc()
+            return _error(exc.status, exc.reason)
+        try:
+            result = await anyio.to_thread.run_sync(
+                run_tx,
+                rt.engine,
+                lambda s: alertmanager_flow.ingest(s, payload, raw, rt.incident_channel),
+            )
+        except SQLAlchemyError as exc:
+            log.error("alertmanager delivery not stored, answering 503: %s", exc)
+            metrics.webhook_rejected.labels(source, "503").inc()
+            return _error(503, "storage unavailable, retry later", **{"Retry-After": "5"})
+        metrics.alerts_received.labels(source).inc(result.alerts_received)
+        if result.alerts_deduplicated:
+            metrics.alerts_deduplicated.labels(source).inc(result.alerts_deduplicated)
+        if result.incidents_opened:
+            metrics.incidents_opened.labels(source).inc(len(result.incidents_opened))
+        if result.incidents_resolved:
+            metrics.incidents_resolved.labels(source).inc(len(result.incidents_resolved))
+        if result.incidents_touched:
+            rt.sender.wake()
+        return JSONResponse({"status": "stored", **result.as_json()})
+
+    @router.post("/webhooks/pagerduty")
+    async def pagerduty(request: Request) -> JSONResponse:
+        source = "pagerduty"
+        secret = rt.settings.pagerduty_webhook_secret
+        try:
+            raw = await read_capped(request, limit)
+        except IntakeError as exc:
+            metrics.webhook_rejected.labels(source, str(exc.status)).inc()
+            return _error(exc.status, exc.reason)
+        if secret is None or not signature_valid(
+            secret.get_secret_value(), raw, request.headers.get("x-pagerduty-signature")
+        ):
+            metrics.webhook_rejected.labels(source, "unauthorized").inc()
+            log.warning("pagerduty webhook refused: bad signature from %s", _peer(request))
+            return _error(401, "missing or invalid X-PagerDuty-Signature")
+        try:
+            webhook = _parse(PDWebhook, raw)
+        except IntakeError as exc:
+            metrics.webhook_rejected.labels(source, str(exc.status)).inc()
+            return _error(exc.status, exc.reason)
+        try:
+            result = await anyio.to_thread.run_sync(
+                run_tx,
+                rt.engine,
+                lambda s: pagerduty_flow.ingest(s, webhook.event, raw, rt.incident_channel),
+            )
+        except SQLAlchemyError as exc:
+            log.error("pagerduty delivery not stored, answering 503: %s", exc)
+            metrics.webhook_rejected.labels(source, "503").inc()
+            return _error(503, "storage unavailable, retry later", **{"Retry-After": "5"})
+        if result.duplicate:
+            metrics.alerts_deduplicated.labels(source).inc()
+        if result.opened:
+            metrics.incidents_opened.labels(source).inc()
+        if result.resolved:
+            metrics.incidents_resolved.labels(source).inc()
+        if result.incident_id is not None:
+            rt.sender.wake()
+        return JSONResponse(
+            {
+                "status": "stored",
+                "delivery_id": result.delivery_id,
+                "duplicate": result.duplicate,
+                "incident_id": result.incident_id,
+                "ignored": result.ignored,
+            }
+        )
+
+    return router

@@ -1,0 +1,1 @@
+"""Job entrypoints shipped to Ray (training, batch scoring). No imports from ``bot``."""
