@@ -1,0 +1,84 @@
+"""Shared fixtures: databases (SQLite and a real PostgreSQL), payloads, app settings."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy import Engine
+
+from bot.store.engine import make_engine
+from bot.store.migrate import upgrade
+
+DATA = Path(__file__).parent / "data"
+POSTGRES_URL = os.environ.get(
+    "OPSBOT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+
+
+def load_payload(name: str) -> dict[str, Any]:
+    return json.loads((DATA / f"{name}.json").read_text())
+
+
+@pytest.fixture
+def firing() -> dict[str, Any]:
+    return copy.deepcopy(load_payload("firing"))
+
+
+@pytest.fixture
+def resolved() -> dict[str, Any]:
+    return copy.deepcopy(load_payload("resolved"))
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    """A fresh database on the real PostgreSQL server for this test session."""
+    name = f"opsbot_test_{uuid.uuid4().hex[:10]}"
+    admin = POSTGRES_URL
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base, _, _ = admin.rpartition("/")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _reset_postgres(url: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP SCHEMA public CASCADE")
+        conn.execute("CREATE SCHEMA public")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A migrated, empty database: SQLite file, then the real PostgreSQL."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path}/opsbot.db"
+    else:
+        url = request.getfixturevalue("postgres_server_url")
+        _reset_postgres(url)
+    upgrade(url)
+    return url
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path}/opsbot.db"
+    upgrade(url)
+    return url
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    eng = make_engine(db_url)
+    yield eng
+    eng.dispose()
