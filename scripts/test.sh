@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The one test command: sets up what the suite needs on a fresh machine, then runs everything.
+#   - uv (from PyPI) and the locked environment (uv sync --frozen)
+#   - Prometheus and Alertmanager from Debian, if missing (the integration tests run them)
+#   - PostgreSQL is expected on 127.0.0.1:5432 (OPSBOT_TEST_POSTGRES_URL); started if it is down
+# Then: ruff (lint + format check), mypy, pytest. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n==> %s\n' "$*"; }
+
+if ! command -v uv >/dev/null 2>&1; then
+  log "installing uv"
+  python3 -m pip install --quiet "uv==0.13.9"
+fi
+
+if ! command -v prometheus >/dev/null 2>&1 || ! command -v prometheus-alertmanager >/dev/null 2>&1; then
+  log "installing prometheus and prometheus-alertmanager from Debian"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager >/dev/null
+fi
+
+if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  log "starting PostgreSQL"
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start || true
+fi
+
+log "uv sync --frozen"
+uv sync --frozen --quiet
+
+log "ruff"
+uv run --frozen ruff check .
+uv run --frozen ruff format --check .
+
+log "mypy"
+uv run --frozen mypy
+
+log "pytest"
+uv run --frozen pytest "$@"

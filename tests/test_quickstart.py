@@ -1,0 +1,39 @@
+"""The README's first five minutes: serve with embedded defaults, post the example, see it."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.support.server import ROOT, BotProcess
+
+README = (ROOT / "README.md").read_text()
+
+
+def test_readme_run_command_and_curl_line_show_an_incident_in_the_console(tmp_path: Path) -> None:
+    token = re.search(r"OPSBOT_ALERTMANAGER_TOKEN=(\S+) uv run opsbot serve", README)
+    assert token, "README must show the run command with its dev token"
+    curl = re.search(r"curl .*--data @(examples/\S+\.json) .*(/webhooks/alertmanager)", README)
+    assert curl, "README must show the curl line posting the shipped example"
+    env = {
+        "OPSBOT_ALERTMANAGER_TOKEN": token.group(1),
+        "OPSBOT_DATABASE_URL": f"sqlite:///{tmp_path}/opsbot.db",
+    }
+    with BotProcess(env, log_path=tmp_path / "serve.log") as bot:
+        body = (ROOT / curl.group(1)).read_bytes()
+        response = httpx.post(
+            f"{bot.url}/webhooks/alertmanager", content=body,
+            headers={"Authorization": f"Bearer {token.group(1)}",
+                     "Content-Type": "application/json"},
+        )
+        assert response.status_code == 200, response.text
+        deadline = time.monotonic() + 15
+        while "new thread" not in bot.logs() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        logs = bot.logs()
+    assert "[console] new thread" in logs
+    assert "#1 Payments incident on payments" in logs
+    assert "PaymentsIncident" in logs  # the alert listed in the thread
