@@ -5,7 +5,8 @@ OpsbotError
 ├── IntakeError              a webhook we refuse (carries the HTTP status and the reason)
 └── ExternalServiceError     an outside system failed (system, operation, status, detail)
     └── TransportError       a chat transport call failed; ``retryable`` and ``retry_after``
-                             tell the outbox whether and when to try again
+                             tell the outbox whether and when to try again; ``ambiguous``
+                             that no answer came back, so the call may have taken effect
 """
 
 from __future__ import annotations
@@ -45,7 +46,10 @@ class TransportError(ExternalServiceError):
         *,
         retryable: bool,
         retry_after: float | None = None,
+        ambiguous: bool = False,
     ) -> None:
         super().__init__(system, operation, status, detail)
         self.retryable = retryable
         self.retry_after = retry_after
+        # No answer came back (timeout, dropped connection): the call may have taken effect.
+        self.ambiguous = ambiguous

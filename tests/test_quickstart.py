@@ -25,9 +25,12 @@ def test_readme_run_command_and_curl_line_show_an_incident_in_the_console(tmp_pa
     with BotProcess(env, log_path=tmp_path / "serve.log") as bot:
         body = (ROOT / curl.group(1)).read_bytes()
         response = httpx.post(
-            f"{bot.url}/webhooks/alertmanager", content=body,
-            headers={"Authorization": f"Bearer {token.group(1)}",
-                     "Content-Type": "application/json"},
+            f"{bot.url}/webhooks/alertmanager",
+            content=body,
+            headers={
+                "Authorization": f"Bearer {token.group(1)}",
+                "Content-Type": "application/json",
+            },
         )
         assert response.status_code == 200, response.text
         deadline = time.monotonic() + 15

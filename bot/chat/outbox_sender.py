@@ -195,6 +195,16 @@ class OutboxSender:
         except TransportError as exc:
             if exc.retry_after is not None:
                 self._bucket(p).block_for(exc.retry_after)
+            if exc.ambiguous and p.kind != OutboxKind.ROOT_UPDATE:
+                # The post may have landed: leave the rows ``sending`` and look before resending.
+                log.warning(
+                    "incident %s: no answer to %s (%s); checking the channel before resending",
+                    p.incident_id,
+                    p.kind,
+                    exc.detail,
+                )
+                self._reconciled = False
+                return False
             await asyncio.to_thread(self._record_failure, p, exc)
             return False
         await asyncio.to_thread(self._record_sent, p, ts)

@@ -67,7 +67,12 @@ class SlackWebTransport:
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             outcome = "unreachable"
             raise TransportError(
-                "slack", method, None, f"{type(exc).__name__}: {exc}", retryable=True
+                "slack",
+                method,
+                None,
+                f"{type(exc).__name__}: {exc}",
+                retryable=True,
+                ambiguous=True,
             ) from exc
         finally:
             if self.metrics:

@@ -35,8 +35,12 @@ async def test_valid_delivery_is_stored_before_200(
 
 @pytest.mark.parametrize(
     "headers",
-    [{}, {"Authorization": "Bearer wrong"}, {"Authorization": AM_TOKEN},
-     {"Authorization": f"Basic {AM_TOKEN}"}],
+    [
+        {},
+        {"Authorization": "Bearer wrong"},
+        {"Authorization": AM_TOKEN},
+        {"Authorization": f"Basic {AM_TOKEN}"},
+    ],
     ids=["missing", "wrong", "no-scheme", "basic"],
 )
 async def test_bad_or_missing_token_is_401_and_nothing_stored(
@@ -46,7 +50,9 @@ async def test_bad_or_missing_token_is_401_and_nothing_stored(
     assert response.status_code == 401
     assert incidents(_engine(client)) == []
     metrics = (await client.get("/metrics")).text
-    assert 'opsbot_webhook_rejected_total{reason="unauthorized",source="alertmanager"} 1.0' in metrics
+    assert (
+        'opsbot_webhook_rejected_total{reason="unauthorized",source="alertmanager"} 1.0' in metrics
+    )
 
 
 async def test_no_token_configured_refuses_everything(

@@ -16,8 +16,9 @@ from tests.web.conftest import AM_TOKEN, PD_SECRET
 URL = "/webhooks/pagerduty"
 
 
-def pd_event(event_type: str, *, event_id: str, pd_id: str = "Q1ABCDEF",
-             incident_key: str | None = None) -> dict[str, Any]:
+def pd_event(
+    event_type: str, *, event_id: str, pd_id: str = "Q1ABCDEF", incident_key: str | None = None
+) -> dict[str, Any]:
     """A v3 webhook as PagerDuty sends it (fields as in the v3 webhook docs)."""
     return {
         "event": {
@@ -25,9 +26,13 @@ def pd_event(event_type: str, *, event_id: str, pd_id: str = "Q1ABCDEF",
             "event_type": event_type,
             "resource_type": "incident",
             "occurred_at": "2026-11-27T05:00:00.000Z",
-            "agent": {"html_url": "https://acme.pagerduty.com/users/PLH1HKV",
-                      "id": "PLH1HKV", "self": "https://api.pagerduty.com/users/PLH1HKV",
-                      "summary": "Ada Oncall", "type": "user_reference"},
+            "agent": {
+                "html_url": "https://acme.pagerduty.com/users/PLH1HKV",
+                "id": "PLH1HKV",
+                "self": "https://api.pagerduty.com/users/PLH1HKV",
+                "summary": "Ada Oncall",
+                "type": "user_reference",
+            },
             "client": None,
             "data": {
                 "id": pd_id,
@@ -39,12 +44,20 @@ def pd_event(event_type: str, *, event_id: str, pd_id: str = "Q1ABCDEF",
                 "incident_key": incident_key,
                 "created_at": "2026-11-27T04:59:00Z",
                 "title": "fraud-scorer p95 latency above SLO",
-                "service": {"html_url": "https://acme.pagerduty.com/services/PF9KMXH",
-                            "id": "PF9KMXH", "self": "https://api.pagerduty.com/services/PF9KMXH",
-                            "summary": "fraud-scorer", "type": "service_reference"},
-                "assignees": [], "escalation_policy": None, "teams": [],
+                "service": {
+                    "html_url": "https://acme.pagerduty.com/services/PF9KMXH",
+                    "id": "PF9KMXH",
+                    "self": "https://api.pagerduty.com/services/PF9KMXH",
+                    "summary": "fraud-scorer",
+                    "type": "service_reference",
+                },
+                "assignees": [],
+                "escalation_policy": None,
+                "teams": [],
                 "priority": {"id": "P1", "summary": "P1", "type": "priority_reference"},
-                "urgency": "high", "conference_bridge": None, "resolve_reason": None,
+                "urgency": "high",
+                "conference_bridge": None,
+                "resolve_reason": None,
             },
         }
     }
@@ -54,11 +67,14 @@ def sign(body: bytes, secret: str = PD_SECRET) -> str:
     return "v1=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-async def post(client: httpx.AsyncClient, payload: dict[str, Any], signature: str | None = None
-               ) -> httpx.Response:
+async def post(
+    client: httpx.AsyncClient, payload: dict[str, Any], signature: str | None = None
+) -> httpx.Response:
     body = json.dumps(payload).encode()
-    headers = {"Content-Type": "application/json",
-               "X-PagerDuty-Signature": signature if signature is not None else sign(body)}
+    headers = {
+        "Content-Type": "application/json",
+        "X-PagerDuty-Signature": signature if signature is not None else sign(body),
+    }
     return await client.post(URL, content=body, headers=headers)
 
 
@@ -95,8 +111,10 @@ async def test_triggered_opens_incident_with_pagerduty_id_and_url(
     [incident] = incidents(engine_of(client))
     assert incident.pagerduty_incident_id == "Q1ABCDEF"
     assert incident.pagerduty_url == "https://acme.pagerduty.com/incidents/Q1ABCDEF"
-    assert (incident.title, incident.service) == ("fraud-scorer p95 latency above SLO",
-                                                  "fraud-scorer")
+    assert (incident.title, incident.service) == (
+        "fraud-scorer p95 latency above SLO",
+        "fraud-scorer",
+    )
     assert response.json()["incident_id"] == incident.id
 
 
@@ -119,15 +137,19 @@ async def test_acknowledged_then_resolved_update_the_incident(client: httpx.Asyn
     [incident] = incidents(engine_of(client))
     assert incident.status == "resolved"
     assert timeline_kinds(engine_of(client), incident.id) == [
-        "incident_opened", "pagerduty_triggered", "pagerduty_acknowledged", "pagerduty_resolved"
+        "incident_opened",
+        "pagerduty_triggered",
+        "pagerduty_acknowledged",
+        "pagerduty_resolved",
     ]
 
 
 async def test_triggered_links_to_the_alertmanager_incident_of_the_same_group(
     client: httpx.AsyncClient, firing: dict[str, Any]
 ) -> None:
-    am = await client.post("/webhooks/alertmanager", json=firing,
-                           headers={"Authorization": f"Bearer {AM_TOKEN}"})
+    am = await client.post(
+        "/webhooks/alertmanager", json=firing, headers={"Authorization": f"Bearer {AM_TOKEN}"}
+    )
     assert am.status_code == 200
     # Alertmanager's PagerDuty receiver sends the SHA-256 of the group key as the dedup key.
     key = hashlib.sha256(firing["groupKey"].encode()).hexdigest()
