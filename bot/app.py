@@ -22,6 +22,7 @@ from bot.chat.outbox_sender import OutboxSender
 from bot.chat.transport import ChatTransport
 from bot.clients.slack_web import SlackWebTransport, make_web_client
 from bot.config import Settings
+from bot.errors import ConfigError
 from bot.metrics import Metrics
 from bot.runtime import Runtime
 from bot.store.engine import make_engine
@@ -56,7 +57,21 @@ def build_runtime(settings: Settings) -> Runtime:
     )
 
 
+def check_settings(settings: Settings) -> None:
+    """Refuse combinations that cannot work, with the variable to set; warn about gaps."""
+    if settings.slack_enabled and not settings.socket_mode and not settings.slack_signing_secret:
+        raise ConfigError(
+            "SLACK_BOT_TOKEN is set but SLACK_SIGNING_SECRET is not: HTTP mode needs the signing "
+            "secret to verify Slack's requests (or set SLACK_APP_TOKEN for Socket Mode)"
+        )
+    if settings.slack_enabled and not settings.incident_channel:
+        raise ConfigError("Slack is configured but OPSBOT_INCIDENT_CHANNEL (a channel ID) is not")
+    if settings.alertmanager_token is None:
+        log.warning("OPSBOT_ALERTMANAGER_TOKEN is not set: every Alertmanager webhook is refused")
+
+
 def build_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
+    check_settings(settings)
     rt = build_runtime(settings)
 
     @contextlib.asynccontextmanager

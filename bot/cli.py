@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import ValidationError
 
 from bot.config import Settings
+from bot.errors import ConfigError
 from bot.logs import configure
 
 
@@ -71,16 +75,24 @@ def parser() -> argparse.ArgumentParser:
     pb = sub.add_parser("playbooks", help="runbook playbooks")
     pb_sub = pb.add_subparsers(dest="pb_command", required=True)
     val = pb_sub.add_parser("validate", help="check every playbook file")
-    val.add_argument("dir", nargs="?", default=None)
+    val.add_argument("dir", nargs="?", type=Path, default=None)
     val.set_defaults(func=_playbooks_validate)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        print(f"opsbot: invalid configuration:\n{exc}", file=sys.stderr)
+        return 2
     configure(settings.log_level)
-    return int(args.func(args, settings))
+    try:
+        return int(args.func(args, settings))
+    except ConfigError as exc:
+        print(f"opsbot: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -10,11 +10,13 @@ from typing import Any, TextIO
 
 _SLACK_DATE = re.compile(r"<!date\^\d+\^[^|]*\|([^>]*)>")
 _SLACK_LINK = re.compile(r"<(https?://[^|>]+)\|([^>]+)>")
+_BOLD = re.compile(r"\*([^*\n]+)\*")
 
 
 def plain(mrkdwn: str) -> str:
     text = _SLACK_DATE.sub(r"\1", mrkdwn)
     text = _SLACK_LINK.sub(r"\2 (\1)", text)
+    text = _BOLD.sub(r"\1", text)
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
@@ -29,7 +31,8 @@ def render_blocks(blocks: list[dict[str, Any]]) -> list[str]:
             if "text" in block:
                 lines += plain(block["text"]["text"]).splitlines()
             for f in block.get("fields", []):
-                lines.append("  " + " ".join(plain(f["text"]).split("\n")))
+                # "*Status*\nfiring" reads as "Status: firing" on a terminal.
+                lines.append("  " + plain(f["text"]).replace("\n", ": ", 1).replace("\n", " "))
         elif kind == "context":
             lines.append("  " + "  ".join(plain(e.get("text", "")) for e in block["elements"]))
         elif kind == "divider":

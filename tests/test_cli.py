@@ -1,0 +1,75 @@
+"""The opsbot command: db upgrade, playbooks validate, configuration errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy import inspect
+
+from bot.store.engine import make_engine
+from tests.support.server import ROOT
+
+
+def opsbot(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("OPSBOT_", "SLACK_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**clean, **(env or {})},
+        timeout=60,
+        check=False,
+    )
+
+
+def test_db_upgrade_creates_the_schema(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/new.db"
+    result = opsbot("db", "upgrade", env={"OPSBOT_DATABASE_URL": url})
+    assert result.returncode == 0, result.stderr
+    engine = make_engine(url)
+    assert "incident" in inspect(engine).get_table_names()
+    engine.dispose()
+
+
+def test_playbooks_validate_passes_the_shipped_directory() -> None:
+    result = opsbot("playbooks", "validate")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 problem(s)" in result.stdout
+
+
+def test_playbooks_validate_fails_with_file_and_line(tmp_path: Path) -> None:
+    (tmp_path / "broken.yaml").write_text(
+        "apiVersion: opsbot/v1\nname: broken\ndescription: d\nowner: sre\n"
+        "steps:\n  - action: post_message\n  - params: {}\n"
+    )
+    (tmp_path / "bad-yaml.yaml").write_text("name: [unclosed\n")
+    result = opsbot("playbooks", "validate", str(tmp_path))
+    assert result.returncode == 1
+    assert f"{tmp_path}/broken.yaml:6: step 1: unknown action `post_message`" in result.stderr
+    assert f"{tmp_path}/broken.yaml:7: step 2 names no `action`" in result.stderr
+    assert f"{tmp_path}/bad-yaml.yaml:2: invalid YAML" in result.stderr
+
+
+def test_slack_http_mode_without_signing_secret_is_refused_at_start(tmp_path: Path) -> None:
+    result = opsbot(
+        "serve",
+        "--port",
+        "1",
+        env={
+            "SLACK_BOT_TOKEN": "xoxb-1",
+            "OPSBOT_INCIDENT_CHANNEL": "C1",
+            "OPSBOT_DATABASE_URL": f"sqlite:///{tmp_path}/x.db",
+        },
+    )
+    assert result.returncode == 2
+    assert "SLACK_SIGNING_SECRET" in result.stderr
+
+
+def test_invalid_setting_value_is_reported(tmp_path: Path) -> None:
+    result = opsbot("db", "upgrade", env={"OPSBOT_SLACK_CHANNEL_RATE": "fast"})
+    assert result.returncode == 2
+    assert "OPSBOT_SLACK_CHANNEL_RATE" in result.stderr
