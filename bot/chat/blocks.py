@@ -53,8 +53,9 @@ def root_message(
     title = clip(incident.title, HEADER_LIMIT - 20)
     header = f"#{incident.id} {title}"
     text = (
-        f"{status.upper()}: #{incident.id} {incident.title} "
-        f"(severity {incident.severity or 'unknown'}, service {incident.service or 'unknown'})"
+        f"{status.upper()}: #{incident.id} {escape(incident.title)} "
+        f"(severity {escape(incident.severity or 'unknown')}, "
+        f"service {escape(incident.service or 'unknown')})"
     )
     fields = [
         f"*Status*\n{icon} {status}",

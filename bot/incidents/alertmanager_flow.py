@@ -83,6 +83,9 @@ def ingest(session: Session, payload: AMPayload, raw_body: bytes, channel: str) 
     session.add(delivery)
 
     known = _known_alerts(session, payload.alerts)
+    known_by_fingerprint: dict[str, list[Alert]] = {}
+    for known_row in known.values():
+        known_by_fingerprint.setdefault(known_row.fingerprint, []).append(known_row)
     changed: dict[int, list[Alert]] = {}  # incident id -> alerts that changed in this delivery
     incident: Incident | None = open_incident_for_group(session, payload.groupKey)
     incident_is_new = False
@@ -102,22 +105,16 @@ def ingest(session: Session, payload: AMPayload, raw_body: bytes, channel: str) 
                 # Redelivery, or a firing that arrives after its resolved: never reopen.
                 result.alerts_deduplicated += 1
                 continue
-            row.status = "resolved"
-            row.ends_at = am.endsAt or now
-            row.updated_at = now
-            session.add(row)
+            _resolve_alert(session, row, am.endsAt or now, now, changed)
             result.alerts_resolved += 1
-            if row.incident_id is not None:
-                changed.setdefault(row.incident_id, []).append(row)
-                timeline.add(
-                    session,
-                    row.incident_id,
-                    "alert_resolved",
-                    f"{row.alertname or row.fingerprint} resolved",
-                    at=row.ends_at,
-                    data={"fingerprint": row.fingerprint},
-                )
             continue
+
+        # A fingerprint is active once at a time: a newer occurrence ends any older one still
+        # firing (its resolved notification was lost), or that incident could never resolve.
+        for older in known_by_fingerprint.get(am.fingerprint, []):
+            if older.status == "firing" and older.starts_at < am.startsAt:
+                _resolve_alert(session, older, am.startsAt, now, changed)
+                result.alerts_resolved += 1
 
         # A new occurrence. It needs an incident: the group's open one, or a new one.
         if incident is None:
@@ -166,6 +163,25 @@ def ingest(session: Session, payload: AMPayload, raw_body: bytes, channel: str) 
     delivery.result = result.as_json()
     session.add(delivery)
     return result
+
+
+def _resolve_alert(
+    session: Session, row: Alert, ends_at: datetime, now: datetime, changed: dict[int, list[Alert]]
+) -> None:
+    row.status = "resolved"
+    row.ends_at = ends_at
+    row.updated_at = now
+    session.add(row)
+    if row.incident_id is not None:
+        changed.setdefault(row.incident_id, []).append(row)
+        timeline.add(
+            session,
+            row.incident_id,
+            "alert_resolved",
+            f"{row.alertname or row.fingerprint} resolved",
+            at=ends_at,
+            data={"fingerprint": row.fingerprint},
+        )
 
 
 def _id(incident: Incident) -> int:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
-from bot.chat.blocks import note_reply
+from bot.chat.blocks import escape, note_reply
 from bot.chat.outbox_queue import enqueue_reply, enqueue_root_post, enqueue_root_update
 from bot.incidents import timeline
 from bot.intake.pagerduty_schema import PDEvent
@@ -65,6 +65,7 @@ def _apply(session: Session, event: PDEvent, channel: str, result: PDResult) -> 
     now = utcnow()
     incident = _linked_incident(session, data.id, data.incident_key)
     who = event.agent.summary if event.agent and event.agent.summary else "PagerDuty"
+    who = who[:128]
 
     if incident is None:
         if event.event_type != "incident.triggered":
@@ -123,7 +124,7 @@ def _apply(session: Session, event: PDEvent, channel: str, result: PDResult) -> 
     )
     if not result.opened:
         enqueue_root_update(session, incident)
-        reply_text, blocks = note_reply(f":pager: {text}")
+        reply_text, blocks = note_reply(f":pager: {escape(text)}")
         enqueue_reply(session, incident, reply_text, blocks)
 
 

@@ -127,3 +127,34 @@ def test_status_and_start_times_survive_the_round_trip(engine: Engine) -> None:
     assert alert.starts_at.tzinfo is not None
     assert alert.ends_at is None
     assert start + timedelta(0) == alert.starts_at
+
+
+def test_refire_after_a_lost_resolved_ends_the_older_occurrence(engine: Engine) -> None:
+    """The resolved for occurrence 1 never arrived; occurrence 2 of the same fingerprint ends it,
+    so the incident can still resolve when occurrence 2 does."""
+    first = datetime(2026, 11, 27, 4, 0, tzinfo=UTC)
+    second = first + timedelta(hours=1)
+    ingest(engine, am_payload("svc", [am_alert("svc", 1, starts_at=first)]))
+    ingest(engine, am_payload("svc", [am_alert("svc", 1, starts_at=second)]))
+    older, newer = alerts(engine)
+    assert (older.status, older.ends_at) == ("resolved", second)
+    assert newer.status == "firing"
+    ingest(engine, am_payload("svc", [am_alert("svc", 1, starts_at=second, status="resolved")]))
+    [incident] = incidents(engine)
+    assert incident.status == "resolved"
+
+
+def test_mentions_in_alert_text_cannot_ping_the_channel(engine: Engine) -> None:
+    from bot.chat.blocks import alerts_reply, root_message
+
+    payload = am_payload("svc", [am_alert("svc", 1)])
+    payload["commonAnnotations"]["summary"] = "<!channel> wake up <@U123>"
+    payload["alerts"][0]["annotations"]["summary"] = "<!here> <https://evil.example|docs>"
+    ingest(engine, payload)
+    [incident] = incidents(engine)
+    text, _ = root_message(incident, 1, 1)
+    assert "<!channel>" not in text
+    assert "&lt;!channel&gt;" in text
+    reply_text = alerts_reply(alerts(engine))[1][0]["text"]["text"]
+    assert "<!here>" not in reply_text
+    assert "<https://evil.example|docs>" not in reply_text
