@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import StaticPool
 from sqlmodel import Session
 
 log = logging.getLogger(__name__)
@@ -48,11 +48,7 @@ def _sqlite_engine(url: str) -> Engine:
     kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 30}}
     if in_memory:
         # One shared connection, or every session would see its own empty database.
-        from sqlalchemy.pool import StaticPool
-
         kwargs["poolclass"] = StaticPool
-    elif url.endswith(":memory:"):
-        kwargs["poolclass"] = NullPool
     engine = create_engine(url, **kwargs)
 
     @event.listens_for(engine, "connect")
