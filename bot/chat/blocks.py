@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
-from bot.store.models import Alert, Incident, IncidentStatus
+from bot.store.models import Incident, IncidentStatus
 
 Block = dict[str, Any]
 
@@ -91,7 +91,22 @@ def root_message(
     return text, blocks
 
 
-def alert_line(alert: Alert) -> str:
+class AlertLike(Protocol):
+    """What a reply shows of an alert: a stored ``Alert`` or an incoming webhook alert."""
+
+    @property
+    def alertname(self) -> str: ...
+    @property
+    def fingerprint(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def labels(self) -> dict[str, str]: ...
+    @property
+    def annotations(self) -> dict[str, str]: ...
+
+
+def alert_line(alert: AlertLike) -> str:
     icon = ":fire:" if alert.status == "firing" else ":white_check_mark:"
     summary = alert.annotations.get("summary") or alert.annotations.get("description") or ""
     labels = ", ".join(
@@ -105,7 +120,7 @@ def alert_line(alert: Alert) -> str:
     return line
 
 
-def alerts_reply(alerts: Sequence[Alert]) -> tuple[str, list[Block]]:
+def alerts_reply(alerts: Sequence[AlertLike]) -> tuple[str, list[Block]]:
     """One thread reply for the alerts one delivery (or several merged ones) brought."""
     firing = sum(1 for a in alerts if a.status == "firing")
     resolved = len(alerts) - firing

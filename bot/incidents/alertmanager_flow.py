@@ -18,15 +18,17 @@ import hashlib
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
+from sqlalchemy import insert
 from sqlmodel import Session, col, func, select
 
-from bot.chat.blocks import alerts_reply
+from bot.chat.blocks import AlertLike, alerts_reply
 from bot.chat.outbox_queue import enqueue_reply, enqueue_root_post, enqueue_root_update
 from bot.incidents import timeline
 from bot.incidents.queries import open_incident_for_group
 from bot.intake.alertmanager_schema import AMAlert, AMPayload
-from bot.store.models import Alert, Delivery, Incident, IncidentStatus
+from bot.store.models import Alert, Delivery, Incident, IncidentStatus, TimelineEvent
 from bot.store.tx import lock_for
 from bot.store.types import utcnow
 
@@ -79,14 +81,14 @@ def ingest(session: Session, payload: AMPayload, raw_body: bytes, channel: str) 
         result.alerts_deduplicated = len(payload.alerts)
         return result
 
-    delivery = Delivery(source=SOURCE, dedupe_key=key, body=raw_body.decode("utf-8"))
-    session.add(delivery)
-
     known = _known_alerts(session, payload.alerts)
     known_by_fingerprint: dict[str, list[Alert]] = {}
     for known_row in known.values():
         known_by_fingerprint.setdefault(known_row.fingerprint, []).append(known_row)
-    changed: dict[int, list[Alert]] = {}  # incident id -> alerts that changed in this delivery
+    changed: dict[int, list[AlertLike]] = {}  # incident id -> alerts changed by this delivery
+    # New alerts and their timeline entries go in as two multi-row INSERTs (the hot path).
+    new_alerts: list[dict[str, Any]] = []
+    new_events: list[dict[str, Any]] = []
     incident: Incident | None = open_incident_for_group(session, payload.groupKey)
     incident_is_new = False
     now = utcnow()
@@ -121,30 +123,36 @@ def ingest(session: Session, payload: AMPayload, raw_body: bytes, channel: str) 
             incident = _open_incident(session, payload, am, channel, now)
             incident_is_new = True
             result.incidents_opened.append(_id(incident))
-        row = Alert(
-            incident_id=incident.id,
-            fingerprint=am.fingerprint,
-            alertname=am.alertname,
-            status=am.status,
-            starts_at=am.startsAt,
-            ends_at=am.endsAt if am.status == "resolved" else None,
-            labels=am.labels,
-            annotations=am.annotations,
-            generator_url=am.generatorURL or None,
-            updated_at=now,
+        new_alerts.append(
+            {
+                "incident_id": incident.id,
+                "fingerprint": am.fingerprint,
+                "alertname": am.alertname,
+                "status": am.status,
+                "starts_at": am.startsAt,
+                "ends_at": am.endsAt if am.status == "resolved" else None,
+                "labels": am.labels,
+                "annotations": am.annotations,
+                "generator_url": am.generatorURL or None,
+                "updated_at": now,
+            }
         )
-        session.add(row)
+        new_events.append(
+            {
+                "incident_id": incident.id,
+                "at": am.startsAt if am.status == "firing" else (am.endsAt or now),
+                "kind": f"alert_{am.status}",
+                "actor": None,
+                "text": f"{am.alertname or am.fingerprint} {am.status}",
+                "data": {"fingerprint": am.fingerprint, "labels": am.labels},
+            }
+        )
         result.alerts_new += 1
-        changed.setdefault(_id(incident), []).append(row)
-        timeline.add(
-            session,
-            _id(incident),
-            f"alert_{am.status}",
-            f"{am.alertname or am.fingerprint} {am.status}",
-            at=am.startsAt if am.status == "firing" else (am.endsAt or now),
-            data={"fingerprint": am.fingerprint, "labels": am.labels},
-        )
+        changed.setdefault(_id(incident), []).append(am)
 
+    if new_alerts:
+        session.execute(insert(Alert), new_alerts)
+        session.execute(insert(TimelineEvent), new_events)
     session.flush()
     for incident_id, alerts in changed.items():
         inc = session.get(Incident, incident_id)
@@ -158,15 +166,21 @@ def ingest(session: Session, payload: AMPayload, raw_body: bytes, channel: str) 
         text, blocks = alerts_reply(alerts)
         enqueue_reply(session, inc, text, blocks)
 
+    delivery = Delivery(
+        source=SOURCE, dedupe_key=key, body=raw_body.decode("utf-8"), result=result.as_json()
+    )
+    session.add(delivery)
     session.flush()
     result.delivery_id = delivery.id
-    delivery.result = result.as_json()
-    session.add(delivery)
     return result
 
 
 def _resolve_alert(
-    session: Session, row: Alert, ends_at: datetime, now: datetime, changed: dict[int, list[Alert]]
+    session: Session,
+    row: Alert,
+    ends_at: datetime,
+    now: datetime,
+    changed: dict[int, list[AlertLike]],
 ) -> None:
     row.status = "resolved"
     row.ends_at = ends_at

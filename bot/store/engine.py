@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -15,6 +17,7 @@ from sqlmodel import Session
 log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+_WRITE_LOCKS: WeakKeyDictionary[Engine, threading.Lock] = WeakKeyDictionary()
 
 
 def normalise_url(url: str) -> str:
@@ -50,6 +53,7 @@ def _sqlite_engine(url: str) -> Engine:
         # One shared connection, or every session would see its own empty database.
         kwargs["poolclass"] = StaticPool
     engine = create_engine(url, **kwargs)
+    _WRITE_LOCKS[engine] = threading.Lock()
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -75,8 +79,17 @@ def _sqlite_engine(url: str) -> Engine:
 
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
-    """One transaction: commit on success, roll back on any error."""
-    with Session(engine, expire_on_commit=False) as session:
+    """One write transaction: commit on success, roll back on any error.
+
+    On SQLite, writers of this process take turns on a lock first: SQLite allows one writer at a
+    time anyway, and a waiter on the lock wakes the moment it is free, where a waiter on SQLite's
+    busy handler polls with sleeps of up to 100 ms (which is what made tail latency seconds long).
+    """
+    lock = _WRITE_LOCKS.get(engine)
+    with (
+        lock if lock is not None else nullcontext(),
+        Session(engine, expire_on_commit=False) as session,
+    ):
         try:
             yield session
             session.commit()
