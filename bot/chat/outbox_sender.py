@@ -41,8 +41,16 @@ log = logging.getLogger(__name__)
 
 MAX_BLOCKS_PER_MESSAGE = 50
 MAX_BACKOFF_S = 300.0
-BATCH = 500
+BATCH = 200
 RECONCILE_LOOKBACK = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Due:
+    id: int
+    channel: str
+    incident_id: int
+    kind: str
 
 
 @dataclass
@@ -137,7 +145,7 @@ class OutboxSender:
         rows = await asyncio.to_thread(self._load_due)
         if self.metrics:
             self.metrics.outbox_depth.set(await asyncio.to_thread(self._depth))
-        by_channel: dict[str, list[OutboxMessage]] = defaultdict(list)
+        by_channel: dict[str, list[Due]] = defaultdict(list)
         for row in rows:
             by_channel[row.channel].append(row)
         results = await asyncio.gather(
@@ -145,14 +153,13 @@ class OutboxSender:
         )
         return sum(results)
 
-    async def _drain_channel(self, channel: str, queue: list[OutboxMessage]) -> int:
+    async def _drain_channel(self, channel: str, queue: list[Due]) -> int:
         # Root posts first (responders see every incident), then each thread in queue order.
         queue.sort(key=lambda r: (r.kind != OutboxKind.ROOT_POST, r.id))
         blocked: set[int] = set()  # incidents whose earlier message did not go out this pass
         handled: set[int] = set()
         sent = 0
         for row in queue:
-            assert row.id is not None
             if row.id in handled:
                 continue
             if row.incident_id in blocked:
@@ -216,19 +223,24 @@ class OutboxSender:
         with Session(self.engine) as session:
             return outbox_depth(session)
 
-    def _load_due(self) -> list[OutboxMessage]:
-        with Session(self.engine, expire_on_commit=False) as session:
-            return list(
-                session.exec(
-                    select(OutboxMessage)
-                    .where(
-                        OutboxMessage.status == OutboxStatus.PENDING,
-                        col(OutboxMessage.next_attempt_at) <= utcnow(),
-                    )
-                    .order_by(col(OutboxMessage.id))
-                    .limit(BATCH)
-                ).all()
-            )
+    def _load_due(self) -> list[Due]:
+        """Just enough of each due row to order the pass; ``_prepare`` loads the rest."""
+        with Session(self.engine) as session:
+            rows = session.exec(
+                select(
+                    OutboxMessage.id,
+                    OutboxMessage.channel,
+                    OutboxMessage.incident_id,
+                    OutboxMessage.kind,
+                )
+                .where(
+                    OutboxMessage.status == OutboxStatus.PENDING,
+                    col(OutboxMessage.next_attempt_at) <= utcnow(),
+                )
+                .order_by(col(OutboxMessage.id))
+                .limit(BATCH)
+            ).all()
+            return [Due(*row) for row in rows if row[0] is not None]
 
     def _prepare(self, row_id: int) -> Prepared | None:
         """Mark the row (and what merges into it) ``sending`` and render it, in one transaction."""

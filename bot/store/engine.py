@@ -17,6 +17,7 @@ from sqlmodel import Session
 log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+WRITE_OPTION = "opsbot_write"
 _WRITE_LOCKS: WeakKeyDictionary[Engine, threading.Lock] = WeakKeyDictionary()
 
 
@@ -69,10 +70,12 @@ def _sqlite_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        # BEGIN IMMEDIATE takes the write lock up front, so a reader never has to upgrade to a
-        # writer mid-transaction -- the upgrade is what fails with "database is locked" in WAL
-        # mode, without waiting for busy_timeout.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # A write transaction (session_scope) takes SQLite's write lock up front with BEGIN
+        # IMMEDIATE, so it never has to upgrade from reader to writer mid-transaction -- the
+        # upgrade is what fails with "database is locked" in WAL mode, without waiting for
+        # busy_timeout. Reads begin deferred: in WAL mode they neither block nor wait.
+        write = conn.get_execution_options().get(WRITE_OPTION, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
     return engine
 
@@ -90,6 +93,7 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         lock if lock is not None else nullcontext(),
         Session(engine, expire_on_commit=False) as session,
     ):
+        session.connection(execution_options={WRITE_OPTION: True})
         try:
             yield session
             session.commit()
