@@ -157,8 +157,9 @@ def ingest(session: Session, payload: AMPayload, raw_body: bytes, channel: str) 
     for incident_id, alerts in changed.items():
         inc = session.get(Incident, incident_id)
         assert inc is not None
-        became_resolved = _resolve_if_all_resolved(session, inc, now)
-        if became_resolved:
+        # Only a resolved alert can make an incident resolved: skip the query otherwise.
+        some_resolved = any(a.status == "resolved" for a in alerts)
+        if some_resolved and _resolve_if_all_resolved(session, inc, now):
             result.incidents_resolved.append(incident_id)
         result.incidents_touched.append(incident_id)
         if not (incident_is_new and inc is incident):
