@@ -47,5 +47,7 @@ class Metrics:
             registry=r,
         )
         self.outbox_depth = Gauge(
-            "opsbot_outbox_depth", "Slack messages waiting in the outbox", registry=r
+            "opsbot_outbox_depth",
+            "Outbox rows waiting: Slack messages, and root redraws (folded together when sent)",
+            registry=r,
         )

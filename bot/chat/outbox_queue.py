@@ -2,65 +2,72 @@
 
 Root posts and root edits carry no content: the sender renders the incident as it is when the
 message goes out, so the root always shows the current state and queued edits collapse into one.
+Rows are only ever added here; all merging happens in the sender. Rows go in with plain INSERTs
+(no ORM objects): this runs once or twice for every webhook delivery.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, insert
 from sqlmodel import Session, select
 
 from bot.store.models import Incident, OutboxKind, OutboxMessage, OutboxStatus
 from bot.store.types import utcnow
 
 
+def _add(
+    session: Session,
+    incident: Incident,
+    channel: str,
+    kind: str,
+    text: str = "",
+    blocks: list[dict[str, Any]] | None = None,
+) -> None:
+    now = utcnow()
+    session.execute(
+        insert(OutboxMessage).values(
+            incident_id=incident.id,
+            channel=channel,
+            kind=kind,
+            text=text,
+            blocks=blocks or [],
+            status=OutboxStatus.PENDING,
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+        )
+    )
+
+
 def enqueue_root_post(session: Session, incident: Incident, channel: str) -> None:
     assert incident.id is not None
     incident.slack_channel = channel
-    session.add(OutboxMessage(incident_id=incident.id, channel=channel, kind=OutboxKind.ROOT_POST))
+    session.add(incident)
+    _add(session, incident, channel, OutboxKind.ROOT_POST)
 
 
 def enqueue_root_update(session: Session, incident: Incident) -> None:
-    """Ask for the root to be redrawn, unless a redraw (or the first post) is already waiting."""
+    """Ask for the root to be redrawn.
+
+    Every state change queues its own request, without looking at what is already queued: the
+    sender folds all waiting requests of a root into one ``chat.update`` rendered from the state
+    it reads *after* taking them, so a change committed at any moment is either in that render or
+    has a request of its own still waiting. (Checking for a waiting request here instead would
+    race with the sender.)
+    """
     assert incident.id is not None
-    if incident.slack_channel is None:
-        return
-    # Touch the incident row first: its row lock orders this transaction against the sender,
-    # which locks the same row before it renders, so no state change can slip between them.
-    incident.updated_at = utcnow()
-    session.add(incident)
-    session.flush()
-    waiting = session.exec(
-        select(OutboxMessage.id).where(
-            OutboxMessage.incident_id == incident.id,
-            OutboxMessage.kind.in_([OutboxKind.ROOT_POST, OutboxKind.ROOT_UPDATE]),  # type: ignore[attr-defined]
-            OutboxMessage.status == OutboxStatus.PENDING,
-        )
-    ).first()
-    if waiting is None:
-        session.add(
-            OutboxMessage(
-                incident_id=incident.id, channel=incident.slack_channel, kind=OutboxKind.ROOT_UPDATE
-            )
-        )
+    if incident.slack_channel is not None:
+        _add(session, incident, incident.slack_channel, OutboxKind.ROOT_UPDATE)
 
 
 def enqueue_reply(
     session: Session, incident: Incident, text: str, blocks: list[dict[str, Any]]
 ) -> None:
     assert incident.id is not None
-    if incident.slack_channel is None:
-        return
-    session.add(
-        OutboxMessage(
-            incident_id=incident.id,
-            channel=incident.slack_channel,
-            kind=OutboxKind.REPLY,
-            text=text,
-            blocks=blocks,
-        )
-    )
+    if incident.slack_channel is not None:
+        _add(session, incident, incident.slack_channel, OutboxKind.REPLY, text, blocks)
 
 
 def outbox_depth(session: Session) -> int:

@@ -167,12 +167,17 @@ def ingest(session: Session, payload: AMPayload, raw_body: bytes, channel: str) 
         text, blocks = alerts_reply(alerts)
         enqueue_reply(session, inc, text, blocks)
 
-    delivery = Delivery(
-        source=SOURCE, dedupe_key=key, body=raw_body.decode("utf-8"), result=result.as_json()
-    )
-    session.add(delivery)
-    session.flush()
-    result.delivery_id = delivery.id
+    result.delivery_id = session.execute(
+        insert(Delivery)
+        .values(
+            source=SOURCE,
+            dedupe_key=key,
+            received_at=now,
+            body=raw_body.decode("utf-8"),
+            result=result.as_json(),
+        )
+        .returning(col(Delivery.id))
+    ).scalar_one()
     return result
 
 

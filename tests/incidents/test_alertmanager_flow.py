@@ -55,7 +55,8 @@ def test_new_alert_in_same_group_joins_open_incident(engine: Engine) -> None:
     assert result.incidents_opened == []
     assert result.incidents_touched == [incident.id]
     assert [a.incident_id for a in alerts(engine)] == [incident.id, incident.id]
-    assert [m.kind for m in outbox(engine)] == ["root_post", "reply", "reply"]
+    # The joining alert asks for a root redraw (folded into the post if that still waits).
+    assert [m.kind for m in outbox(engine)] == ["root_post", "reply", "root_update", "reply"]
 
 
 def test_incident_resolves_only_when_all_alerts_resolved(engine: Engine) -> None:
@@ -70,8 +71,8 @@ def test_incident_resolves_only_when_all_alerts_resolved(engine: Engine) -> None
     assert incident.status == "resolved"
     assert incident.resolved_at == datetime(2026, 11, 27, 4, 5, tzinfo=UTC)  # the alert's endsAt
     assert timeline_kinds(engine, incident.id)[-1] == "incident_resolved"
-    # The root post is still queued, and it renders the state at send time: no edit is queued.
-    assert [m.kind for m in outbox(engine)] == ["root_post", "reply", "reply", "reply"]
+    kinds = [m.kind for m in outbox(engine)]
+    assert kinds == ["root_post", "reply", "root_update", "reply", "root_update", "reply"]
 
 
 def test_after_resolve_a_new_firing_opens_a_new_incident(engine: Engine) -> None:

@@ -133,8 +133,8 @@ async def test_metrics_count_received_deduplicated_and_opened(
     assert 'opsbot_alerts_deduplicated_total{source="alertmanager"} 1.0' in text
     assert 'opsbot_incidents_opened_total{source="alertmanager"} 1.0' in text
     assert 'opsbot_incidents_resolved_total{source="alertmanager"} 1.0' in text
-    # Root post + 2 replies; no edit is queued while the root post itself still waits.
-    assert "opsbot_outbox_depth 3.0" in text
+    # Root post, 2 replies and a redraw request (folded into the post when it goes out).
+    assert "opsbot_outbox_depth 4.0" in text
 
 
 async def test_example_alert_shipped_in_repo_is_accepted(client: httpx.AsyncClient) -> None:
