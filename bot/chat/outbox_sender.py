@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, case
 from sqlmodel import Session, col, select
 
 from bot.chat.blocks import root_message
@@ -237,7 +237,12 @@ class OutboxSender:
                     OutboxMessage.status == OutboxStatus.PENDING,
                     col(OutboxMessage.next_attempt_at) <= utcnow(),
                 )
-                .order_by(col(OutboxMessage.id))
+                # Root posts first, across the whole queue: in a storm every incident gets its
+                # thread before any thread gets its replies.
+                .order_by(
+                    case((col(OutboxMessage.kind) == OutboxKind.ROOT_POST, 0), else_=1),
+                    col(OutboxMessage.id),
+                )
                 .limit(BATCH)
             ).all()
             return [Due(*row) for row in rows if row[0] is not None]

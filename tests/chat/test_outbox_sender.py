@@ -96,7 +96,7 @@ async def test_timeout_is_checked_against_the_channel_before_resending(
     slack.delay_next("chat.postMessage", 3.0)
     ingest(outbox.engine, firing())
     await outbox.sender.drain_once()
-    slack.wait_for(lambda: len(slack.roots(CHANNEL)) == 1, timeout=5)
+    await slack.await_for(lambda: len(slack.roots(CHANNEL)) == 1, timeout=5)
     await outbox.sender.drain(deadline_s=15)
     assert len(slack.roots(CHANNEL)) == 1  # found by its metadata, not posted twice
     assert len(slack.replies(CHANNEL, slack.roots(CHANNEL)[0]["ts"])) == 1

@@ -85,7 +85,8 @@ async def test_signed_slash_command_is_acked_and_answered_via_response_url(
     response = await slack_client.post("/slack/events", content=body, headers=signed_headers(body))
     assert response.status_code == 200
     assert time.monotonic() - started < 3.0  # Slack's ack deadline
-    slack.wait_for(lambda: len(slack.responses("r1")) == 1, timeout=10)
+    # The answer comes from a listener still running on this loop: wait without blocking it.
+    await slack.await_for(lambda: len(slack.responses("r1")) == 1, timeout=10)
     [answer] = slack.responses("r1")
     assert answer["response_type"] == "ephemeral"
     assert "fraud-scorer" in answer["text"]
@@ -97,7 +98,7 @@ async def test_unknown_subcommand_gets_usage_help(
     body = slash_command("frobnicate now", slack.response_url("r2"))
     response = await slack_client.post("/slack/events", content=body, headers=signed_headers(body))
     assert response.status_code == 200
-    slack.wait_for(lambda: len(slack.responses("r2")) == 1, timeout=10)
+    await slack.await_for(lambda: len(slack.responses("r2")) == 1, timeout=10)
     assert "Usage: /ops" in slack.responses("r2")[0]["text"]
 
 
