@@ -164,15 +164,16 @@ class OutboxSender:
                 continue
             if row.incident_id in blocked:
                 continue
+            # Wait for Slack's pace first, then render: what goes out is as fresh as it can be.
+            bucket = self._bucket(row.kind, channel)
+            delay = bucket.wait_time()
+            if delay > 0:
+                await asyncio.sleep(delay)
             prepared = await asyncio.to_thread(self._prepare, row.id)
             if prepared is None:  # taken by a merge, or its root is not posted yet
                 blocked.add(row.incident_id)
                 continue
             handled.update(prepared.row_ids)
-            bucket = self._bucket(prepared)
-            delay = bucket.wait_time()
-            if delay > 0:
-                await asyncio.sleep(delay)
             bucket.take()
             if await self._send(prepared):
                 sent += 1
@@ -180,13 +181,13 @@ class OutboxSender:
                 blocked.add(row.incident_id)
         return sent
 
-    def _bucket(self, prepared: Prepared) -> TokenBucket:
-        if prepared.kind == OutboxKind.ROOT_UPDATE:
+    def _bucket(self, kind: str, channel: str) -> TokenBucket:
+        if kind == OutboxKind.ROOT_UPDATE:
             return self._update_bucket
-        bucket = self._post_buckets.get(prepared.channel)
+        bucket = self._post_buckets.get(channel)
         if bucket is None:
             bucket = TokenBucket(self.channel_rate, self.channel_burst)
-            self._post_buckets[prepared.channel] = bucket
+            self._post_buckets[channel] = bucket
         return bucket
 
     async def _send(self, p: Prepared) -> bool:
@@ -201,7 +202,7 @@ class OutboxSender:
                 )
         except TransportError as exc:
             if exc.retry_after is not None:
-                self._bucket(p).block_for(exc.retry_after)
+                self._bucket(p.kind, p.channel).block_for(exc.retry_after)
             if exc.ambiguous and p.kind != OutboxKind.ROOT_UPDATE:
                 # The post may have landed: leave the rows ``sending`` and look before resending.
                 log.warning(
