@@ -154,11 +154,13 @@ class OutboxSender:
         return sum(results)
 
     async def _drain_channel(self, channel: str, queue: list[Due]) -> int:
-        # Root posts first (responders see every incident), then each thread in queue order.
-        queue.sort(key=lambda r: (r.kind != OutboxKind.ROOT_POST, r.id))
-        blocked: set[int] = set()  # incidents whose earlier message did not go out this pass
+        """Send the first message of ``channel`` that can go now; 1 if one went, else 0.
+
+        One message per pass: Slack allows about one a second per channel anyway, and the next
+        pass reloads the queue, so a root post queued meanwhile goes before older replies.
+        """
+        blocked: set[int] = set()  # incidents whose earlier message cannot go this pass
         handled: set[int] = set()
-        sent = 0
         for row in queue:
             if row.id in handled:
                 continue
@@ -176,10 +178,9 @@ class OutboxSender:
             handled.update(prepared.row_ids)
             bucket.take()
             if await self._send(prepared):
-                sent += 1
-            else:
-                blocked.add(row.incident_id)
-        return sent
+                return 1
+            blocked.add(row.incident_id)
+        return 0
 
     def _bucket(self, kind: str, channel: str) -> TokenBucket:
         if kind == OutboxKind.ROOT_UPDATE:
