@@ -53,7 +53,12 @@ def build_runtime(settings: Settings) -> Runtime:
         channel_burst=settings.slack_channel_burst,
     )
     return Runtime(
-        settings=settings, engine=engine, metrics=metrics, transport=transport, sender=sender
+        settings=settings,
+        engine=engine,
+        metrics=metrics,
+        transport=transport,
+        sender=sender,
+        db_limiter=anyio.CapacityLimiter(settings.db_concurrency),
     )
 
 

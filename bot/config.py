@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     slack_channel_rate: float = Field(1.0, validation_alias=_env("OPSBOT_SLACK_CHANNEL_RATE"))
     slack_channel_burst: int = Field(3, validation_alias=_env("OPSBOT_SLACK_CHANNEL_BURST"))
     slack_timeout_s: float = Field(10.0, validation_alias=_env("OPSBOT_SLACK_TIMEOUT_S"))
+    # Webhook transactions running at once. A few keep the database busy; more only make Python
+    # threads fight over the GIL while they hold row and advisory locks.
+    db_concurrency: int = Field(4, ge=1, le=64, validation_alias=_env("OPSBOT_DB_CONCURRENCY"))
     max_body_bytes: int = Field(256 * 1024, validation_alias=_env("OPSBOT_MAX_BODY_BYTES"))
     log_level: str = Field("INFO", validation_alias=_env("OPSBOT_LOG_LEVEL"))
 

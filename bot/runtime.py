@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import anyio
 from sqlalchemy import Engine
 
 from bot.chat.outbox_sender import OutboxSender
@@ -21,6 +22,7 @@ class Runtime:
     metrics: Metrics
     transport: ChatTransport
     sender: OutboxSender
+    db_limiter: anyio.CapacityLimiter
 
     @property
     def incident_channel(self) -> str:

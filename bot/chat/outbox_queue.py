@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import func, insert
 from sqlmodel import Session, select
 
-from bot.store.models import Incident, OutboxKind, OutboxMessage, OutboxStatus
+from bot.store.models import Incident, OutboxKind, OutboxMessage, OutboxStatus, table
 from bot.store.types import utcnow
 
 
@@ -27,7 +27,7 @@ def _add(
 ) -> None:
     now = utcnow()
     session.execute(
-        insert(OutboxMessage).values(
+        insert(table(OutboxMessage)).values(
             incident_id=incident.id,
             channel=channel,
             kind=kind,

@@ -255,9 +255,10 @@ class OutboxSender:
             row = session.get(OutboxMessage, row_id)
             if row is None or row.status != OutboxStatus.PENDING:
                 return None
-            incident = session.exec(
-                select(Incident).where(Incident.id == row.incident_id).with_for_update()
-            ).one()
+            # No row lock on the incident: intake never waits for the sender (a FOR UPDATE here
+            # queued every webhook that inserts rows pointing at this incident behind it).
+            incident = session.get(Incident, row.incident_id)
+            assert incident is not None
             if row.kind == OutboxKind.REPLY:
                 return self._prepare_reply(session, row, incident)
             return self._prepare_root(session, row, incident)

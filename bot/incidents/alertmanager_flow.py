@@ -28,7 +28,7 @@ from bot.chat.outbox_queue import enqueue_reply, enqueue_root_post, enqueue_root
 from bot.incidents import timeline
 from bot.incidents.queries import open_incident_for_group
 from bot.intake.alertmanager_schema import AMAlert, AMPayload
-from bot.store.models import Alert, Delivery, Incident, IncidentStatus, TimelineEvent
+from bot.store.models import Alert, Delivery, Incident, IncidentStatus, TimelineEvent, table
 from bot.store.tx import lock_for
 from bot.store.types import utcnow
 
@@ -151,8 +151,8 @@ def ingest(session: Session, payload: AMPayload, raw_body: bytes, channel: str) 
         changed.setdefault(_id(incident), []).append(am)
 
     if new_alerts:
-        session.execute(insert(Alert), new_alerts)
-        session.execute(insert(TimelineEvent), new_events)
+        session.execute(insert(table(Alert)), new_alerts)
+        session.execute(insert(table(TimelineEvent)), new_events)
     session.flush()
     for incident_id, alerts in changed.items():
         inc = session.get(Incident, incident_id)
@@ -168,7 +168,7 @@ def ingest(session: Session, payload: AMPayload, raw_body: bytes, channel: str) 
         enqueue_reply(session, inc, text, blocks)
 
     result.delivery_id = session.execute(
-        insert(Delivery)
+        insert(table(Delivery))
         .values(
             source=SOURCE,
             dedupe_key=key,

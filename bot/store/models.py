@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, text
+from sqlalchemy import JSON, Column, Index, Table, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from bot.store.types import UTCDateTime, utcnow
@@ -145,3 +145,10 @@ class OutboxMessage(SQLModel, table=True):
     )
     sent_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     ts: str | None = Field(default=None, max_length=32)
+
+
+def table(model: type[SQLModel]) -> Table:
+    """The Core table of a model: plain INSERTs through it skip the ORM's bulk machinery."""
+    t = model.__table__  # type: ignore[attr-defined]
+    assert isinstance(t, Table)
+    return t

@@ -81,6 +81,7 @@ def make_router(rt: Runtime) -> APIRouter:
                 run_tx,
                 rt.engine,
                 lambda s: alertmanager_flow.ingest(s, payload, raw, rt.incident_channel),
+                limiter=rt.db_limiter,
             )
         except SQLAlchemyError as exc:
             log.error("alertmanager delivery not stored, answering 503: %s", exc)
@@ -122,6 +123,7 @@ def make_router(rt: Runtime) -> APIRouter:
                 run_tx,
                 rt.engine,
                 lambda s: pagerduty_flow.ingest(s, webhook.event, raw, rt.incident_channel),
+                limiter=rt.db_limiter,
             )
         except SQLAlchemyError as exc:
             log.error("pagerduty delivery not stored, answering 503: %s", exc)
