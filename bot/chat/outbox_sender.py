@@ -343,11 +343,7 @@ class OutboxSender:
         with session_scope(self.engine) as session:
             _mark_sent(session, p.row_ids, ts)
             if p.kind == OutboxKind.ROOT_POST:
-                incident = session.get(Incident, p.incident_id)
-                assert incident is not None
-                incident.slack_ts = ts
-                incident.slack_channel = p.channel
-                session.add(incident)
+                _set_root(session, p.incident_id, p.channel, ts)
 
     def _record_failure(self, p: Prepared, exc: TransportError) -> None:
         now = utcnow()
@@ -432,11 +428,16 @@ class OutboxSender:
                 return
             _mark_sent(session, [row_id], ts)
             if row.kind == OutboxKind.ROOT_POST:
-                incident = session.get(Incident, row.incident_id)
-                assert incident is not None
-                incident.slack_ts = ts
-                incident.slack_channel = row.channel
-                session.add(incident)
+                _set_root(session, row.incident_id, row.channel, ts)
+
+
+def _set_root(session: Session, incident_id: int, channel: str, ts: str) -> None:
+    """The incident's thread now exists: replies and edits can go to it."""
+    incident = session.get(Incident, incident_id)
+    assert incident is not None
+    incident.slack_ts = ts
+    incident.slack_channel = channel
+    session.add(incident)
 
 
 def _mark_sent(session: Session, row_ids: list[int], ts: str) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import anyio
@@ -15,6 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session
 
 from bot.errors import IntakeError
 from bot.incidents import alertmanager_flow, pagerduty_flow
@@ -26,6 +28,7 @@ from bot.web.body import bearer_ok, read_capped
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 
 
 def _error(status: int, reason: str, **headers: str) -> JSONResponse:
@@ -60,6 +63,16 @@ def make_router(rt: Runtime) -> APIRouter:
     metrics = rt.metrics
     limit = rt.settings.max_body_bytes
 
+    async def store(work: Callable[[Session], T]) -> T:
+        """Run one delivery's transaction in a worker thread, a few at a time."""
+        return await anyio.to_thread.run_sync(run_tx, rt.engine, work, limiter=rt.db_limiter)
+
+    def unavailable(source: str, exc: SQLAlchemyError) -> JSONResponse:
+        # Never a 2xx for something not stored: Alertmanager and PagerDuty retry a 5xx.
+        log.error("%s delivery not stored, answering 503: %s", source, exc)
+        metrics.webhook_rejected.labels(source, "503").inc()
+        return _error(503, "storage unavailable, retry later", **{"Retry-After": "5"})
+
     @router.post("/webhooks/alertmanager")
     async def alertmanager(request: Request) -> JSONResponse:
         source = "alertmanager"
@@ -77,16 +90,11 @@ def make_router(rt: Runtime) -> APIRouter:
             metrics.webhook_rejected.labels(source, str(exc.status)).inc()
             return _error(exc.status, exc.reason)
         try:
-            result = await anyio.to_thread.run_sync(
-                run_tx,
-                rt.engine,
-                lambda s: alertmanager_flow.ingest(s, payload, raw, rt.incident_channel),
-                limiter=rt.db_limiter,
+            result = await store(
+                lambda s: alertmanager_flow.ingest(s, payload, raw, rt.incident_channel)
             )
         except SQLAlchemyError as exc:
-            log.error("alertmanager delivery not stored, answering 503: %s", exc)
-            metrics.webhook_rejected.labels(source, "503").inc()
-            return _error(503, "storage unavailable, retry later", **{"Retry-After": "5"})
+            return unavailable(source, exc)
         metrics.alerts_received.labels(source).inc(result.alerts_received)
         if result.alerts_deduplicated:
             metrics.alerts_deduplicated.labels(source).inc(result.alerts_deduplicated)
@@ -119,16 +127,11 @@ def make_router(rt: Runtime) -> APIRouter:
             metrics.webhook_rejected.labels(source, str(exc.status)).inc()
             return _error(exc.status, exc.reason)
         try:
-            result = await anyio.to_thread.run_sync(
-                run_tx,
-                rt.engine,
-                lambda s: pagerduty_flow.ingest(s, webhook.event, raw, rt.incident_channel),
-                limiter=rt.db_limiter,
+            result = await store(
+                lambda s: pagerduty_flow.ingest(s, webhook.event, raw, rt.incident_channel)
             )
         except SQLAlchemyError as exc:
-            log.error("pagerduty delivery not stored, answering 503: %s", exc)
-            metrics.webhook_rejected.labels(source, "503").inc()
-            return _error(503, "storage unavailable, retry later", **{"Retry-After": "5"})
+            return unavailable(source, exc)
         if result.duplicate:
             metrics.alerts_deduplicated.labels(source).inc()
         if result.opened:
