@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -170,7 +171,7 @@ class ProbeExporter:
 # -- processes ----------------------------------------------------------------------------------
 
 
-class _Daemon:
+class _Daemon(ABC):
     """A server binary on 127.0.0.1:<free port>, logging to ``<tmp>/<name>.log``."""
 
     name = "daemon"
@@ -183,11 +184,11 @@ class _Daemon:
         self.log_path = tmp / f"{self.name}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def write_config(self) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def write_config(self) -> None: ...
 
-    def command(self) -> list[str]:
-        raise NotImplementedError
+    @abstractmethod
+    def command(self) -> list[str]: ...
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
