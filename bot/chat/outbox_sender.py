@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Engine, case
+from sqlalchemy import Engine, case, update
 from sqlmodel import Session, col, select
 
 from bot.chat.blocks import root_message
@@ -34,7 +34,7 @@ from bot.errors import TransportError
 from bot.incidents.queries import alert_counts
 from bot.metrics import Metrics
 from bot.store.engine import session_scope
-from bot.store.models import Incident, OutboxKind, OutboxMessage, OutboxStatus
+from bot.store.models import Incident, OutboxKind, OutboxMessage, OutboxStatus, table
 from bot.store.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -270,19 +270,18 @@ class OutboxSender:
             return None  # the root is not posted yet; its post will show the current state
         assert incident.id is not None
         assert row.id is not None
-        now = utcnow()
-        waiting_updates = session.exec(
-            select(OutboxMessage).where(
-                OutboxMessage.incident_id == incident.id,
-                OutboxMessage.kind == OutboxKind.ROOT_UPDATE,
-                OutboxMessage.status == OutboxStatus.PENDING,
-                OutboxMessage.id != row.id,
+        # Every redraw request waiting for this root is answered by this render: one UPDATE
+        # (a storm leaves hundreds of them; loading each as an object held the GIL for long).
+        session.execute(
+            update(table(OutboxMessage))
+            .where(
+                col(OutboxMessage.incident_id) == incident.id,
+                col(OutboxMessage.kind) == OutboxKind.ROOT_UPDATE,
+                col(OutboxMessage.status) == OutboxStatus.PENDING,
+                col(OutboxMessage.id) != row.id,
             )
-        ).all()
-        for other in waiting_updates:
-            other.status = OutboxStatus.MERGED
-            other.sent_at = now
-            session.add(other)
+            .values(status=OutboxStatus.MERGED, sent_at=utcnow())
+        )
         row.status = OutboxStatus.SENDING
         row.attempts += 1
         session.add(row)
@@ -304,36 +303,38 @@ class OutboxSender:
         if not incident.slack_ts:
             return None
         assert incident.id is not None
-        queued = session.exec(
-            select(OutboxMessage)
+        outbox = table(OutboxMessage)
+        queued = session.execute(
+            select(outbox.c.id, outbox.c.text, outbox.c.blocks)
             .where(
-                OutboxMessage.incident_id == incident.id,
-                OutboxMessage.kind == OutboxKind.REPLY,
-                OutboxMessage.status == OutboxStatus.PENDING,
-                col(OutboxMessage.id) >= row.id,
+                outbox.c.incident_id == incident.id,
+                outbox.c.kind == OutboxKind.REPLY,
+                outbox.c.status == OutboxStatus.PENDING,
+                outbox.c.id >= row.id,
             )
-            .order_by(col(OutboxMessage.id))
+            .order_by(outbox.c.id)
             .limit(50)
         ).all()
-        rows: list[OutboxMessage] = []
+        row_ids: list[int] = []
         blocks: list[dict[str, Any]] = []
         texts: list[str] = []
-        for r in queued:
-            if rows and len(blocks) + len(r.blocks) > MAX_BLOCKS_PER_MESSAGE:
+        for row_id, row_text, row_blocks in queued:
+            if row_ids and len(blocks) + len(row_blocks) > MAX_BLOCKS_PER_MESSAGE:
                 break
-            rows.append(r)
-            blocks.extend(r.blocks)
-            texts.append(r.text)
-        for r in rows:
-            r.status = OutboxStatus.SENDING
-            r.attempts += 1
-            session.add(r)
+            row_ids.append(row_id)
+            blocks.extend(row_blocks)
+            texts.append(row_text)
+        session.execute(
+            update(outbox)
+            .where(outbox.c.id.in_(row_ids))
+            .values(status=OutboxStatus.SENDING, attempts=outbox.c.attempts + 1)
+        )
         text = texts[0] if len(texts) == 1 else f"{len(texts)} updates: " + "; ".join(texts)
         return Prepared(
             kind=OutboxKind.REPLY,
             channel=row.channel,
             incident_id=incident.id,
-            row_ids=[r.id for r in rows if r.id is not None],
+            row_ids=row_ids,
             text=text[:3000],
             blocks=blocks,
             thread_ts=incident.slack_ts,
@@ -441,13 +442,15 @@ def _set_root(session: Session, incident_id: int, channel: str, ts: str) -> None
 
 
 def _mark_sent(session: Session, row_ids: list[int], ts: str) -> None:
+    """The first row is the message that was sent; the others rode on it (merged)."""
     now = utcnow()
-    for i, row_id in enumerate(row_ids):
-        row = session.get(OutboxMessage, row_id)
-        if row is None:
-            continue
-        row.status = OutboxStatus.SENT if i == 0 else OutboxStatus.MERGED
-        row.ts = ts
-        row.sent_at = now
-        row.last_error = None
-        session.add(row)
+    outbox = table(OutboxMessage)
+    first, rest = row_ids[0], row_ids[1:]
+    values = {"ts": ts, "sent_at": now, "last_error": None}
+    session.execute(
+        update(outbox).where(outbox.c.id == first).values(status=OutboxStatus.SENT, **values)
+    )
+    if rest:
+        session.execute(
+            update(outbox).where(outbox.c.id.in_(rest)).values(status=OutboxStatus.MERGED, **values)
+        )
