@@ -83,29 +83,24 @@ def test_repl_runs_commands_until_eof(engine: Engine) -> None:
 def test_opsbot_console_command_reads_the_same_database(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/console.db"
     env = {**os.environ, "OPSBOT_DATABASE_URL": url}
-    first = subprocess.run(
-        [sys.executable, "-m", "bot", "console"],
-        input="incidents\n",
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=60,
-        check=True,
-    )
-    assert "No open incidents." in first.stdout
+
+    def console(typed: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "bot", "console"],
+            input=typed,
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env=env,
+            timeout=60,
+            check=True,
+        )
+        return done.stdout
+
+    assert "No open incidents." in console("incidents\n")
     engine = make_engine(url)
     ingest(engine, am_payload("fraud-scorer", [am_alert("fraud-scorer", 1)]))
     engine.dispose()
-    second = subprocess.run(
-        [sys.executable, "-m", "bot", "console"],
-        input="incidents\nincident 1\nquit\n",
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=60,
-        check=True,
-    )
-    assert "fraud-scorer" in second.stdout
-    assert "Timeline:" in second.stdout
+    second = console("incidents\nincident 1\nquit\n")
+    assert "fraud-scorer" in second
+    assert "Timeline:" in second

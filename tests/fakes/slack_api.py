@@ -32,7 +32,6 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from types import TracebackType
 from typing import Any
 
 from aiohttp import web
@@ -43,6 +42,7 @@ from tests.fakes.slack_faults import FaultError, FaultPlan
 from tests.fakes.slack_methods import BOT_ID, BOT_USER_ID, TEAM_ID, WebApiMethods
 from tests.fakes.slack_socket import SocketModeServer
 from tests.fakes.slack_socket_controls import SocketModeControls
+from tests.support.lifecycle import StartStop
 
 __all__ = [
     "BOT_ID",
@@ -63,7 +63,7 @@ async def _drain(tasks: Iterable[asyncio.Task[Any]]) -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-class SlackEmulator(SocketModeControls, WebApiMethods):
+class SlackEmulator(SocketModeControls, WebApiMethods, StartStop):
     def __init__(
         self,
         bot_token: str = "xoxb-test-token",  # noqa: S107
@@ -161,17 +161,6 @@ class SlackEmulator(SocketModeControls, WebApiMethods):
             closer.start()
             closer.join(15)
             self._loop = self._thread = None
-
-    def __enter__(self) -> SlackEmulator:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     @property
     def url(self) -> str:

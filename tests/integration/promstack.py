@@ -23,13 +23,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self
 
 import httpx
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.support.lifecycle import StartStop
 from tests.support.server import free_port
 
 ALERT_NAME = "FraudScorerDown"
@@ -88,7 +88,7 @@ def metric_value(text: str, sample: str, **labels: str) -> float | None:
 # -- the exporter -------------------------------------------------------------------------------
 
 
-class ProbeExporter:
+class ProbeExporter(StartStop):
     """``/metrics`` with one gauge, ``opsbot_test_incident_active{service="fraud-scorer"}``."""
 
     def __init__(self, value: int = 0) -> None:
@@ -156,22 +156,11 @@ class ProbeExporter:
             self._thread.join(5)
             self._thread = None
 
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
 
 # -- processes ----------------------------------------------------------------------------------
 
 
-class _Daemon(ABC):
+class _Daemon(StartStop, ABC):
     """A server binary on 127.0.0.1:<free port>, logging to ``<tmp>/<name>.log``."""
 
     name = "daemon"
@@ -239,17 +228,6 @@ class _Daemon(ABC):
         response = self.get("/metrics")
         response.raise_for_status()
         return response.text
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 class Alertmanager(_Daemon):
