@@ -3,6 +3,7 @@
 POST /slack/events            Bolt (HTTP mode; Socket Mode connects out instead)
 POST /webhooks/alertmanager   alerts in (bearer token)
 POST /webhooks/pagerduty      PagerDuty v3 webhooks in (HMAC signature)
+GET  /api/v1/incidents[/{id}]  JSON read API (bearer OPSBOT_API_TOKEN)
 GET  /healthz /readyz /metrics
 """
 
@@ -27,7 +28,7 @@ from bot.metrics import Metrics
 from bot.runtime import Runtime
 from bot.store.engine import make_engine
 from bot.store.migrate import upgrade
-from bot.web import health_routes, intake_routes
+from bot.web import api_routes, health_routes, intake_routes
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +116,7 @@ def build_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
     app.state.runtime = rt
     app.include_router(health_routes.make_router(rt))
     app.include_router(intake_routes.make_router(rt))
+    app.include_router(api_routes.make_router(rt))
 
     bolt_app = None
     if isinstance(rt.transport, SlackWebTransport):

@@ -23,7 +23,7 @@ class Metrics:
         )
         self.webhook_rejected = Counter(
             "opsbot_webhook_rejected",
-            "Webhook requests refused, by reason",
+            "Webhook and API requests refused, by source and reason",
             ["source", "reason"],
             registry=r,
         )

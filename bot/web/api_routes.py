@@ -1,0 +1,82 @@
+"""The JSON read API: ``GET /api/v1/incidents`` and ``GET /api/v1/incidents/{id}``.
+
+Bearer ``OPSBOT_API_TOKEN``; without a configured token every request is refused.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session
+
+from bot.incidents.queries import list_incidents
+from bot.incidents.views import incident_detail, incident_summary
+from bot.runtime import Runtime
+from bot.store.models import Incident
+from bot.web.body import bearer_ok
+
+STATUSES = ("open", "resolved", "all")
+
+
+def make_router(rt: Runtime) -> APIRouter:
+    router = APIRouter(prefix="/api/v1")
+
+    def authorised(request: Request) -> bool:
+        token = rt.settings.api_token
+        expected = token.get_secret_value() if token else None
+        if bearer_ok(request.headers.get("authorization"), expected):
+            return True
+        rt.metrics.webhook_rejected.labels("api", "unauthorized").inc()
+        return False
+
+    async def read(work: Any) -> JSONResponse:
+        def run() -> tuple[int, Any]:
+            with Session(rt.engine) as session:
+                return work(session)  # type: ignore[no-any-return]
+
+        try:
+            status, body = await anyio.to_thread.run_sync(run, limiter=rt.db_limiter)
+        except SQLAlchemyError:
+            return JSONResponse({"error": "storage unavailable, retry later"}, status_code=503)
+        return JSONResponse(body, status_code=status)
+
+    @router.get("/incidents")
+    async def incidents(request: Request, status: str = "open", limit: int = 50) -> JSONResponse:
+        if not authorised(request):
+            return JSONResponse({"error": "missing or invalid bearer token"}, status_code=401)
+        if status not in STATUSES:
+            return JSONResponse(
+                {"error": f"status must be one of {', '.join(STATUSES)}"}, status_code=400
+            )
+        if not 1 <= limit <= 500:
+            return JSONResponse({"error": "limit must be between 1 and 500"}, status_code=400)
+        return await read(
+            lambda s: (
+                200,
+                {
+                    "incidents": [
+                        incident_summary(s, i)
+                        for i in list_incidents(s, status=status, limit=limit)
+                    ]
+                },
+            )
+        )
+
+    @router.get("/incidents/{incident_id}")
+    async def incident(request: Request, incident_id: int) -> JSONResponse:
+        if not authorised(request):
+            return JSONResponse({"error": "missing or invalid bearer token"}, status_code=401)
+
+        def detail(s: Session) -> tuple[int, Any]:
+            found = s.get(Incident, incident_id)
+            if found is None:
+                return 404, {"error": f"no incident {incident_id}"}
+            return 200, incident_detail(s, found)
+
+        return await read(detail)
+
+    return router
