@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from bot.changes import deployments
 from bot.chat.blocks import SECTION_TEXT_LIMIT, chunk_lines, escape
 from bot.incidents.queries import alert_counts, list_incidents, timeline_of
 from bot.store.models import Incident
@@ -39,7 +40,8 @@ USAGE = """Usage: /ops <command>
   help                      this text
   incidents [open|resolved|all]
                             incidents, newest first (open by default)
-  incident <id>             one incident: status, alerts and its timeline"""
+  incident <id>             one incident: status, alerts and its timeline
+  deploys <service>         recent deploys of a service (code and model versions)"""
 
 
 def _reply(lines: list[str], *, ok: bool = True) -> Reply:
@@ -98,10 +100,32 @@ def cmd_incident(ctx: CommandContext, args: list[str]) -> Reply:
     return _reply(lines)
 
 
+def cmd_deploys(ctx: CommandContext, args: list[str]) -> Reply:
+    if len(args) != 1:
+        return _reply(
+            ["Usage: /ops deploys <service>   (for example: /ops deploys fraud-scorer)"], ok=False
+        )
+    service = args[0]
+    with Session(ctx.engine) as session:
+        rows = deployments.recent(session, service, limit=15)
+    if not rows:
+        return _reply([f"No deploys recorded for {service}."])
+    lines = [f"Recent deploys of {service} (newest first):"]
+    for d in rows:
+        who = f" by {d.actor}" if d.actor else ""
+        commit = f" ({d.commit[:12]})" if d.commit else ""
+        lines.append(
+            f"{d.deployed_at:%Y-%m-%d %H:%M} UTC [{d.environment}] {d.kind} {d.version}"
+            f"{commit}{who}"
+        )
+    return _reply(lines)
+
+
 COMMANDS: dict[str, Handler] = {
     "help": cmd_help,
     "incidents": cmd_incidents,
     "incident": cmd_incident,
+    "deploys": cmd_deploys,
 }
 
 

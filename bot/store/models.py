@@ -152,3 +152,28 @@ def table(model: type[SQLModel]) -> Table:
     t = model.__table__  # type: ignore[attr-defined]
     assert isinstance(t, Table)
     return t
+
+
+class Deployment(SQLModel, table=True):
+    """A change shipped to a service: new code (image tag) or a new model version."""
+
+    __tablename__ = "deployment"
+    __table_args__ = (
+        UniqueConstraint(
+            "service", "environment", "kind", "version", "deployed_at", name="uq_deployment_event"
+        ),
+        Index("ix_deployment_service_at", "service", "deployed_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    service: str = Field(max_length=128)
+    environment: str = Field(max_length=64)
+    kind: str = Field(max_length=16)
+    version: str = Field(max_length=256)
+    commit: str | None = Field(default=None, max_length=64)
+    actor: str | None = Field(default=None, max_length=128)
+    url: str | None = Field(default=None, sa_column=Column(Text))
+    deployed_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    received_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )

@@ -1,4 +1,4 @@
-"""The JSON read API: ``GET /api/v1/incidents`` and ``GET /api/v1/incidents/{id}``.
+"""The JSON API: ``POST /api/v1/deployments``, ``GET /api/v1/incidents[/{id}]``.
 
 Bearer ``OPSBOT_API_TOKEN``; without a configured token every request is refused.
 """
@@ -13,13 +13,18 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
+from bot.changes import deployments as deployments_store
+from bot.changes.deployments import DeployEvent
+from bot.errors import IntakeError
 from bot.incidents.queries import list_incidents
 from bot.incidents.views import incident_detail, incident_summary
 from bot.runtime import Runtime
 from bot.store.models import Incident
-from bot.web.body import bearer_ok
+from bot.store.tx import run_tx
+from bot.web.body import bearer_ok, parse_json, read_capped
 
 STATUSES = ("open", "resolved", "all")
+DEPLOY_BODY_LIMIT = 64 * 1024
 
 
 def make_router(rt: Runtime) -> APIRouter:
@@ -43,6 +48,30 @@ def make_router(rt: Runtime) -> APIRouter:
         except SQLAlchemyError:
             return JSONResponse({"error": "storage unavailable, retry later"}, status_code=503)
         return JSONResponse(body, status_code=status)
+
+    @router.post("/deployments")
+    async def deployments(request: Request) -> JSONResponse:
+        """A deploy event from CI/CD: 201 when stored, 200 when it was already stored."""
+        if not authorised(request):
+            return JSONResponse({"error": "missing or invalid bearer token"}, status_code=401)
+        try:
+            raw = await read_capped(request, DEPLOY_BODY_LIMIT)
+            event = parse_json(DeployEvent, raw)
+        except IntakeError as exc:
+            rt.metrics.webhook_rejected.labels("deployments", str(exc.status)).inc()
+            return JSONResponse({"error": exc.reason}, status_code=exc.status)
+        try:
+            deployment_id, created = await anyio.to_thread.run_sync(
+                run_tx,
+                rt.engine,
+                lambda s: deployments_store.record(s, event),
+                limiter=rt.db_limiter,
+            )
+        except SQLAlchemyError:
+            return JSONResponse({"error": "storage unavailable, retry later"}, status_code=503)
+        return JSONResponse(
+            {"id": deployment_id, "created": created}, status_code=201 if created else 200
+        )
 
     @router.get("/incidents")
     async def incidents(request: Request, status: str = "open", limit: int = 50) -> JSONResponse:

@@ -6,15 +6,13 @@ database cannot take it; Alertmanager retries only 5xx) → 200 with what was st
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
@@ -24,10 +22,9 @@ from bot.intake.alertmanager_schema import AMPayload
 from bot.intake.pagerduty_schema import PDWebhook, signature_valid
 from bot.runtime import Runtime
 from bot.store.tx import run_tx
-from bot.web.body import bearer_ok, read_capped
+from bot.web.body import bearer_ok, parse_json, read_capped
 
 log = logging.getLogger(__name__)
-M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
 
 
@@ -37,25 +34,6 @@ def _error(status: int, reason: str, **headers: str) -> JSONResponse:
 
 def _peer(request: Request) -> str:
     return request.client.host if request.client else "unknown"
-
-
-def _validation_reason(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors()[:5]:
-        where = ".".join(str(p) for p in err["loc"]) or "body"
-        parts.append(f"{where}: {err['msg']}")
-    return "invalid payload: " + "; ".join(parts)
-
-
-def _parse(model: type[M], raw: bytes) -> M:
-    try:
-        data: Any = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise IntakeError(400, f"malformed JSON: {exc}") from None
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise IntakeError(400, _validation_reason(exc)) from None
 
 
 def make_router(rt: Runtime) -> APIRouter:
@@ -85,7 +63,7 @@ def make_router(rt: Runtime) -> APIRouter:
             return _error(401, "missing or invalid bearer token", **{"WWW-Authenticate": "Bearer"})
         try:
             raw = await read_capped(request, limit)
-            payload = _parse(AMPayload, raw)
+            payload = parse_json(AMPayload, raw)
         except IntakeError as exc:
             metrics.webhook_rejected.labels(source, str(exc.status)).inc()
             return _error(exc.status, exc.reason)
@@ -122,7 +100,7 @@ def make_router(rt: Runtime) -> APIRouter:
             log.warning("pagerduty webhook refused: bad signature from %s", _peer(request))
             return _error(401, "missing or invalid X-PagerDuty-Signature")
         try:
-            webhook = _parse(PDWebhook, raw)
+            webhook = parse_json(PDWebhook, raw)
         except IntakeError as exc:
             metrics.webhook_rejected.labels(source, str(exc.status)).inc()
             return _error(exc.status, exc.reason)

@@ -81,3 +81,12 @@ def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(sqlite_url: str) -> None:
             assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
     finally:
         engine.dispose()
+
+
+def test_migrations_match_the_models(db_url: str) -> None:
+    """A model change without its Alembic migration fails here, on both backends."""
+    from alembic import command
+
+    from bot.store.migrate import alembic_config
+
+    command.check(alembic_config(db_url))
