@@ -8,6 +8,7 @@ from an async test's own loop (awaiting).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -33,13 +34,8 @@ class SocketModeControls:
         timeout: float = 5.0,
     ) -> Json:
         """Send an envelope to the newest socket-mode client and return its ack (blocking)."""
-        coro = self._socket.push(
-            envelope_type,
-            payload,
-            accepts_response_payload=accepts_response_payload,
-            timeout=timeout,
-        )
-        return asyncio.run_coroutine_threadsafe(coro, self._running_loop()).result(timeout + 5)
+        future = self._push(envelope_type, payload, accepts_response_payload, timeout)
+        return future.result(timeout + 5)
 
     async def apush_envelope(
         self,
@@ -50,15 +46,21 @@ class SocketModeControls:
         timeout: float = 5.0,
     ) -> Json:
         """``push_envelope`` for async tests whose own loop runs the socket-mode client."""
+        return await asyncio.wrap_future(
+            self._push(envelope_type, payload, accepts_response_payload, timeout)
+        )
+
+    def _push(
+        self, envelope_type: str, payload: Json, accepts_response_payload: bool, timeout: float
+    ) -> concurrent.futures.Future[Json]:
+        """Schedule the push on the emulator's loop; the future resolves to the client's ack."""
         coro = self._socket.push(
             envelope_type,
             payload,
             accepts_response_payload=accepts_response_payload,
             timeout=timeout,
         )
-        return await asyncio.wrap_future(
-            asyncio.run_coroutine_threadsafe(coro, self._running_loop())
-        )
+        return asyncio.run_coroutine_threadsafe(coro, self._running_loop())
 
     def wait_for_socket_client(self, timeout: float = 10.0) -> None:
         self.wait_for(lambda: self._socket.client_count() > 0, timeout, "a socket-mode client")

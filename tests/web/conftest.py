@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -29,12 +30,21 @@ def make_app(sqlite_url: str) -> Callable[..., FastAPI]:
     return make
 
 
+@asynccontextmanager
+async def asgi_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client talking to ``app`` in process (``client.app`` is the app); the app's
+    database engine is disposed afterwards."""
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://opsbot"
+        ) as c:
+            c.app = app  # type: ignore[attr-defined]
+            yield c
+    finally:
+        app.state.runtime.engine.dispose()
+
+
 @pytest.fixture
 async def client(make_app: Callable[..., FastAPI]) -> AsyncIterator[httpx.AsyncClient]:
-    app = make_app()
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://opsbot"
-    ) as c:
-        c.app = app  # type: ignore[attr-defined]
+    async with asgi_client(make_app()) as c:
         yield c
-    app.state.runtime.engine.dispose()

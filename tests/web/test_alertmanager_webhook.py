@@ -11,7 +11,7 @@ import pytest
 from fastapi import FastAPI
 
 from tests.support.store import incidents
-from tests.web.conftest import AM_TOKEN
+from tests.web.conftest import AM_TOKEN, asgi_client
 
 URL = "/webhooks/alertmanager"
 AUTH = {"Authorization": f"Bearer {AM_TOKEN}"}
@@ -59,10 +59,10 @@ async def test_no_token_configured_refuses_everything(
     make_app: Callable[..., FastAPI], firing: dict[str, Any]
 ) -> None:
     app = make_app(alertmanager_token=None)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://o") as c:
+    async with asgi_client(app) as c:
         for headers in ({}, {"Authorization": "Bearer "}, AUTH):
             assert (await c.post(URL, json=firing, headers=headers)).status_code == 401
-    assert incidents(app.state.runtime.engine) == []
+        assert incidents(app.state.runtime.engine) == []
 
 
 async def test_malformed_json_is_400_with_reason(client: httpx.AsyncClient) -> None:
@@ -114,13 +114,12 @@ async def test_database_down_is_503_never_2xx(
 ) -> None:
     # Nothing listens on port 1: every connection attempt fails, like a dead PostgreSQL.
     app = make_app(database_url="postgresql://postgres@127.0.0.1:1/none")
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://o") as c:
+    async with asgi_client(app) as c:
         response = await c.post(URL, json=firing, headers=AUTH)
         assert response.status_code == 503
         assert response.headers["retry-after"] == "5"
         assert (await c.get("/readyz")).status_code == 503
         assert (await c.get("/healthz")).status_code == 200
-    app.state.runtime.engine.dispose()
 
 
 async def test_metrics_count_received_deduplicated_and_opened(

@@ -12,6 +12,7 @@ from sqlmodel import Session, select
 
 from bot.chat.commands import CommandContext, run_command
 from bot.store.models import Deployment
+from tests.web.conftest import asgi_client
 
 API_TOKEN = "api-token"
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
@@ -34,15 +35,13 @@ def deploy(**overrides: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-async def app(make_app: Callable[..., FastAPI]) -> AsyncIterator[FastAPI]:
-    application = make_app(api_token=API_TOKEN)
-    yield application
-    application.state.runtime.engine.dispose()
+def app(make_app: Callable[..., FastAPI]) -> FastAPI:
+    return make_app(api_token=API_TOKEN)  # its engine is disposed by the client fixture
 
 
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://o") as c:
+    async with asgi_client(app) as c:
         yield c
 
 

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from tests.support.payloads import am_alert, am_payload
 from tests.support.store import ingest
+from tests.web.conftest import asgi_client
 
 API_TOKEN = "api-token"
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
@@ -23,9 +24,8 @@ async def api(make_app: Callable[..., FastAPI]) -> Any:
     ingest(engine, am_payload("fraud-scorer", [am_alert("fraud-scorer", 1)]))
     ingest(engine, am_payload("ranker", [am_alert("ranker", 1)]))
     ingest(engine, am_payload("ranker", [am_alert("ranker", 1, status="resolved")]))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://o") as c:
+    async with asgi_client(app) as c:
         yield c
-    engine.dispose()
 
 
 async def test_open_incidents_are_listed_by_default(api: httpx.AsyncClient) -> None:
@@ -89,6 +89,5 @@ async def test_no_api_token_configured_refuses_everything(
     make_app: Callable[..., FastAPI],
 ) -> None:
     app = make_app(api_token=None)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://o") as c:
+    async with asgi_client(app) as c:
         assert (await c.get("/api/v1/incidents", headers=AUTH)).status_code == 401
-    app.state.runtime.engine.dispose()

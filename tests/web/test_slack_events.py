@@ -16,6 +16,7 @@ from slack_sdk.signature import SignatureVerifier
 from tests.fakes.slack_api import SlackEmulator
 from tests.support.payloads import am_alert, am_payload
 from tests.support.store import ingest
+from tests.web.conftest import asgi_client
 
 SIGNING_SECRET = "slack-signing-secret"
 
@@ -35,12 +36,8 @@ async def slack_client(
         slack_signing_secret=SIGNING_SECRET,
         slack_api_url=slack.api_url,
     )
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://opsbot"
-    ) as client:
-        client.app = app  # type: ignore[attr-defined]
+    async with asgi_client(app) as client:
         yield client
-    app.state.runtime.engine.dispose()
 
 
 def slash_command(text: str, response_url: str) -> bytes:
