@@ -27,6 +27,22 @@ class ChatTransport(Protocol):
         self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]
     ) -> None: ...
 
+    async def upload_file(
+        self,
+        channel: str,
+        thread_ts: str,
+        filename: str,
+        content: bytes,
+        *,
+        title: str,
+        alt_text: str,
+    ) -> str:
+        """Upload a file (a chart PNG) into a thread, shared in ``channel``; return its file id.
+
+        On Slack this is the ``files_upload_v2`` flow: files.getUploadURLExternal, the upload,
+        files.completeUploadExternal."""
+        ...
+
     async def find_posted(
         self, channel: str, outbox_id: int, *, thread_ts: str | None, oldest: float
     ) -> str | None:

@@ -1,9 +1,12 @@
 """The tables. One row type per idea; the ORM classes double as read models.
 
 incident ──< alert            (one open incident per Alertmanager groupKey)
-    │  └──< timeline_event    (ordered history of everything that happened)
-    └────< outbox             (Slack messages waiting to be sent, in order per thread)
+    ├─────< timeline_event    (ordered history of everything that happened)
+    ├─────< enrichment        (one row per enrichment source: deploys, data, metrics, ...)
+    ├─────< attachment        (files for the thread, e.g. the chart PNG)
+    └─────< outbox            (Slack messages waiting to be sent, in order per thread)
 delivery                      (inbox: every accepted webhook, deduped on (source, dedupe_key))
+deployment                    (deploy events from CI/CD)
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Table, Text, UniqueConstraint, text
+from sqlalchemy import JSON, Column, Index, LargeBinary, Table, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from bot.store.types import UTCDateTime, utcnow
@@ -57,6 +60,9 @@ class Incident(SQLModel, table=True):
     updated_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
     )
+    # Enrichment: None for incidents that need none, then "pending" until every source ran.
+    enrichment_state: str | None = Field(default=None, max_length=16)
+    likely_cause: str | None = Field(default=None, sa_column=Column(Text))  # the top suspect
 
 
 class Alert(SQLModel, table=True):
@@ -112,6 +118,23 @@ class OutboxKind:
     ROOT_POST = "root_post"
     ROOT_UPDATE = "root_update"
     REPLY = "reply"
+    FILE = "file"  # an upload into the thread; the bytes are in ``attachment``
+
+
+class Attachment(SQLModel, table=True):
+    """A file waiting to go into an incident thread (a chart PNG), kept until it is sent."""
+
+    __tablename__ = "attachment"
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incident.id", index=True)
+    filename: str = Field(max_length=256)
+    title: str = Field(sa_column=Column(Text, nullable=False))
+    alt_text: str = Field(sa_column=Column(Text, nullable=False))
+    content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
 
 
 class OutboxStatus:
@@ -145,6 +168,7 @@ class OutboxMessage(SQLModel, table=True):
     )
     sent_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     ts: str | None = Field(default=None, max_length=32)
+    attachment_id: int | None = Field(default=None, foreign_key="attachment.id")  # kind "file"
 
 
 def table(model: type[SQLModel]) -> Table:
@@ -175,5 +199,28 @@ class Deployment(SQLModel, table=True):
     url: str | None = Field(default=None, sa_column=Column(Text))
     deployed_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     received_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+
+
+class EnrichmentStatus:
+    PENDING = "pending"
+    DONE = "done"
+
+
+class Enrichment(SQLModel, table=True):
+    """What one enrichment source found for an incident, or why it could not (one row each)."""
+
+    __tablename__ = "enrichment"
+    __table_args__ = (UniqueConstraint("incident_id", "source", name="uq_enrichment_source"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incident.id", index=True)
+    source: str = Field(max_length=32)  # deploys, data, metrics, chart, suspects
+    status: str = Field(max_length=16)  # ok, unavailable, not_configured
+    reason: str | None = Field(default=None, sa_column=Column(Text))
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    duration_ms: float = 0.0
+    finished_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
     )
