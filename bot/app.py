@@ -13,24 +13,30 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import anyio
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from bot.catalog.load import load_catalog
 from bot.chat.console_transport import ConsoleTransport
 from bot.chat.outbox_sender import OutboxSender
 from bot.chat.transport import ChatTransport
 from bot.clients.slack_web import SlackWebTransport, make_web_client
 from bot.config import Settings
+from bot.enrich.runner import Clients, Enricher
+from bot.enrich.worker import EnrichmentWorker
 from bot.errors import ConfigError
 from bot.metrics import Metrics
 from bot.runtime import Runtime
 from bot.store.engine import make_engine
 from bot.store.migrate import upgrade
-from bot.web import api_routes, health_routes, intake_routes
+from bot.web import api_routes, health_routes, intake_routes, lineage_routes
 
 log = logging.getLogger(__name__)
+
+ENRICH_THREADS = 8  # worker threads for enrichment sources (K8s, Prometheus, lineage reads)
 
 
 def build_runtime(settings: Settings) -> Runtime:
@@ -53,6 +59,16 @@ def build_runtime(settings: Settings) -> Runtime:
         channel_rate=settings.slack_channel_rate,
         channel_burst=settings.slack_channel_burst,
     )
+    catalog = load_catalog(settings.services_file)
+    enricher = Enricher(
+        engine,
+        catalog,
+        enrichment_clients(settings),
+        timeout_s=settings.enrich_timeout_s,
+        lookback=timedelta(minutes=settings.enrich_lookback_min),
+        metrics_window=timedelta(minutes=settings.metrics_window_min),
+        limiter=anyio.CapacityLimiter(ENRICH_THREADS),
+    )
     return Runtime(
         settings=settings,
         engine=engine,
@@ -60,7 +76,26 @@ def build_runtime(settings: Settings) -> Runtime:
         transport=transport,
         sender=sender,
         db_limiter=anyio.CapacityLimiter(settings.db_concurrency),
+        catalog=catalog,
+        enrichment=EnrichmentWorker(enricher, sender.wake, metrics=metrics),
     )
+
+
+def enrichment_clients(settings: Settings) -> Clients:
+    """The Kubernetes and Prometheus clients enrichment reads through, where configured."""
+    from bot.clients.kubernetes import KubeClient
+    from bot.clients.prometheus import PromClient
+
+    timeout = settings.enrich_timeout_s
+    kube: KubeClient | None
+    if settings.kubeconfig is not None:
+        kube = KubeClient.from_kubeconfig(str(settings.kubeconfig), timeout_s=timeout)
+    else:
+        kube = KubeClient.from_environment(timeout_s=timeout)
+    prom = (
+        PromClient(settings.prometheus_url, timeout_s=timeout) if settings.prometheus_url else None
+    )
+    return Clients(kube=kube, prom=prom)
 
 
 def check_settings(settings: Settings) -> None:
@@ -85,7 +120,10 @@ def build_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
         if migrate:
             await anyio.to_thread.run_sync(upgrade, settings.database_url)
         stop = asyncio.Event()
-        tasks = [asyncio.create_task(rt.sender.run(stop), name="outbox-sender")]
+        tasks = [
+            asyncio.create_task(rt.sender.run(stop), name="outbox-sender"),
+            asyncio.create_task(rt.enrichment.run(stop), name="enrichment"),
+        ]
         socket_handler = None
         if settings.socket_mode and bolt_app is not None:
             from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -117,6 +155,7 @@ def build_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
     app.include_router(health_routes.make_router(rt))
     app.include_router(intake_routes.make_router(rt))
     app.include_router(api_routes.make_router(rt))
+    app.include_router(lineage_routes.make_router(rt))
 
     bolt_app = None
     if isinstance(rt.transport, SlackWebTransport):

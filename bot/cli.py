@@ -27,12 +27,14 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _console(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.catalog.load import load_catalog
     from bot.chat.console_repl import repl
     from bot.store.engine import make_engine
     from bot.store.migrate import upgrade
 
+    catalog = load_catalog(settings.services_file)
     upgrade(settings.database_url)
-    return repl(make_engine(settings.database_url))
+    return repl(make_engine(settings.database_url), catalog=catalog)
 
 
 def _db_upgrade(args: argparse.Namespace, settings: Settings) -> int:

@@ -52,6 +52,23 @@ class Settings(BaseSettings):
     pagerduty_api_url: str | None = Field(None, validation_alias=_env("OPSBOT_PAGERDUTY_API_URL"))
     api_token: SecretStr | None = Field(None, validation_alias=_env("OPSBOT_API_TOKEN"))
     playbooks_dir: Path = Field(Path("./playbooks"), validation_alias=_env("OPSBOT_PLAYBOOKS_DIR"))
+    services_file: Path = Field(
+        Path("./services.yaml"), validation_alias=_env("OPSBOT_SERVICES_FILE")
+    )
+    prometheus_url: str | None = Field(None, validation_alias=_env("OPSBOT_PROMETHEUS_URL"))
+    kubeconfig: Path | None = Field(None, validation_alias=_env("KUBECONFIG"))
+
+    # Enrichment: every source gets its own deadline; a late source is reported, not waited for.
+    enrich_timeout_s: float = Field(
+        1.0, gt=0, le=30, validation_alias=_env("OPSBOT_ENRICH_TIMEOUT_S")
+    )
+    # How far back a change can be a suspect, and the metric window before the alert start.
+    enrich_lookback_min: int = Field(
+        360, ge=5, le=10080, validation_alias=_env("OPSBOT_ENRICH_LOOKBACK_MIN")
+    )
+    metrics_window_min: int = Field(
+        60, ge=5, le=1440, validation_alias=_env("OPSBOT_METRICS_WINDOW_MIN")
+    )
 
     # Outbox tuning: Slack allows about one message per second per channel, with short bursts.
     slack_channel_rate: float = Field(1.0, validation_alias=_env("OPSBOT_SLACK_CHANNEL_RATE"))

@@ -51,3 +51,15 @@ class Metrics:
             "Outbox rows waiting: Slack messages, and root redraws (folded together when sent)",
             registry=r,
         )
+        self.enrichment_seconds = Histogram(
+            "opsbot_enrichment_seconds",
+            "Time to enrich a new incident (all sources, suspects, chart, saved)",
+            buckets=(0.1, 0.25, 0.5, 1, 1.5, 2, 3, 5, 10, 30),
+            registry=r,
+        )
+        self.enrichment_source = Counter(
+            "opsbot_enrichment_source",
+            "Enrichment source results by source and status (ok, unavailable, not_configured)",
+            ["source", "status"],
+            registry=r,
+        )

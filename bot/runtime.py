@@ -1,4 +1,5 @@
-"""What a running opsbot holds: settings, the database engine, metrics, the outbox sender."""
+"""What a running opsbot holds: settings, the database engine, metrics, the outbox sender,
+the service catalog and the enrichment worker."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ from dataclasses import dataclass
 import anyio
 from sqlalchemy import Engine
 
+from bot.catalog.model import Catalog
 from bot.chat.outbox_sender import OutboxSender
 from bot.chat.transport import ChatTransport
 from bot.config import Settings
+from bot.enrich.worker import EnrichmentWorker
 from bot.metrics import Metrics
 
 CONSOLE_CHANNEL = "console"
@@ -23,6 +26,8 @@ class Runtime:
     transport: ChatTransport
     sender: OutboxSender
     db_limiter: anyio.CapacityLimiter
+    catalog: Catalog
+    enrichment: EnrichmentWorker
 
     @property
     def incident_channel(self) -> str:

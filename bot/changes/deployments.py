@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, HttpUrl
@@ -63,6 +64,18 @@ def recent(session: Session, service: str, *, limit: int = 20) -> Sequence[Deplo
     return session.exec(
         select(Deployment)
         .where(Deployment.service == service)
+        .order_by(col(Deployment.deployed_at).desc(), col(Deployment.id).desc())
+        .limit(limit)
+    ).all()
+
+
+def between(
+    session: Session, since: datetime, until: datetime, *, limit: int = 200
+) -> Sequence[Deployment]:
+    """Deploys of every service in ``[since, until]``, newest first."""
+    return session.exec(
+        select(Deployment)
+        .where(col(Deployment.deployed_at) >= since, col(Deployment.deployed_at) <= until)
         .order_by(col(Deployment.deployed_at).desc(), col(Deployment.id).desc())
         .limit(limit)
     ).all()

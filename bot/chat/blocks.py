@@ -84,6 +84,15 @@ def root_message(
             "fields": [{"type": "mrkdwn", "text": clip(f, 2000)} for f in fields[:10]],
         },
     ]
+    if incident.likely_cause:
+        cause = clip(escape(incident.likely_cause), SECTION_TEXT_LIMIT - 40)
+        blocks.append(
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": f":mag: *Likely cause:* {cause}"},
+            }
+        )
+        text += f" Likely cause: {escape(incident.likely_cause)}"
     if links:
         blocks.append(
             {"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(links)}]}

@@ -9,15 +9,20 @@ from __future__ import annotations
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from bot.catalog.model import Catalog
 from bot.changes import deployments
 from bot.chat.blocks import SECTION_TEXT_LIMIT, chunk_lines, escape
+from bot.enrich.change_sources import data_change_events, deploy_changes
 from bot.incidents.queries import alert_counts, list_incidents, timeline_of
+from bot.lineage.queries import data_changes
 from bot.store.models import Incident
+from bot.store.types import utcnow
 
 
 @dataclass
@@ -32,6 +37,7 @@ class CommandContext:
     engine: Engine
     user: str = "console"
     channel: str | None = None
+    catalog: Catalog = field(default_factory=Catalog)
 
 
 Handler = Callable[[CommandContext, list[str]], Reply]
@@ -41,7 +47,9 @@ USAGE = """Usage: /ops <command>
   incidents [open|resolved|all]
                             incidents, newest first (open by default)
   incident <id>             one incident: status, alerts and its timeline
-  deploys <service>         recent deploys of a service (code and model versions)"""
+  deploys <service>         recent deploys of a service (code and model versions)
+  changes <service> [since] deploys, model versions and data changes, newest first
+                            (since: 30m, 6h, 2d or a time like 2026-11-27T03:00Z; default 24h)"""
 
 
 def _reply(lines: list[str], *, ok: bool = True) -> Reply:
@@ -121,11 +129,57 @@ def cmd_deploys(ctx: CommandContext, args: list[str]) -> Reply:
     return _reply(lines)
 
 
+SINCE_UNITS = {"m": 1, "h": 60, "d": 1440}
+MAX_SINCE = timedelta(days=30)
+
+
+def parse_since(text: str, now: datetime) -> datetime | None:
+    """``30m`` / ``6h`` / ``2d`` ago, or an ISO 8601 time (UTC unless it says otherwise)."""
+    if len(text) > 1 and text[:-1].isdigit() and text[-1] in SINCE_UNITS:
+        return now - min(timedelta(minutes=int(text[:-1]) * SINCE_UNITS[text[-1]]), MAX_SINCE)
+    try:
+        at = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def cmd_changes(ctx: CommandContext, args: list[str]) -> Reply:
+    usage = "Usage: /ops changes <service> [since]   (for example: /ops changes fraud-scorer 6h)"
+    if not 1 <= len(args) <= 2:
+        return _reply([usage], ok=False)
+    service = args[0]
+    now = utcnow()
+    since = parse_since(args[1], now) if len(args) == 2 else now - timedelta(hours=24)
+    if since is None:
+        return _reply([f"Could not read `{args[1]}` as a time.", usage], ok=False)
+    entry = ctx.catalog.get(service)
+    with Session(ctx.engine) as session:
+        rows = [d for d in deployments.between(session, since, now) if d.service == service]
+        changes = deploy_changes(rows, service, entry.model if entry else None)
+        if entry is not None and entry.datasets:
+            changes += data_change_events(
+                data_changes(session, entry.datasets, since, now), service
+            )
+    changes.sort(key=lambda c: c.at, reverse=True)
+    window = f"since {since:%Y-%m-%d %H:%M} UTC"
+    if not changes:
+        datasets = "" if entry and entry.datasets else " (no datasets in the catalog for it)"
+        return _reply([f"No changes to {service} {window}{datasets}."])
+    lines = [f"Changes to {service} {window}, newest first:"]
+    for c in changes[:40]:
+        lines.append(f"{c.at:%Y-%m-%d %H:%M} UTC [{c.kind}] {c.summary}")
+    if len(changes) > 40:
+        lines.append(f"…and {len(changes) - 40} more")
+    return _reply(lines)
+
+
 COMMANDS: dict[str, Handler] = {
     "help": cmd_help,
     "incidents": cmd_incidents,
     "incident": cmd_incident,
     "deploys": cmd_deploys,
+    "changes": cmd_changes,
 }
 
 

@@ -7,17 +7,24 @@ from typing import TextIO
 
 from sqlalchemy import Engine
 
+from bot.catalog.model import Catalog
 from bot.chat.commands import CommandContext, run_command
 
 PROMPT = "ops> "
 BANNER = "opsbot console — type `help` for commands, `quit` to leave."
 
 
-def repl(engine: Engine, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
+def repl(
+    engine: Engine,
+    stdin: TextIO | None = None,
+    stdout: TextIO | None = None,
+    *,
+    catalog: Catalog | None = None,
+) -> int:
     stdin = stdin or sys.stdin
     stdout = stdout or sys.stdout
     interactive = stdin.isatty()
-    ctx = CommandContext(engine=engine, user="console")
+    ctx = CommandContext(engine=engine, user="console", catalog=catalog or Catalog())
     stdout.write(BANNER + "\n")
     while True:
         if interactive:

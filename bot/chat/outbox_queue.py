@@ -13,7 +13,14 @@ from typing import Any
 from sqlalchemy import func, insert
 from sqlmodel import Session, select
 
-from bot.store.models import Incident, OutboxKind, OutboxMessage, OutboxStatus, table
+from bot.store.models import (
+    Attachment,
+    Incident,
+    OutboxKind,
+    OutboxMessage,
+    OutboxStatus,
+    table,
+)
 from bot.store.types import utcnow
 
 
@@ -24,6 +31,7 @@ def _add(
     kind: str,
     text: str = "",
     blocks: list[dict[str, Any]] | None = None,
+    attachment_id: int | None = None,
 ) -> None:
     now = utcnow()
     session.execute(
@@ -37,6 +45,7 @@ def _add(
             attempts=0,
             next_attempt_at=now,
             created_at=now,
+            attachment_id=attachment_id,
         )
     )
 
@@ -68,6 +77,34 @@ def enqueue_reply(
     assert incident.id is not None
     if incident.slack_channel is not None:
         _add(session, incident, incident.slack_channel, OutboxKind.REPLY, text, blocks)
+
+
+def enqueue_file(
+    session: Session,
+    incident: Incident,
+    filename: str,
+    content: bytes,
+    *,
+    title: str,
+    alt_text: str,
+) -> None:
+    """Upload a file into the incident's thread, after the messages queued before it."""
+    assert incident.id is not None
+    if incident.slack_channel is None:
+        return
+    attachment_id = session.execute(
+        insert(table(Attachment))
+        .values(
+            incident_id=incident.id,
+            filename=filename,
+            title=title,
+            alt_text=alt_text,
+            content=content,
+            created_at=utcnow(),
+        )
+        .returning(table(Attachment).c.id)
+    ).scalar_one()
+    _add(session, incident, incident.slack_channel, OutboxKind.FILE, title, [], attachment_id)
 
 
 def outbox_depth(session: Session) -> int:

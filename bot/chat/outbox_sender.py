@@ -8,6 +8,9 @@
 - Exactly once across crashes: a row is marked ``sending`` before the call and ``sent`` after.
   On start, rows left ``sending`` are looked up in the channel by the outbox ids tagged on each
   message's metadata; found → ``sent``, not found → sent again.
+- Files (the chart) are uploaded into the thread after the replies queued before them. An upload
+  that got no answer is sent again: it cannot be looked up afterwards, so a rare duplicate chart
+  is the price of never losing one.
 - Root edits carry no content: the root is rendered from the incident at send time, and all
   edits waiting for the same root collapse into one call. Replies waiting for the same thread
   are merged into one message (up to Block Kit's limits), so a storm cannot flood a channel.
@@ -34,7 +37,14 @@ from bot.errors import TransportError
 from bot.incidents.queries import alert_counts
 from bot.metrics import Metrics
 from bot.store.engine import session_scope
-from bot.store.models import Incident, OutboxKind, OutboxMessage, OutboxStatus, table
+from bot.store.models import (
+    Attachment,
+    Incident,
+    OutboxKind,
+    OutboxMessage,
+    OutboxStatus,
+    table,
+)
 from bot.store.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -65,6 +75,7 @@ class Prepared:
     blocks: list[dict[str, Any]]
     thread_ts: str | None = None
     root_ts: str | None = None
+    file: Attachment | None = None  # kind "file": what to upload
 
 
 def backoff(attempts: int) -> float:
@@ -91,8 +102,12 @@ class OutboxSender:
         self._post_buckets: dict[str, TokenBucket] = {}
         # chat.update is limited per workspace, not per channel.
         self._update_bucket = TokenBucket(max(channel_rate, 1.0), max(channel_burst, 5))
+        # files.completeUploadExternal is a per-method (Tier 4) limit, not the per-channel
+        # posting limit: a chart does not wait behind the thread's replies for a token.
+        self._file_bucket = TokenBucket(max(channel_rate, 1.5), max(channel_burst, 5))
         self._wake: asyncio.Event | None = None
         self._reconciled = False
+        self._soonest = poll_interval  # seconds until a waiting message may go
 
     # -- running ---------------------------------------------------------------------------
 
@@ -119,7 +134,7 @@ class OutboxSender:
                 stopper = asyncio.create_task(stop.wait())
                 await asyncio.wait(
                     {waiter, stopper},
-                    timeout=self.poll_interval,
+                    timeout=min(self.poll_interval, self._soonest),
                     return_when=asyncio.FIRST_COMPLETED,
                 )
                 for task in (waiter, stopper):
@@ -142,6 +157,7 @@ class OutboxSender:
     # -- one pass --------------------------------------------------------------------------
 
     async def drain_once(self) -> int:
+        self._soonest = self.poll_interval
         rows = await asyncio.to_thread(self._load_due)
         if self.metrics:
             self.metrics.outbox_depth.set(await asyncio.to_thread(self._depth))
@@ -157,7 +173,8 @@ class OutboxSender:
         """Send the first message of ``channel`` that can go now; 1 if one went, else 0.
 
         One message per pass: Slack allows about one a second per channel anyway, and the next
-        pass reloads the queue, so a root post queued meanwhile goes before older replies.
+        pass reloads the queue, so a root post queued meanwhile goes before older replies. A
+        message whose token is not there yet is skipped, never waited for, in the pass.
         """
         blocked: set[int] = set()  # incidents whose earlier message cannot go this pass
         handled: set[int] = set()
@@ -166,11 +183,15 @@ class OutboxSender:
                 continue
             if row.incident_id in blocked:
                 continue
-            # Wait for Slack's pace first, then render: what goes out is as fresh as it can be.
+            # Slack's pace: a message that must wait is left for a later pass (the run loop
+            # sleeps until the soonest token), so one channel's wait never holds up another
+            # channel's new incident. Its incident is blocked to keep the thread in order.
             bucket = self._bucket(row.kind, channel)
             delay = bucket.wait_time()
             if delay > 0:
-                await asyncio.sleep(delay)
+                self._soonest = min(self._soonest, delay)
+                blocked.add(row.incident_id)
+                continue
             prepared = await asyncio.to_thread(self._prepare, row.id)
             if prepared is None:  # taken by a merge, or its root is not posted yet
                 blocked.add(row.incident_id)
@@ -185,6 +206,8 @@ class OutboxSender:
     def _bucket(self, kind: str, channel: str) -> TokenBucket:
         if kind == OutboxKind.ROOT_UPDATE:
             return self._update_bucket
+        if kind == OutboxKind.FILE:
+            return self._file_bucket
         bucket = self._post_buckets.get(channel)
         if bucket is None:
             bucket = TokenBucket(self.channel_rate, self.channel_burst)
@@ -197,6 +220,17 @@ class OutboxSender:
                 assert p.root_ts is not None
                 await self.transport.update(p.channel, p.root_ts, p.text, p.blocks)
                 ts = p.root_ts
+            elif p.kind == OutboxKind.FILE:
+                assert p.file is not None
+                assert p.thread_ts is not None
+                ts = await self.transport.upload_file(
+                    p.channel,
+                    p.thread_ts,
+                    p.file.filename,
+                    p.file.content,
+                    title=p.file.title,
+                    alt_text=p.file.alt_text,
+                )
             else:
                 ts = await self.transport.post(
                     p.channel, p.text, p.blocks, thread_ts=p.thread_ts, outbox_ids=p.row_ids
@@ -204,7 +238,9 @@ class OutboxSender:
         except TransportError as exc:
             if exc.retry_after is not None:
                 self._bucket(p.kind, p.channel).block_for(exc.retry_after)
-            if exc.ambiguous and p.kind != OutboxKind.ROOT_UPDATE:
+            # An upload cannot be looked up by outbox id: it is sent again (a duplicate chart
+            # is better than none). An edit is idempotent.
+            if exc.ambiguous and p.kind not in (OutboxKind.ROOT_UPDATE, OutboxKind.FILE):
                 # The post may have landed: leave the rows ``sending`` and look before resending.
                 log.warning(
                     "incident %s: no answer to %s (%s); checking the channel before resending",
@@ -261,6 +297,8 @@ class OutboxSender:
             assert incident is not None
             if row.kind == OutboxKind.REPLY:
                 return self._prepare_reply(session, row, incident)
+            if row.kind == OutboxKind.FILE:
+                return self._prepare_file(session, row, incident)
             return self._prepare_root(session, row, incident)
 
     def _prepare_root(
@@ -340,6 +378,34 @@ class OutboxSender:
             thread_ts=incident.slack_ts,
         )
 
+    def _prepare_file(
+        self, session: Session, row: OutboxMessage, incident: Incident
+    ) -> Prepared | None:
+        if not incident.slack_ts:
+            return None
+        assert incident.id is not None
+        assert row.id is not None
+        attachment = session.get(Attachment, row.attachment_id) if row.attachment_id else None
+        if attachment is None:
+            row.status = OutboxStatus.FAILED
+            row.last_error = "attachment missing"
+            session.add(row)
+            return None
+        session.expunge(attachment)
+        row.status = OutboxStatus.SENDING
+        row.attempts += 1
+        session.add(row)
+        return Prepared(
+            kind=OutboxKind.FILE,
+            channel=row.channel,
+            incident_id=incident.id,
+            row_ids=[row.id],
+            text=attachment.title,
+            blocks=[],
+            thread_ts=incident.slack_ts,
+            file=attachment,
+        )
+
     def _record_sent(self, p: Prepared, ts: str) -> None:
         with session_scope(self.engine) as session:
             _mark_sent(session, p.row_ids, ts)
@@ -389,8 +455,8 @@ class OutboxSender:
         settled = 0
         for row, thread_ts in in_flight:
             assert row.id is not None
-            if row.kind == OutboxKind.ROOT_UPDATE:
-                ts = None  # an edit is idempotent: just send it again
+            if row.kind in (OutboxKind.ROOT_UPDATE, OutboxKind.FILE):
+                ts = None  # an edit is idempotent; an upload cannot be looked up: send again
             else:
                 oldest = (row.created_at - RECONCILE_LOOKBACK).timestamp()
                 ts = await self.transport.find_posted(

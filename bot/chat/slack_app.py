@@ -34,7 +34,10 @@ def build_bolt_app(rt: Runtime, client: AsyncWebClient) -> AsyncApp:
     async def ops_command(ack: Any, command: dict[str, Any], respond: Any) -> None:
         await ack()
         ctx = CommandContext(
-            engine=rt.engine, user=command.get("user_id", "?"), channel=command.get("channel_id")
+            engine=rt.engine,
+            user=command.get("user_id", "?"),
+            channel=command.get("channel_id"),
+            catalog=rt.catalog,
         )
         reply = await anyio.to_thread.run_sync(run_command, ctx, command.get("text", ""))
         await respond(text=reply.text, blocks=reply.blocks, response_type="ephemeral")

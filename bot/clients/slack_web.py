@@ -7,11 +7,12 @@ errors come back as ``TransportError`` saying whether a retry can help and after
 from __future__ import annotations
 
 import logging
+import re
 import time
 from typing import Any
 
 import aiohttp
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import TransportError
@@ -30,6 +31,11 @@ RETRYABLE_ERRORS = {
     "request_timeout",
     "team_added_to_org",
 }
+# files_upload_v2 POSTs the bytes to an upload URL itself and reports a failure as
+# SlackRequestError("Failed to upload a file (status: 503, body: ...)"). A retry asks for a new
+# URL, so an expired or used one (404, 408, 410) is worth a retry as well as a 429 or a 5xx.
+_UPLOAD_FAILED = re.compile(r"^Failed to upload a file \(status: (\d+)")
+RETRYABLE_UPLOAD_STATUSES = {404, 408, 410, 429}
 
 
 class SlackWebTransport:
@@ -50,6 +56,10 @@ class SlackWebTransport:
         except SlackApiError as exc:
             status = exc.response.status_code
             error = exc.response.get("error", "") if isinstance(exc.response.data, dict) else ""
+            detail = str(error or exc)
+            step = str(getattr(exc.response, "api_url", "")).rsplit("/", 1)[-1]
+            if error and step and step != method:  # a step of a flow such as files.upload_v2
+                detail = f"{error} (in {step})"
             retry_after: float | None = None
             if status == 429:
                 outcome = "ratelimited"
@@ -60,9 +70,22 @@ class SlackWebTransport:
                 "slack",
                 method,
                 status,
-                str(error or exc),
+                detail,
                 retryable=status == 429 or status >= 500 or error in RETRYABLE_ERRORS,
                 retry_after=retry_after,
+            ) from exc
+        except SlackRequestError as exc:
+            # Refused by the SDK itself (bad arguments: final), or files_upload_v2's upload step.
+            found = _UPLOAD_FAILED.match(str(exc))
+            upload_status = int(found.group(1)) if found else None
+            outcome = "ratelimited" if upload_status == 429 else "error"
+            raise TransportError(
+                "slack",
+                method,
+                upload_status,
+                str(exc),
+                retryable=upload_status is not None
+                and (upload_status >= 500 or upload_status in RETRYABLE_UPLOAD_STATUSES),
             ) from exc
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             outcome = "unreachable"
@@ -101,6 +124,36 @@ class SlackWebTransport:
 
     async def update(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> None:
         await self._call("chat.update", channel=channel, ts=ts, text=text, blocks=blocks)
+
+    async def upload_file(
+        self,
+        channel: str,
+        thread_ts: str,
+        filename: str,
+        content: bytes,
+        *,
+        title: str,
+        alt_text: str,
+    ) -> str:
+        """Slack's v2 upload (files.getUploadURLExternal, the bytes, files.completeUploadExternal)
+        into the thread; return the file id. A failure at any step raises ``TransportError``; a
+        retry starts over with a new file id, and only a timeout (``ambiguous``) may leave the
+        first one shared."""
+        data = await self._call(
+            "files.upload_v2",
+            channel=channel,
+            thread_ts=thread_ts,
+            filename=filename,
+            content=content,
+            title=title,
+            alt_txt=alt_text,
+        )
+        file = data.get("file") or next(iter(data.get("files") or []), None)
+        if not isinstance(file, dict) or not file.get("id"):
+            raise TransportError(
+                "slack", "files.upload_v2", 200, "no file id in the answer", retryable=False
+            )
+        return str(file["id"])
 
     async def find_posted(
         self, channel: str, outbox_id: int, *, thread_ts: str | None, oldest: float

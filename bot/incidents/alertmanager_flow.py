@@ -23,12 +23,22 @@ from typing import Any
 from sqlalchemy import insert
 from sqlmodel import Session, col, func, select
 
+from bot.catalog.mapping import service_name
+from bot.catalog.model import Catalog
 from bot.chat.blocks import AlertLike, alerts_reply
 from bot.chat.outbox_queue import enqueue_reply, enqueue_root_post, enqueue_root_update
 from bot.incidents import timeline
 from bot.incidents.queries import open_incident_for_group
 from bot.intake.alertmanager_schema import AMAlert, AMPayload
-from bot.store.models import Alert, Delivery, Incident, IncidentStatus, TimelineEvent, table
+from bot.store.models import (
+    Alert,
+    Delivery,
+    EnrichmentStatus,
+    Incident,
+    IncidentStatus,
+    TimelineEvent,
+    table,
+)
 from bot.store.tx import lock_for
 from bot.store.types import utcnow
 
@@ -67,7 +77,16 @@ class IngestResult:
         }
 
 
-def ingest(session: Session, payload: AMPayload, raw_body: bytes, channel: str) -> IngestResult:
+def ingest(
+    session: Session,
+    payload: AMPayload,
+    raw_body: bytes,
+    channel: str,
+    catalog: Catalog | None = None,
+) -> IngestResult:
+    """Store one Alertmanager delivery. New incidents go to their service's channel when the
+    catalog names one, else to ``channel``."""
+    catalog = catalog or Catalog()
     result = IngestResult(alerts_received=len(payload.alerts))
     lock_for(session, f"am-group:{payload.groupKey}")
 
@@ -120,7 +139,7 @@ def ingest(session: Session, payload: AMPayload, raw_body: bytes, channel: str) 
 
         # A new occurrence. It needs an incident: the group's open one, or a new one.
         if incident is None:
-            incident = _open_incident(session, payload, am, channel, now)
+            incident = _open_incident(session, payload, am, channel, catalog, now)
             incident_is_new = True
             result.incidents_opened.append(_id(incident))
         new_alerts.append(
@@ -216,7 +235,12 @@ def _known_alerts(session: Session, alerts: list[AMAlert]) -> dict[tuple[str, da
 
 
 def _open_incident(
-    session: Session, payload: AMPayload, first: AMAlert, channel: str, now: datetime
+    session: Session,
+    payload: AMPayload,
+    first: AMAlert,
+    channel: str,
+    catalog: Catalog,
+    now: datetime,
 ) -> Incident:
     labels = {**payload.commonLabels} or dict(first.labels)
     annotations = payload.commonAnnotations or first.annotations
@@ -226,18 +250,23 @@ def _open_incident(
         or first.alertname
         or payload.groupKey
     )
+    service = service_name(labels, catalog) or service_name(first.labels, catalog)
+    entry = catalog.get(service)
+    if entry is not None and entry.channel:
+        channel = entry.channel
     incident = Incident(
         group_key=payload.groupKey,
         source=SOURCE,
         status=IncidentStatus.FIRING,
         title=title,
         severity=labels.get("severity") or first.labels.get("severity"),
-        service=_service(labels) or _service(first.labels),
+        service=service,
         labels=labels,
         generator_url=first.generatorURL or None,
         runbook_url=annotations.get("runbook_url") or annotations.get("runbook"),
         opened_at=min(first.startsAt, now),
         updated_at=now,
+        enrichment_state=EnrichmentStatus.PENDING,
     )
     session.add(incident)
     session.flush()
@@ -251,13 +280,6 @@ def _open_incident(
     )
     enqueue_root_post(session, incident, channel)
     return incident
-
-
-def _service(labels: dict[str, str]) -> str | None:
-    for key in ("service", "app", "app_kubernetes_io_name", "job"):
-        if labels.get(key):
-            return labels[key]
-    return None
 
 
 def _resolve_if_all_resolved(session: Session, incident: Incident, now: datetime) -> bool:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from sqlmodel import Session, col, func, select
 
-from bot.store.models import Alert, Incident, IncidentStatus, TimelineEvent
+from bot.store.models import Alert, Enrichment, Incident, IncidentStatus, TimelineEvent
 
 
 def open_incident_for_group(session: Session, group_key: str) -> Incident | None:
@@ -51,3 +51,9 @@ def alert_counts(session: Session, incident_id: int) -> tuple[int, int]:
     ).all()
     counts = dict(rows)
     return counts.get("firing", 0), sum(counts.values())
+
+
+def enrichment_of(session: Session, incident_id: int) -> Sequence[Enrichment]:
+    return session.exec(
+        select(Enrichment).where(Enrichment.incident_id == incident_id).order_by(col(Enrichment.id))
+    ).all()

@@ -1,4 +1,4 @@
-"""Incidents as JSON for the read API: the incident, its alerts and its timeline."""
+"""Incidents as JSON for the read API: the incident, its alerts, timeline and enrichment."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from bot.incidents.queries import alert_counts, alerts_of, timeline_of
+from bot.incidents.queries import alert_counts, alerts_of, enrichment_of, timeline_of
 from bot.store.models import Incident
 
 
@@ -38,6 +38,8 @@ def incident_summary(session: Session, incident: Incident) -> dict[str, Any]:
         },
         "pagerduty_incident_id": incident.pagerduty_incident_id,
         "slack": {"channel": incident.slack_channel, "ts": incident.slack_ts},
+        "likely_cause": incident.likely_cause,
+        "enrichment_state": incident.enrichment_state,
     }
 
 
@@ -70,4 +72,24 @@ def incident_detail(session: Session, incident: Incident) -> dict[str, Any]:
             }
             for e in timeline_of(session, incident.id)
         ],
+        **enrichment_view(session, incident.id),
     }
+
+
+def enrichment_view(session: Session, incident_id: int) -> dict[str, Any]:
+    """Each source's result (status, reason, data) and the suspects in rank order."""
+    rows = enrichment_of(session, incident_id)
+    enrichment = {
+        r.source: {
+            "status": r.status,
+            "reason": r.reason,
+            "duration_ms": r.duration_ms,
+            "finished_at": _iso(r.finished_at),
+            "data": {k: v for k, v in r.data.items() if k != "suspects"},
+        }
+        for r in rows
+    }
+    suspects: list[dict[str, Any]] = next(
+        (r.data.get("suspects", []) for r in rows if r.source == "suspects"), []
+    )
+    return {"enrichment": enrichment, "suspects": suspects}

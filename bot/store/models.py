@@ -7,6 +7,7 @@ incident ──< alert            (one open incident per Alertmanager groupKey)
     └─────< outbox            (Slack messages waiting to be sent, in order per thread)
 delivery                      (inbox: every accepted webhook, deduped on (source, dedupe_key))
 deployment                    (deploy events from CI/CD)
+lineage_event, lineage_run ─< lineage_run_dataset, lineage_change   (OpenLineage; see the end)
 """
 
 from __future__ import annotations
@@ -14,7 +15,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, LargeBinary, Table, Text, UniqueConstraint, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 from bot.store.types import UTCDateTime, utcnow
@@ -224,3 +237,122 @@ class Enrichment(SQLModel, table=True):
     finished_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
     )
+
+
+# ─── Lineage: OpenLineage run events (bot/lineage) ──────────────────────────────────────────────
+#
+# lineage_event                 every accepted event, deduped on (run_id, event_type, event_time)
+# lineage_run ──< lineage_run_dataset   a run's inputs and outputs, facets merged across its events
+#             └─< lineage_change        per output dataset of a finished run: what changed since the
+#                                       previous COMPLETE run that wrote it (computed on write)
+
+
+class LineageEvent(SQLModel, table=True):
+    """One OpenLineage run event as received; the unique key makes a redelivery a no-op."""
+
+    __tablename__ = "lineage_event"
+    __table_args__ = (
+        UniqueConstraint("run_id", "event_type", "event_time", name="uq_lineage_event"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: str = Field(max_length=36)
+    event_type: str = Field(max_length=16)
+    event_time: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    producer: str = Field(sa_column=Column(Text, nullable=False))
+    received_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+
+
+class LineageRun(SQLModel, table=True):
+    """A run of a job; ``state`` is the terminal one once a terminal event is known."""
+
+    __tablename__ = "lineage_run"
+    __table_args__ = (
+        UniqueConstraint("run_id", name="uq_lineage_run_id"),
+        Index("ix_lineage_run_job", "job_namespace", "job_name"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: str = Field(max_length=36)
+    job_namespace: str = Field(sa_column=Column(Text, nullable=False))
+    job_name: str = Field(sa_column=Column(Text, nullable=False))
+    state: str = Field(max_length=16)  # START, RUNNING, OTHER, then COMPLETE, FAIL or ABORT
+    state_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    started_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    ended_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), index=True))
+    first_event_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    last_event_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    producer: str = Field(sa_column=Column(Text, nullable=False))
+    error_message: str | None = Field(default=None, sa_column=Column(Text))
+    facets: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    facet_times: dict[str, str] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False)
+    )
+    updated_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+
+
+class LineageRunDataset(SQLModel, table=True):
+    """A dataset a run read (``input``) or wrote (``output``), with the facets opsbot reads."""
+
+    __tablename__ = "lineage_run_dataset"
+    __table_args__ = (
+        UniqueConstraint("run_pk", "direction", "namespace", "name", name="uq_lineage_run_dataset"),
+        Index("ix_lineage_run_dataset_key", "namespace", "name", "direction"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_pk: int = Field(
+        sa_column=Column(
+            Integer,
+            ForeignKey("lineage_run.id", name="fk_lineage_run_dataset_run"),
+            nullable=False,
+        )
+    )
+    direction: str = Field(max_length=8)  # input, output
+    namespace: str = Field(sa_column=Column(Text, nullable=False))
+    name: str = Field(sa_column=Column(Text, nullable=False))
+    schema_fields: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON))
+    version: str | None = Field(default=None, sa_column=Column(Text))
+    row_count: int | None = Field(default=None, sa_column=Column(BigInteger))
+    size_bytes: int | None = Field(default=None, sa_column=Column(BigInteger))
+    quality_metrics: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    quality_assertions: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON))
+    facets: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    facet_times: dict[str, str] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False)
+    )
+    updated_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+
+
+class LineageChange(SQLModel, table=True):
+    """What changed in one output dataset when one run finished (see bot/lineage/diff.py)."""
+
+    __tablename__ = "lineage_change"
+    __table_args__ = (
+        UniqueConstraint("run_pk", "namespace", "name", name="uq_lineage_change"),
+        Index("ix_lineage_change_key_at", "namespace", "name", "at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_pk: int = Field(
+        sa_column=Column(
+            Integer,
+            ForeignKey("lineage_run.id", name="fk_lineage_change_run"),
+            nullable=False,
+        )
+    )
+    run_id: str = Field(max_length=36)
+    namespace: str = Field(sa_column=Column(Text, nullable=False))
+    name: str = Field(sa_column=Column(Text, nullable=False))
+    job: str = Field(sa_column=Column(Text, nullable=False))  # "namespace/name"
+    at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
+    state: str = Field(max_length=16)  # COMPLETE, FAIL, ABORT
+    failed: bool = False
+    first_run: bool = False
+    diff: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

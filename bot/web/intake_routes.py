@@ -69,7 +69,7 @@ def make_router(rt: Runtime) -> APIRouter:
             return _error(exc.status, exc.reason)
         try:
             result = await store(
-                lambda s: alertmanager_flow.ingest(s, payload, raw, rt.incident_channel)
+                lambda s: alertmanager_flow.ingest(s, payload, raw, rt.incident_channel, rt.catalog)
             )
         except SQLAlchemyError as exc:
             return unavailable(source, exc)
@@ -82,6 +82,8 @@ def make_router(rt: Runtime) -> APIRouter:
             metrics.incidents_resolved.labels(source).inc(len(result.incidents_resolved))
         if result.incidents_touched:
             rt.sender.wake()
+        for incident_id in result.incidents_opened:
+            rt.enrichment.submit(incident_id)
         return JSONResponse({"status": "stored", **result.as_json()})
 
     @router.post("/webhooks/pagerduty")

@@ -1,9 +1,11 @@
 """A protocol-faithful Slack emulator for tests: a real HTTP server on 127.0.0.1.
 
 It serves the Web API methods opsbot uses (``auth.test``, ``chat.postMessage``, ``chat.update``,
-``conversations.history``, ``conversations.replies``, ``apps.connections.open``) under
-``/api/<method>``, slash-command ``response_url`` endpoints under ``/response/<name>``, and a
-Socket Mode websocket server (``slack_socket.py``). The real ``slack_sdk`` clients talk to it:
+``conversations.history``, ``conversations.replies``, ``apps.connections.open``,
+``files.getUploadURLExternal``, ``files.completeUploadExternal``) under ``/api/<method>``, file
+upload URLs under ``/upload/v1/<key>``, slash-command ``response_url`` endpoints under
+``/response/<name>``, and a Socket Mode websocket server (``slack_socket.py``). The real
+``slack_sdk`` clients talk to it:
 
     with SlackEmulator() as slack:
         client = WebClient(token=slack.bot_token, base_url=slack.api_url)
@@ -17,9 +19,9 @@ read it from any thread while the bot is talking to the emulator.
 
 The parts, one module each: ``slack_args.py`` (reading a call's arguments), ``slack_blocks.py``
 (Block Kit and message validation), ``slack_methods.py`` (the Web API methods and the message
-store), ``slack_faults.py`` (queued failures and delays), ``slack_socket.py`` and
-``slack_socket_controls.py`` (Socket Mode). This module holds the server, its lifecycle and what
-tests read back.
+store), ``slack_files.py`` (the files_upload_v2 flow and the files), ``slack_faults.py`` (queued
+failures and delays), ``slack_socket.py`` and ``slack_socket_controls.py`` (Socket Mode). This
+module holds the server, its lifecycle and what tests read back.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from aiohttp import web
 from tests.fakes.slack_args import ApiError, Json, RateLimited, read_body, ts_us
 from tests.fakes.slack_blocks import MAX_BLOCKS, MAX_TEXT, validate_blocks
 from tests.fakes.slack_faults import FaultError, FaultPlan
+from tests.fakes.slack_files import UPLOAD, FileApiMethods
 from tests.fakes.slack_methods import BOT_ID, BOT_USER_ID, TEAM_ID, WebApiMethods
 from tests.fakes.slack_socket import SocketModeServer
 from tests.fakes.slack_socket_controls import SocketModeControls
@@ -51,19 +54,21 @@ __all__ = [
     "MAX_TEXT",
     "RESPONSE_URL_USES",
     "TEAM_ID",
+    "UPLOAD",
     "Json",
     "SlackEmulator",
     "validate_blocks",
 ]
 
 RESPONSE_URL_USES = 5  # Slack: "up to 5 times within 30 minutes"
+MAX_BODY = 64 * 1024 * 1024  # aiohttp's default (1 MiB) would refuse a bigger file upload
 
 
 async def _drain(tasks: Iterable[asyncio.Task[Any]]) -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-class SlackEmulator(SocketModeControls, WebApiMethods, StartStop):
+class SlackEmulator(SocketModeControls, FileApiMethods, WebApiMethods, StartStop):
     def __init__(
         self,
         bot_token: str = "xoxb-test-token",  # noqa: S107
@@ -81,6 +86,8 @@ class SlackEmulator(SocketModeControls, WebApiMethods, StartStop):
         self._by_ts: dict[tuple[str, str], Json] = {}
         self._threads: dict[tuple[str, str], list[Json]] = defaultdict(list)  # replies, ts order
         self._last_ts_us = 0
+        self._uploads: dict[str, Json] = {}  # file id -> upload, then file (slack_files.py)
+        self._upload_seq = 0
         self._calls: list[Json] = []
         self._faults = FaultPlan()
         self._buckets: dict[str, tuple[float, float]] = {}  # channel -> (tokens, at)
@@ -116,9 +123,10 @@ class SlackEmulator(SocketModeControls, WebApiMethods, StartStop):
 
     async def _astart(self) -> None:
         self._stopping = asyncio.Event()
-        app = web.Application()
+        app = web.Application(client_max_size=MAX_BODY)
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post("/response/{name}", self._handle_response)
+        app.router.add_post("/upload/v1/{key}", self._handle_upload)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -188,7 +196,10 @@ class SlackEmulator(SocketModeControls, WebApiMethods, StartStop):
     @staticmethod
     def _public(m: Json) -> Json:
         keys = ("channel", "ts", "text", "blocks", "thread_ts", "metadata", "edits", "posted_at")
-        return copy.deepcopy({k: m[k] for k in keys})
+        out = copy.deepcopy({k: m[k] for k in keys})
+        if m.get("files"):  # a file share: the ids; ``files()`` has the rest
+            out["files"] = list(m["files"])
+        return out
 
     def messages(self, channel: str | None = None) -> list[Json]:
         with self._lock:

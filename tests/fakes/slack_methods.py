@@ -49,8 +49,9 @@ class WebApiMethods:
     _socket: SocketModeServer
     _started_at: float
 
-    def _dispatch(self, method: str, args: Json, token: str | None) -> Json:
-        handlers: dict[str, Callable[[Json], Json]] = {
+    def _handlers(self) -> dict[str, Callable[[Json], Json]]:
+        """The methods served, by name (``slack_files.py`` adds the files methods)."""
+        return {
             "auth.test": self._auth_test,
             "chat.postMessage": self._post_message,
             "chat.update": self._update,
@@ -58,7 +59,9 @@ class WebApiMethods:
             "conversations.replies": self._replies,
             "apps.connections.open": self._connections_open,
         }
-        handler = handlers.get(method)
+
+    def _dispatch(self, method: str, args: Json, token: str | None) -> Json:
+        handler = self._handlers().get(method)
         if handler is None:
             raise ApiError("unknown_method")
         if not token:

@@ -296,14 +296,21 @@ class Alertmanager(_Daemon):
 
 
 class Prometheus(_Daemon):
-    """Prometheus scraping the exporter every second and alerting ``FraudScorerDown`` at once."""
+    """Prometheus scraping the exporter every second and alerting ``FraudScorerDown`` at once.
+
+    ``exporter_url`` may be any ``http://host:port`` serving ``/metrics``. Without an
+    ``alertmanager_url`` it only scrapes: no rules, no alerting, and ``wait_wired`` waits for
+    the scrape alone.
+    """
 
     name = "prometheus"
 
-    def __init__(self, tmp: Path, exporter_url: str, alertmanager_url: str) -> None:
+    def __init__(self, tmp: Path, exporter_url: str, alertmanager_url: str | None = None) -> None:
         super().__init__(tmp)
         self.exporter_target = exporter_url.removeprefix("http://").rstrip("/")
-        self.alertmanager_target = alertmanager_url.removeprefix("http://").rstrip("/")
+        self.alertmanager_target = (
+            alertmanager_url.removeprefix("http://").rstrip("/") if alertmanager_url else None
+        )
         self.config_path = tmp / "prometheus.yml"
         self.rules_path = tmp / "rules.yml"
 
@@ -328,17 +335,18 @@ class Prometheus(_Daemon):
                 }
             ]
         }
-        config = {
+        config: dict[str, Any] = {
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-            "rule_files": [str(self.rules_path)],
-            "alerting": {
-                "alertmanagers": [{"static_configs": [{"targets": [self.alertmanager_target]}]}]
-            },
             "scrape_configs": [
                 {"job_name": "probe", "static_configs": [{"targets": [self.exporter_target]}]}
             ],
         }
-        self.rules_path.write_text(yaml.safe_dump(rules, sort_keys=False))
+        if self.alertmanager_target is not None:
+            config["rule_files"] = [str(self.rules_path)]
+            config["alerting"] = {
+                "alertmanagers": [{"static_configs": [{"targets": [self.alertmanager_target]}]}]
+            }
+            self.rules_path.write_text(yaml.safe_dump(rules, sort_keys=False))
         self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
         check_config([binary("promtool"), "check", "config", str(self.config_path)])
 
@@ -374,13 +382,14 @@ class Prometheus(_Daemon):
         return self.get(f"/api/v1/{path}").json()["data"]
 
     def _wired(self) -> bool:
+        alertmanager = self.alertmanager_target
         try:
             targets = self._api("targets")["activeTargets"]
-            managers = self._api("alertmanagers")["activeAlertmanagers"]
+            managers = self._api("alertmanagers")["activeAlertmanagers"] if alertmanager else []
         except (httpx.HTTPError, ValueError, KeyError):
             return False
         scraped = any(t.get("health") == "up" for t in targets)
-        return scraped and any(self.alertmanager_target in m["url"] for m in managers)
+        return scraped and (alertmanager is None or any(alertmanager in m["url"] for m in managers))
 
     def _wiring_details(self) -> str:
         try:

@@ -1,0 +1,118 @@
+"""The enrichment reply in an incident thread: suspects, deploys, data changes, metrics.
+
+One message, so a storm of incidents does not flood the channel: the top suspects first (what
+the responder needs), then the evidence, then which sources could not answer and why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from bot.chat.blocks import SECTION_TEXT_LIMIT, Block, chunk_lines, clip, escape
+from bot.enrich.types import ChangeEvent, SourceResult
+from bot.store.models import Incident
+
+if TYPE_CHECKING:
+    from bot.enrich.runner import Outcome
+
+TOP_SUSPECTS = 3
+MAX_CHANGES_SHOWN = 8
+SOURCE_LABEL = {
+    "deploys": "Deploy events",
+    "rollouts": "Kubernetes rollouts",
+    "data": "Data lineage",
+    "metrics": "Metrics",
+    "chart": "Chart",
+}
+KIND_ICON = {"code": ":package:", "model": ":brain:", "data": ":card_file_box:"}
+
+
+def _hhmm(change: ChangeEvent) -> str:
+    return f"{change.at:%H:%M}"
+
+
+def _section(title: str, lines: Sequence[str]) -> list[Block]:
+    chunks = chunk_lines([f"*{title}*", *lines], SECTION_TEXT_LIMIT)
+    return [{"type": "section", "text": {"type": "mrkdwn", "text": c}} for c in chunks]
+
+
+def _fmt(value: Any, unit: str | None) -> str:
+    if not isinstance(value, int | float):
+        return "n/a"
+    text = f"{value:.3g}"
+    return f"{text} {unit}" if unit else text
+
+
+def enrichment_reply(incident: Incident, outcome: Outcome) -> tuple[str, list[Block]]:
+    blocks: list[Block] = []
+    suspects = outcome.suspects[:TOP_SUSPECTS]
+    if suspects:
+        lines = [
+            f"{i}. {KIND_ICON.get(s.kind, '')} {escape(s.reason)} _(score {s.score:.2f})_"
+            for i, s in enumerate(suspects, 1)
+        ]
+        blocks += _section("Suspects — what changed before the alert", lines)
+        text = f"Top suspect for #{incident.id}: {outcome.suspects[0].reason}"
+    else:
+        lookback = outcome.results["suspects"].data.get("lookback_min", 0)
+        hours = f"{lookback / 60:g} h" if lookback >= 60 else f"{lookback} min"
+        blocks += _section(
+            "Suspects",
+            [f"No deploys, model versions or data changes in the {hours} before the alert."],
+        )
+        text = f"#{incident.id}: no changes found before the alert"
+
+    deploys = [c for c in outcome.changes if c.kind in ("code", "model")]
+    if deploys:
+        lines = [
+            f"• {_hhmm(c)} {KIND_ICON[c.kind]} {escape(clip(c.summary, 300))}"
+            for c in deploys[:MAX_CHANGES_SHOWN]
+        ]
+        if len(deploys) > MAX_CHANGES_SHOWN:
+            lines.append(f"…and {len(deploys) - MAX_CHANGES_SHOWN} more")
+        blocks += _section("Deploys and model versions", lines)
+    data = [c for c in outcome.changes if c.kind == "data"]
+    if data:
+        lines = [
+            f"• {_hhmm(c)} {'upstream ' if c.relation == 'upstream_dataset' else ''}"
+            f"{escape(clip(c.summary, 300))}"
+            for c in data[:MAX_CHANGES_SHOWN]
+        ]
+        if len(data) > MAX_CHANGES_SHOWN:
+            lines.append(f"…and {len(data) - MAX_CHANGES_SHOWN} more")
+        blocks += _section("Data changes", lines)
+
+    metrics = outcome.results.get("metrics")
+    if metrics is not None and metrics.status == "ok":
+        lines = []
+        for sig in metrics.data.get("signals", []):
+            pct = sig.get("change_pct")
+            change = f" ({pct:+.0f}%)" if isinstance(pct, int | float) else ""
+            flag = " :warning:" if sig.get("deviated") else ""
+            lines.append(
+                f"• *{escape(sig['name'])}* {_fmt(sig.get('baseline'), sig.get('unit'))} → "
+                f"{_fmt(sig.get('now'), sig.get('unit'))}{change}{flag}"
+            )
+        for name, error in (metrics.data.get("errors") or {}).items():
+            lines.append(f"• *{escape(name)}* unavailable: {escape(clip(str(error), 200))}")
+        if lines:
+            blocks += _section("Metrics (baseline → now)", lines)
+
+    missing = [r for r in outcome.results.values() if r.status == "unavailable"]
+    if missing:
+        blocks.append(_unavailable(missing))
+    return text, blocks[:50]
+
+
+def _unavailable(results: Sequence[SourceResult]) -> Block:
+    parts = [
+        f"{SOURCE_LABEL.get(r.source, r.source)}: {escape(clip(r.reason or 'failed', 200))}"
+        for r in results
+    ]
+    return {
+        "type": "context",
+        "elements": [
+            {"type": "mrkdwn", "text": clip(":warning: Unavailable — " + "; ".join(parts), 3000)}
+        ],
+    }

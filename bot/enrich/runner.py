@@ -1,0 +1,298 @@
+"""Enriching one incident: every source in parallel, each under its own deadline.
+
+    deploys ─┐
+    rollouts ┼─> suspects (ranked, with metric evidence) ─> chart ─> one transaction:
+    data ────┤                                                 enrichment rows, likely cause,
+    metrics ─┘                                                 timeline, root redraw, reply, PNG
+
+A source that fails or runs past ``OPSBOT_ENRICH_TIMEOUT_S`` is recorded as unavailable with the
+reason; the others are not held up by it beyond that deadline. Sources run in worker threads
+(the vendor clients are synchronous, each with its own request timeout), so a source that hangs
+is abandoned, not waited for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+import anyio
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from bot.catalog.model import Catalog
+from bot.enrich import store
+from bot.enrich.change_sources import (
+    change_json,
+    data_change_events,
+    deploy_changes,
+    merge_deploys,
+    rollout_changes,
+)
+from bot.enrich.chart import alt_text, render_chart
+from bot.enrich.metrics import fetch_signals, shift_after, summarize
+from bot.enrich.suspects import Suspect, rank
+from bot.enrich.types import ChangeEvent, SignalSeries, SourceResult
+from bot.errors import ExternalServiceError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+CHART_TIMEOUT_S = 3.0
+# Points per signal: enough for a readable chart, few enough to query and draw quickly.
+TARGET_POINTS = 240
+MIN_STEP_S = 1.0
+
+
+@dataclass
+class Clients:
+    """The outside systems enrichment reads; None where not configured."""
+
+    kube: Any = None  # bot.clients.kubernetes.KubeClient
+    prom: Any = None  # bot.clients.prometheus.PromClient
+
+
+@dataclass
+class Outcome:
+    incident_id: int
+    results: dict[str, SourceResult] = field(default_factory=dict)
+    changes: list[ChangeEvent] = field(default_factory=list)
+    suspects: list[Suspect] = field(default_factory=list)
+    series: list[SignalSeries] = field(default_factory=list)
+    chart: bytes | None = None
+
+
+class Enricher:
+    def __init__(
+        self,
+        engine: Engine,
+        catalog: Catalog,
+        clients: Clients,
+        *,
+        timeout_s: float,
+        lookback: timedelta,
+        metrics_window: timedelta,
+        limiter: anyio.CapacityLimiter | None = None,
+    ) -> None:
+        self.engine = engine
+        self.catalog = catalog
+        self.clients = clients
+        self.timeout_s = timeout_s
+        self.lookback = lookback
+        self.metrics_window = metrics_window
+        self.limiter = limiter
+
+    async def enrich(self, incident_id: int) -> Outcome | None:
+        ctx = await anyio.to_thread.run_sync(store.load_context, self.engine, incident_id)
+        if ctx is None:
+            return None  # gone, or already enriched by an earlier run
+        outcome = Outcome(incident_id)
+        now = datetime.now(UTC)
+        since = ctx.alert_start - self.lookback
+        until = max(now, ctx.alert_start)
+
+        deploys, rollouts, data, metrics = await asyncio.gather(
+            self._source("deploys", lambda: self._deploys(ctx.service, since, until)),
+            self._source("rollouts", lambda: self._rollouts(ctx.service, since)),
+            self._source("data", lambda: self._data(ctx.service, since, until)),
+            self._source("metrics", lambda: self._metrics(ctx.service, ctx.alert_start, until)),
+        )
+        for result in (deploys, rollouts, data, metrics):
+            outcome.results[result.source] = result
+
+        events = [c for r in (deploys, rollouts, data) for c in r.data.pop("_changes", [])]
+        deploy_events = [c for c in events if c.source == "deploy_event"]
+        rollout_events = [c for c in events if c.source == "kubernetes"]
+        data_events = [c for c in events if c.source == "lineage"]
+        outcome.changes = [*merge_deploys(deploy_events, rollout_events), *data_events]
+        outcome.changes.sort(key=lambda c: c.at, reverse=True)
+        outcome.series = metrics.data.pop("_series", [])
+
+        started = time.perf_counter()
+        outcome.suspects = rank(
+            outcome.changes,
+            ctx.alert_start,
+            lookback=self.lookback,
+            evidence=lambda c: evidence(outcome.series, c),
+        )
+        outcome.results["suspects"] = SourceResult(
+            "suspects",
+            "ok",
+            data={
+                "suspects": [s.as_json() for s in outcome.suspects],
+                "changes": [change_json(c) for c in outcome.changes],
+                "lookback_min": int(self.lookback.total_seconds() // 60),
+            },
+            duration_ms=_ms(started),
+        )
+        outcome.results["chart"] = await self._chart(outcome, ctx.title, ctx.alert_start)
+
+        await anyio.to_thread.run_sync(store.save, self.engine, ctx, outcome)
+        return outcome
+
+    async def _source(self, name: str, work: Callable[[], SourceResult]) -> SourceResult:
+        started = time.perf_counter()
+        try:
+            result = await asyncio.wait_for(
+                anyio.to_thread.run_sync(work, abandon_on_cancel=True, limiter=self.limiter),
+                timeout=self.timeout_s,
+            )
+        except TimeoutError:
+            result = SourceResult(name, "unavailable", f"timed out after {self.timeout_s:g} s")
+        except ExternalServiceError as exc:
+            result = SourceResult(name, "unavailable", f"{exc.system}: {exc.detail}")
+        except Exception as exc:  # a source must never take the others down
+            log.exception("enrichment source %s failed", name)
+            result = SourceResult(name, "unavailable", f"{type(exc).__name__}: {exc}")
+        return SourceResult(result.source, result.status, result.reason, result.data, _ms(started))
+
+    # -- the sources (each runs in a worker thread) ------------------------------------------
+
+    def _deploys(self, service: str | None, since: datetime, until: datetime) -> SourceResult:
+        from bot.changes.deployments import between
+
+        entry = self.catalog.get(service)
+        with Session(self.engine) as session:
+            rows = between(session, since, until)
+        changes = deploy_changes(rows, service, entry.model if entry else None)
+        return _changes_result("deploys", changes)
+
+    def _rollouts(self, service: str | None, since: datetime) -> SourceResult:
+        entry = self.catalog.get(service)
+        if self.clients.kube is None:
+            return SourceResult("rollouts", "not_configured", "Kubernetes is not configured")
+        if entry is None or not entry.namespace or not entry.deployments:
+            return SourceResult(
+                "rollouts", "not_configured", f"no Deployments in the catalog for {service}"
+            )
+        changes: list[ChangeEvent] = []
+        statuses = []
+        for name in entry.deployments:
+            revisions = self.clients.kube.rollout_history(entry.namespace, name)
+            status = self.clients.kube.rollout_status(entry.namespace, name)
+            statuses.append(
+                {
+                    "namespace": entry.namespace,
+                    "deployment": name,
+                    "revision": next((r.revision for r in revisions if r.current), None),
+                    "status": status.message,
+                    "complete": status.complete,
+                }
+            )
+            changes += [
+                c
+                for c in rollout_changes(revisions, entry.name, entry.namespace, name)
+                if c.at >= since
+            ]
+        result = _changes_result("rollouts", changes)
+        result.data["deployments"] = statuses
+        return result
+
+    def _data(self, service: str | None, since: datetime, until: datetime) -> SourceResult:
+        from bot.lineage.queries import data_changes
+
+        entry = self.catalog.get(service)
+        if entry is None or not entry.datasets:
+            return SourceResult(
+                "data", "not_configured", f"no datasets in the catalog for {service}"
+            )
+        with Session(self.engine) as session:
+            found = data_changes(session, entry.datasets, since, until)
+        return _changes_result("data", data_change_events(found, service))
+
+    def _metrics(self, service: str | None, alert_start: datetime, until: datetime) -> SourceResult:
+        entry = self.catalog.get(service)
+        if self.clients.prom is None:
+            return SourceResult("metrics", "not_configured", "Prometheus is not configured")
+        if entry is None or not entry.signals:
+            return SourceResult(
+                "metrics", "not_configured", f"no signals in the catalog for {service}"
+            )
+        start = alert_start - self.metrics_window
+        step = max(MIN_STEP_S, (until - start).total_seconds() / TARGET_POINTS)
+        series, errors = fetch_signals(self.clients.prom, entry.signals, start, until, step)
+        if errors and not series:
+            raise ExternalServiceError(
+                "prometheus", "query_range", None, "; ".join(f"{k}: {v}" for k, v in errors.items())
+            )
+        summaries = [summarize(s, alert_start) for s in series]
+        data: dict[str, Any] = {
+            "signals": [
+                {
+                    "name": s.name,
+                    "unit": s.unit,
+                    "baseline": s.baseline,
+                    "now": s.now,
+                    "change_pct": s.change_pct,
+                    "deviated": s.deviated,
+                }
+                for s in summaries
+            ],
+            "errors": errors,
+            "window": {"start": start.isoformat(), "end": until.isoformat(), "step_s": step},
+            "_series": series,
+        }
+        return SourceResult("metrics", "ok", data=data)
+
+    async def _chart(self, outcome: Outcome, title: str, alert_start: datetime) -> SourceResult:
+        if not outcome.series:
+            return SourceResult("chart", "not_configured", "no metric series to draw")
+        started = time.perf_counter()
+
+        def draw() -> bytes:
+            return render_chart(outcome.series, outcome.changes, alert_start, title=title)
+
+        try:
+            png = await asyncio.wait_for(
+                anyio.to_thread.run_sync(draw, abandon_on_cancel=True), timeout=CHART_TIMEOUT_S
+            )
+        except TimeoutError:
+            return SourceResult(
+                "chart", "unavailable", f"timed out after {CHART_TIMEOUT_S:g} s", {}, _ms(started)
+            )
+        except Exception as exc:
+            log.exception("chart rendering failed")
+            return SourceResult("chart", "unavailable", str(exc), {}, _ms(started))
+        outcome.chart = png
+        return SourceResult(
+            "chart",
+            "ok",
+            data={
+                "filename": f"incident-{outcome.incident_id}-metrics.png",
+                "bytes": len(png),
+                "alt_text": alt_text(outcome.series, outcome.changes, alert_start),
+            },
+            duration_ms=_ms(started),
+        )
+
+
+def evidence(series: Sequence[SignalSeries], change: ChangeEvent) -> list[str]:
+    """The catalog signals that moved the bad way right after ``change``."""
+    out = []
+    for s in series:
+        shift = shift_after(s, change.at)
+        if shift is None or not shift.in_bad_direction:
+            continue
+        if shift.change_pct is not None:
+            out.append(f"{s.name} {shift.change_pct:+.0f}%")
+        else:
+            out.append(f"{s.name} {shift.before:.3g} → {shift.after:.3g}")
+    return out
+
+
+def _changes_result(source: str, changes: list[ChangeEvent]) -> SourceResult:
+    return SourceResult(
+        source,
+        "ok",
+        data={"changes": [change_json(c) for c in changes], "_changes": changes},
+    )
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)

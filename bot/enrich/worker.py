@@ -1,0 +1,100 @@
+"""Runs enrichment in the background: new incidents as they open, and any left pending.
+
+Intake never waits for enrichment: it stores the incident, queues the root post and hands the
+id here. On start (and every ``RESCAN_S``) incidents still ``pending`` are picked up again, so a
+restart or a failed run does not leave an incident without its "what changed" reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+import anyio
+
+from bot.enrich import store
+from bot.enrich.runner import Enricher
+from bot.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+RESCAN_S = 30.0
+
+
+class EnrichmentWorker:
+    def __init__(
+        self,
+        enricher: Enricher,
+        on_saved: Callable[[], None],
+        *,
+        concurrency: int = 4,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.enricher = enricher
+        self.on_saved = on_saved
+        self.metrics = metrics
+        self._queue: asyncio.Queue[int] = asyncio.Queue()
+        self._in_flight: set[int] = set()
+        self._slots = asyncio.Semaphore(concurrency)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def submit(self, incident_id: int) -> None:
+        self._queue.put_nowait(incident_id)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        rescan = asyncio.create_task(self._rescan(stop))
+        try:
+            while not stop.is_set():
+                getter = asyncio.create_task(self._queue.get())
+                stopper = asyncio.create_task(stop.wait())
+                done, _ = await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+                stopper.cancel()
+                if getter not in done:
+                    getter.cancel()
+                    break
+                incident_id = getter.result()
+                if incident_id in self._in_flight:
+                    continue
+                self._in_flight.add(incident_id)
+                await self._slots.acquire()
+                task = asyncio.create_task(self._one(incident_id))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+        finally:
+            rescan.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await rescan
+            if self._tasks:
+                await asyncio.wait(self._tasks, timeout=5)
+
+    async def _one(self, incident_id: int) -> None:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            outcome = await self.enricher.enrich(incident_id)
+            if outcome is not None:
+                self.on_saved()
+                if self.metrics:
+                    self.metrics.enrichment_seconds.observe(loop.time() - started)
+                    for r in outcome.results.values():
+                        self.metrics.enrichment_source.labels(r.source, r.status).inc()
+        except Exception:
+            log.exception("enrichment of incident %s failed; it will be retried", incident_id)
+        finally:
+            self._in_flight.discard(incident_id)
+            self._slots.release()
+
+    async def _rescan(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                ids = await anyio.to_thread.run_sync(store.pending, self.enricher.engine)
+            except Exception:
+                log.exception("could not list incidents waiting for enrichment")
+                ids = []
+            for incident_id in ids:
+                if incident_id not in self._in_flight:
+                    self.submit(incident_id)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=RESCAN_S)

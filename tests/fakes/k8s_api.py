@@ -1,0 +1,269 @@
+"""A protocol-faithful Kubernetes API server for tests: a real HTTP server on 127.0.0.1.
+
+The official ``kubernetes`` client talks to it through a kubeconfig the fake writes:
+
+    with KubeApiFake() as kube:
+        api = kubernetes.config.new_client_from_config(str(kube.write_kubeconfig(tmp / "kc")))
+        AppsV1Api(api).read_namespaced_deployment("fraud-scorer", "ml")
+
+It serves apps/v1 Deployments (with the scale subresource) and ReplicaSets, autoscaling/v2
+HorizontalPodAutoscalers, batch/v1 Jobs and CronJobs. It checks what the API server checks
+(bearer token, names, selectors, required fields, immutable fields, resourceVersion
+preconditions, content types, the three patch formats) and answers in its JSON shapes, errors
+as ``Status`` objects. A Deployment controller and a Job controller run after each write, so
+ReplicaSets, revisions and status behave as on a cluster (``k8s_controllers.py``); tests hold,
+complete or fail rollouts and finish Jobs.
+
+The parts, one module each: ``k8s_errors.py`` (Status errors), ``k8s_selectors.py``,
+``k8s_patch.py`` (JSON, merge and strategic merge patches), ``k8s_kinds.py`` (resources and
+defaults), ``k8s_validation.py``, ``k8s_store.py`` (CRUD, resourceVersions, garbage collection),
+``k8s_replicasets.py`` and ``k8s_controllers.py`` (the Deployment controller), ``k8s_jobs.py``,
+``k8s_routes.py`` (paths and verbs), ``k8s_controls.py`` (what tests seed, drive and read back).
+This module holds the server, its lifecycle, authentication and fault injection.
+
+Not modelled: namespaces (every namespace exists), Pods, watches, server-side apply (415),
+RBAC beyond ``deny()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import secrets
+import threading
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from aiohttp import web
+
+from tests.fakes.k8s_controllers import HOOKS
+from tests.fakes.k8s_controls import KubeControls
+from tests.fakes.k8s_errors import KubeError, forbidden, injected, unauthorized
+from tests.fakes.k8s_routes import Call, handle, parse
+from tests.fakes.k8s_store import Store
+from tests.support.lifecycle import StartStop
+
+__all__ = ["KubeApiFake"]
+
+USER = "system:serviceaccount:opsbot:opsbot"
+
+
+@dataclass
+class _Fault:
+    method: str | None
+    path: str | None = None
+    status: int = 0
+    delay: float = 0.0
+
+    def applies(self, method: str, path: str) -> bool:
+        return self.method in (None, method) and (self.path is None or self.path in path)
+
+
+async def _drain(tasks: Iterable[asyncio.Task[Any]]) -> None:
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class KubeApiFake(KubeControls, StartStop):
+    def __init__(self, token: str | None = None) -> None:
+        self.token = token or f"fake-{secrets.token_hex(12)}"
+        self.store = Store(HOOKS)
+        self._lock = self.store.lock
+        self._requests: list[tuple[str, str, str | None]] = []
+        self._faults: deque[_Fault] = deque()
+        self._delays: deque[_Fault] = deque()
+        self._denied: set[tuple[str, str, str | None]] = set()
+        self._bugs: list[str] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+        self._stopping: asyncio.Event | None = None
+        self._url = ""
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def start(self) -> KubeApiFake:
+        if self._loop is not None:
+            raise RuntimeError("KubeApiFake already started")
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="kube-api-fake", daemon=True
+        )
+        self._thread.start()
+        try:
+            asyncio.run_coroutine_threadsafe(self._astart(), self._loop).result(10)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    async def _astart(self) -> None:
+        self._stopping = asyncio.Event()
+        app = web.Application(client_max_size=3 * 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self._url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
+
+    async def _astop(self) -> None:
+        if self._stopping is not None:
+            self._stopping.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    def stop(self) -> None:
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        try:
+            if loop.is_running():
+                asyncio.run_coroutine_threadsafe(self._astop(), loop).result(15)
+        finally:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(10)
+
+            def close_loop() -> None:
+                leftover = asyncio.all_tasks(loop)
+                for task in leftover:
+                    task.cancel()
+                if leftover:
+                    loop.run_until_complete(_drain(leftover))
+                loop.run_until_complete(loop.shutdown_asyncgens())
+                loop.run_until_complete(loop.shutdown_default_executor())
+                loop.close()
+
+            # In a thread of its own: the caller may be an async test with a loop running.
+            closer = threading.Thread(target=close_loop, name="kube-api-fake-close")
+            closer.start()
+            closer.join(15)
+            self._loop = self._thread = None
+
+    @property
+    def url(self) -> str:
+        if not self._url:
+            raise RuntimeError("KubeApiFake not started")
+        return self._url
+
+    def write_kubeconfig(self, path: str | Path, *, namespace: str = "default") -> Path:
+        """A kubeconfig for this server (bearer token, one context, current-context set)."""
+        path = Path(path)
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "fake", "cluster": {"server": self.url}}],
+            "users": [{"name": "opsbot", "user": {"token": self.token}}],
+            "contexts": [
+                {
+                    "name": "fake",
+                    "context": {"cluster": "fake", "user": "opsbot", "namespace": namespace},
+                }
+            ],
+            "current-context": "fake",
+            "preferences": {},
+        }
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        return path
+
+    # -- HTTP -----------------------------------------------------------------------------------
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        content_type = request.headers.get("Content-Type")
+        mime = content_type.split(";", 1)[0].strip().lower() if content_type else None
+        body = await request.read()
+        delay = 0.0
+        with self._lock:
+            self._requests.append((request.method, request.path, mime))
+            try:
+                auth = request.headers.get("Authorization", "")
+                if not secrets.compare_digest(auth.encode(), f"Bearer {self.token}".encode()):
+                    raise unauthorized()
+                call = parse(request.method, request.path, dict(request.query), mime or "", body)
+                self._authorize(call)
+                delay = self._take(self._delays, request.method, request.path).delay
+                fault = self._take(self._faults, request.method, request.path)
+                if fault.status:
+                    raise injected(fault.status)
+                status, answer = handle(self.store, call)
+                headers: dict[str, str] = {}
+            except KubeError as exc:
+                status, answer, headers = exc.code, exc.status(), exc.headers
+            except Exception as exc:  # a bug in the fake: answer 500, keep it for the test
+                self._bugs.append(f"{request.method} {request.path}: {type(exc).__name__}: {exc}")
+                status, answer, headers = 500, injected(500).status(), {}
+                answer["message"] = f"fake API server error: {type(exc).__name__}: {exc}"
+            text = json.dumps(answer)
+        if delay > 0 and self._stopping is not None:
+            with contextlib.suppress(TimeoutError):  # stop() cuts the delay short
+                await asyncio.wait_for(self._stopping.wait(), delay)
+        return web.Response(
+            text=text, status=status, content_type="application/json", headers=headers
+        )
+
+    def _authorize(self, call: Call) -> None:
+        if call.kind is None:
+            return
+        res = call.kind.resource
+        resource = f"{res.plural}/{call.subresource}" if call.subresource else res.plural
+        for ns in (call.namespace or None, None):
+            if (call.verb, resource, ns) in self._denied:
+                raise forbidden(res, call.name, call.verb, call.namespace, USER, call.subresource)
+
+    @staticmethod
+    def _take(queue: deque[_Fault], method: str, path: str) -> _Fault:
+        for fault in queue:
+            if fault.applies(method, path):
+                queue.remove(fault)
+                return fault
+        return _Fault(None)
+
+    # -- fault injection and access -------------------------------------------------------------
+
+    def fail_next(
+        self, n: int = 1, status: int = 500, *, method: str | None = None, path: str | None = None
+    ) -> None:
+        """The next ``n`` authenticated requests (of ``method``, to a path containing ``path``,
+        if given) fail with ``status`` (a ``Status`` with the API server's reason for it) and
+        change nothing."""
+        with self._lock:
+            self._faults.extend(_Fault(method, path, status=status) for _ in range(n))
+
+    def delay_next(
+        self, seconds: float, n: int = 1, *, method: str | None = None, path: str | None = None
+    ) -> None:
+        """The next ``n`` requests (filtered like ``fail_next``) are carried out at once but
+        answered ``seconds`` late: a client that times out cannot tell whether its write landed
+        (it did)."""
+        with self._lock:
+            self._delays.extend(_Fault(method, path, delay=seconds) for _ in range(n))
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+            self._delays.clear()
+
+    def deny(self, verb: str, resource: str, namespace: str | None = None) -> None:
+        """RBAC says no: ``deny("patch", "deployments/scale", "ml")`` answers 403 Forbidden."""
+        with self._lock:
+            self._denied.add((verb, resource, namespace))
+
+    @property
+    def requests(self) -> list[tuple[str, str, str | None]]:
+        """Every request so far as (method, path, content type without parameters)."""
+        with self._lock:
+            return list(self._requests)
+
+    def clear_requests(self) -> None:
+        with self._lock:
+            self._requests.clear()
+
+    def fake_errors(self) -> list[str]:
+        """Exceptions raised inside the fake itself (answered as 500); should be []."""
+        with self._lock:
+            return list(self._bugs)

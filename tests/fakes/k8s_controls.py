@@ -1,0 +1,153 @@
+"""What tests do to the fake Kubernetes API server besides calling it: drive the controllers
+(hold, complete or fail rollouts, finish Jobs, set the clock), seed objects with chosen
+timestamps, and read state back as deep copies. A mixin of ``KubeApiFake``; everything runs under
+the store's lock, so tests may call it from any thread.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from datetime import datetime
+
+from tests.fakes.k8s_controllers import set_phase
+from tests.fakes.k8s_errors import Json
+from tests.fakes.k8s_jobs import finish_job
+from tests.fakes.k8s_kinds import DEPLOYMENTS, JOBS, KINDS
+from tests.fakes.k8s_replicasets import CHANGE_CAUSE, owned_replicasets
+from tests.fakes.k8s_store import Store
+
+
+class KubeControls:
+    store: Store
+    _lock: threading.RLock
+
+    # -- the controllers ------------------------------------------------------------------------
+
+    def set_clock(self, at: datetime | None) -> None:
+        """Timestamps the server writes come from ``at`` (None: the real clock)."""
+        with self._lock:
+            self.store.clock = at
+
+    def hold_rollouts(self, hold: bool = True) -> None:
+        """Rollouts that start from now on stay in progress, no new pod ready, until
+        ``complete_rollout`` or ``fail_rollout``."""
+        with self._lock:
+            self.store.hold = hold
+
+    def complete_rollout(self, namespace: str, name: str, *, at: datetime | None = None) -> Json:
+        with self._lock:
+            set_phase(self.store, namespace, name, "complete", at or self.store.now())
+            return self.deployment(namespace, name)
+
+    def fail_rollout(self, namespace: str, name: str, *, at: datetime | None = None) -> Json:
+        """The progress deadline passes: ``Progressing=False``, ``ProgressDeadlineExceeded``."""
+        with self._lock:
+            set_phase(self.store, namespace, name, "failed", at or self.store.now())
+            return self.deployment(namespace, name)
+
+    def auto_complete_jobs(self, on: bool = True) -> None:
+        """Jobs created from now on succeed at once."""
+        with self._lock:
+            self.store.auto_jobs = on
+
+    def finish_job(
+        self, namespace: str, name: str, *, succeeded: bool = True, at: datetime | None = None
+    ) -> Json:
+        with self._lock:
+            job = finish_job(self.store, namespace, name, succeeded, at or self.store.now())
+            return copy.deepcopy(job)
+
+    # -- seeding --------------------------------------------------------------------------------
+
+    def add_deployment(
+        self,
+        namespace: str,
+        name: str,
+        image: str,
+        *,
+        replicas: int = 3,
+        labels: dict[str, str] | None = None,
+        change_cause: str | None = None,
+        at: datetime | None = None,
+    ) -> Json:
+        """Create a Deployment (one container, named like the Deployment) as if applied at
+        ``at``: its first ReplicaSet (revision 1) is created then too."""
+        labels = labels or {"app": name}
+        body: Json = {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": name, "namespace": namespace, "labels": dict(labels)},
+            "spec": {
+                "replicas": replicas,
+                "selector": {"matchLabels": dict(labels)},
+                "template": {
+                    "metadata": {"labels": dict(labels)},
+                    "spec": {"containers": [{"name": name.split(".")[0][:63], "image": image}]},
+                },
+            },
+        }
+        if change_cause is not None:
+            body["metadata"]["annotations"] = {CHANGE_CAUSE: change_cause}
+        with self._lock:
+            self.store.create(KINDS["deployments"], namespace, body, at=at)
+            return self.deployment(namespace, name)
+
+    def roll(
+        self,
+        namespace: str,
+        name: str,
+        image: str,
+        *,
+        container: str | None = None,
+        change_cause: str | None = None,
+        at: datetime | None = None,
+    ) -> Json:
+        """Deploy ``image`` (into ``container``, default the first) at ``at``, as ``kubectl set
+        image`` would: a new template, so a new ReplicaSet created at ``at``. Without
+        ``change_cause`` the Deployment keeps its old one (which the new ReplicaSet then copies,
+        as on a cluster)."""
+        with self._lock:
+            body = copy.deepcopy(self.store.get(DEPLOYMENTS, namespace, name))
+            containers = body["spec"]["template"]["spec"]["containers"]
+            target = next((c for c in containers if container in (None, c["name"])), None)
+            if target is None:
+                raise AssertionError(f"no container {container!r} in {namespace}/{name}")
+            target["image"] = image
+            if change_cause is not None:
+                body["metadata"].setdefault("annotations", {})[CHANGE_CAUSE] = change_cause
+            self.store.update(KINDS["deployments"], namespace, name, body, at=at)
+            return self.deployment(namespace, name)
+
+    def create(
+        self, plural: str, namespace: str, body: Json, *, at: datetime | None = None
+    ) -> Json:
+        """Create any served kind (``"jobs"``, ``"cronjobs"``, ...) as a client would."""
+        with self._lock:
+            return copy.deepcopy(self.store.create(KINDS[plural], namespace, body, at=at))
+
+    # -- reading back ---------------------------------------------------------------------------
+
+    def get(self, plural: str, namespace: str, name: str) -> Json | None:
+        with self._lock:
+            obj = self.store.find(KINDS[plural].resource, namespace, name)
+            return copy.deepcopy(obj) if obj is not None else None
+
+    def deployment(self, namespace: str, name: str) -> Json:
+        with self._lock:
+            return copy.deepcopy(self.store.get(DEPLOYMENTS, namespace, name))
+
+    def replicasets(self, namespace: str, name: str) -> list[Json]:
+        """The ReplicaSets the Deployment owns, by revision (oldest first)."""
+        with self._lock:
+            dep = self.store.get(DEPLOYMENTS, namespace, name)
+            return copy.deepcopy(owned_replicasets(self.store, dep))
+
+    def job(self, namespace: str, name: str) -> Json:
+        with self._lock:
+            return copy.deepcopy(self.store.get(JOBS, namespace, name))
+
+    def jobs(self, namespace: str) -> list[Json]:
+        with self._lock:
+            table = self.store.table(JOBS)
+            return [copy.deepcopy(o) for (ns, _), o in sorted(table.items()) if ns == namespace]
