@@ -123,6 +123,13 @@ def test_alert_fires_and_resolves_as_one_slack_thread(tmp_path: Path) -> None:
         assert root["blocks"][0]["type"] == "header"
         assert SUMMARY in root["blocks"][0]["text"]["text"]
 
+        # Enrichment runs by itself in the background and answers in the same thread (with no
+        # catalog and no deploys recorded, it says that nothing changed).
+        def enrichment_posted() -> bool:
+            return any(mentions(r, "Suspects") for r in s.slack.replies(CHANNEL, root["ts"]))
+
+        s.wait_for_slack(enrichment_posted, FIRE_TIMEOUT, "the enrichment reply in the thread")
+
         s.exporter.set(0)
 
         def root_resolved() -> bool:
