@@ -40,3 +40,36 @@ def test_readme_run_command_and_curl_line_show_an_incident_in_the_console(tmp_pa
     assert "[console] new thread" in logs
     assert "#1 Payments incident on payments" in logs
     assert "PaymentsIncident" in logs  # the alert listed in the thread
+
+
+def test_readme_enrichment_walkthrough_names_the_deploy_as_the_likely_cause(
+    tmp_path: Path,
+) -> None:
+    serve = re.search(
+        r"^(OPSBOT_ALERTMANAGER_TOKEN=\S+ OPSBOT_API_TOKEN=.*) uv run opsbot serve$", README, re.M
+    )
+    assert serve, "README must show the run command with the example catalog"
+    env = dict(pair.split("=", 1) for pair in serve.group(1).split())
+    deploy = re.search(r"curl .*--data @(examples/\S+\.json) .*(/api/v1/deployments)", README)
+    alert = re.search(r"curl .*--data @(examples/\S+\.json) .*(/webhooks/alertmanager)", README)
+    assert deploy
+    assert alert
+    env["OPSBOT_DATABASE_URL"] = f"sqlite:///{tmp_path}/opsbot.db"
+    with BotProcess(env, log_path=tmp_path / "serve.log") as bot:
+        for match, token in (
+            (deploy, env["OPSBOT_API_TOKEN"]),
+            (alert, env["OPSBOT_ALERTMANAGER_TOKEN"]),
+        ):
+            response = httpx.post(
+                f"{bot.url}{match.group(2)}",
+                content=(ROOT / match.group(1)).read_bytes(),
+                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            )
+            assert response.status_code in (200, 201), response.text
+        expected = "Likely cause: model payments-risk-model 1.4.2 deployed 6 min before the alert"
+        deadline = time.monotonic() + 15
+        while expected not in bot.logs() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        logs = bot.logs()
+    assert expected in logs, logs[-3000:]
+    assert "Suspects" in logs
