@@ -28,6 +28,7 @@ from bot.config import Settings
 from bot.enrich.runner import Clients, Enricher
 from bot.enrich.worker import EnrichmentWorker
 from bot.errors import ConfigError
+from bot.intake.pressure import IntakePressure
 from bot.metrics import Metrics
 from bot.runtime import Runtime
 from bot.store.engine import make_engine
@@ -60,6 +61,7 @@ def build_runtime(settings: Settings) -> Runtime:
         channel_burst=settings.slack_channel_burst,
     )
     catalog = load_catalog(settings.services_file)
+    pressure = IntakePressure()
     enricher = Enricher(
         engine,
         catalog,
@@ -77,7 +79,8 @@ def build_runtime(settings: Settings) -> Runtime:
         sender=sender,
         db_limiter=anyio.CapacityLimiter(settings.db_concurrency),
         catalog=catalog,
-        enrichment=EnrichmentWorker(enricher, sender.wake, metrics=metrics),
+        enrichment=EnrichmentWorker(enricher, sender.wake, metrics=metrics, pressure=pressure),
+        pressure=pressure,
     )
 
 

@@ -13,6 +13,7 @@ from bot.chat.outbox_sender import OutboxSender
 from bot.chat.transport import ChatTransport
 from bot.config import Settings
 from bot.enrich.worker import EnrichmentWorker
+from bot.intake.pressure import IntakePressure
 from bot.metrics import Metrics
 
 CONSOLE_CHANNEL = "console"
@@ -28,6 +29,7 @@ class Runtime:
     db_limiter: anyio.CapacityLimiter
     catalog: Catalog
     enrichment: EnrichmentWorker
+    pressure: IntakePressure
 
     @property
     def incident_channel(self) -> str:

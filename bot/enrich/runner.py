@@ -17,9 +17,9 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import anyio
 from sqlalchemy import Engine
@@ -42,7 +42,6 @@ from bot.errors import ExternalServiceError
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
 
 CHART_TIMEOUT_S = 3.0
 # Points per signal: enough for a readable chart, few enough to query and draw quickly.
@@ -106,13 +105,13 @@ class Enricher:
         for result in (deploys, rollouts, data, metrics):
             outcome.results[result.source] = result
 
-        events = [c for r in (deploys, rollouts, data) for c in r.data.pop("_changes", [])]
+        events = [c for r in (deploys, rollouts, data) for c in r.changes]
         deploy_events = [c for c in events if c.source == "deploy_event"]
         rollout_events = [c for c in events if c.source == "kubernetes"]
         data_events = [c for c in events if c.source == "lineage"]
         outcome.changes = [*merge_deploys(deploy_events, rollout_events), *data_events]
         outcome.changes.sort(key=lambda c: c.at, reverse=True)
-        outcome.series = metrics.data.pop("_series", [])
+        outcome.series = metrics.series
 
         started = time.perf_counter()
         outcome.suspects = rank(
@@ -150,7 +149,7 @@ class Enricher:
         except Exception as exc:  # a source must never take the others down
             log.exception("enrichment source %s failed", name)
             result = SourceResult(name, "unavailable", f"{type(exc).__name__}: {exc}")
-        return SourceResult(result.source, result.status, result.reason, result.data, _ms(started))
+        return replace(result, duration_ms=_ms(started))
 
     # -- the sources (each runs in a worker thread) ------------------------------------------
 
@@ -236,9 +235,8 @@ class Enricher:
             ],
             "errors": errors,
             "window": {"start": start.isoformat(), "end": until.isoformat(), "step_s": step},
-            "_series": series,
         }
-        return SourceResult("metrics", "ok", data=data)
+        return SourceResult("metrics", "ok", data=data, series=series)
 
     async def _chart(self, outcome: Outcome, title: str, alert_start: datetime) -> SourceResult:
         if not outcome.series:
@@ -288,9 +286,7 @@ def evidence(series: Sequence[SignalSeries], change: ChangeEvent) -> list[str]:
 
 def _changes_result(source: str, changes: list[ChangeEvent]) -> SourceResult:
     return SourceResult(
-        source,
-        "ok",
-        data={"changes": [change_json(c) for c in changes], "_changes": changes},
+        source, "ok", data={"changes": [change_json(c) for c in changes]}, changes=changes
     )
 
 

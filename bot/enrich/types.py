@@ -52,5 +52,8 @@ class SourceResult:
     source: str  # "deploys", "data", "metrics", "chart", "suspects"
     status: Literal["ok", "unavailable", "not_configured"]
     reason: str | None = None  # set when not ok: "timed out after 1.0 s", "HTTP 503 from ..."
-    data: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)  # JSON, stored and shown by the API
     duration_ms: float = 0.0
+    # What later steps (suspects, chart) use, typed; not stored.
+    changes: list[ChangeEvent] = field(default_factory=list)
+    series: list[SignalSeries] = field(default_factory=list)

@@ -1,8 +1,12 @@
 """Runs enrichment in the background: new incidents as they open, and any left pending.
 
 Intake never waits for enrichment: it stores the incident, queues the root post and hands the
-id here. On start (and every ``RESCAN_S``) incidents still ``pending`` are picked up again, so a
-restart or a failed run does not leave an incident without its "what changed" reply.
+id here. Enrichment waits for intake instead: each run starts when no webhook is being stored
+(or after ``MAX_YIELD_S``), two at a time, so a storm of new incidents is ingested at full
+speed and enriched just behind it.
+
+On start (and every ``RESCAN_S``) incidents still ``pending`` are picked up again, so a restart
+or a failed run does not leave an incident without its "what changed" reply.
 """
 
 from __future__ import annotations
@@ -16,11 +20,14 @@ import anyio
 
 from bot.enrich import store
 from bot.enrich.runner import Enricher
+from bot.intake.pressure import IntakePressure
 from bot.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
 RESCAN_S = 30.0
+# Longest an enrichment waits for intake to go quiet before it starts anyway.
+MAX_YIELD_S = 0.5
 
 
 class EnrichmentWorker:
@@ -29,12 +36,14 @@ class EnrichmentWorker:
         enricher: Enricher,
         on_saved: Callable[[], None],
         *,
-        concurrency: int = 4,
+        concurrency: int = 2,
         metrics: Metrics | None = None,
+        pressure: IntakePressure | None = None,
     ) -> None:
         self.enricher = enricher
         self.on_saved = on_saved
         self.metrics = metrics
+        self.pressure = pressure
         self._queue: asyncio.Queue[int] = asyncio.Queue()
         self._in_flight: set[int] = set()
         self._slots = asyncio.Semaphore(concurrency)
@@ -59,6 +68,10 @@ class EnrichmentWorker:
                     continue
                 self._in_flight.add(incident_id)
                 await self._slots.acquire()
+                if self.pressure is not None:
+                    # Webhooks first: Alertmanager waits for their answer, nobody waits on
+                    # this incident's enrichment for a few hundred milliseconds more.
+                    await self.pressure.quiet(MAX_YIELD_S)
                 task = asyncio.create_task(self._one(incident_id))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)

@@ -43,7 +43,8 @@ def make_router(rt: Runtime) -> APIRouter:
 
     async def store(work: Callable[[Session], T]) -> T:
         """Run one delivery's transaction in a worker thread, a few at a time."""
-        return await anyio.to_thread.run_sync(run_tx, rt.engine, work, limiter=rt.db_limiter)
+        with rt.pressure.busy():
+            return await anyio.to_thread.run_sync(run_tx, rt.engine, work, limiter=rt.db_limiter)
 
     def unavailable(source: str, exc: SQLAlchemyError) -> JSONResponse:
         # Never a 2xx for something not stored: Alertmanager and PagerDuty retry a 5xx.

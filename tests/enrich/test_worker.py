@@ -14,6 +14,7 @@ from sqlmodel import Session
 from bot.enrich import worker as worker_module
 from bot.enrich.runner import Enricher, Outcome
 from bot.enrich.worker import EnrichmentWorker
+from bot.intake.pressure import IntakePressure
 from bot.store.models import EnrichmentStatus, Incident
 from tests.enrich.conftest import FRAUD_CHANNEL, ago, running_bot
 from tests.fakes.slack_api import SlackEmulator
@@ -103,3 +104,39 @@ async def test_a_failed_run_stays_pending_and_is_retried(
         )
         assert len(attempts) >= 2
         assert attempts[0] == incident_id
+
+
+async def test_enrichment_waits_for_intake_to_go_quiet_but_not_forever(
+    sqlite_url: str, tmp_path: Path, slack: SlackEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(worker_module, "MAX_YIELD_S", 0.3)
+    async with running_bot(sqlite_url, tmp_path, slack, prometheus_url=None) as bot:
+        first = await bot.alert(ago(seconds=5), service="fraud-scorer")
+        second = await bot.alert(ago(seconds=4), service="payments")
+        pressure = IntakePressure()
+        worker = EnrichmentWorker(bot.rt.enrichment.enricher, lambda: None, pressure=pressure)
+        loop = asyncio.get_running_loop()
+        started_at: dict[int, float] = {}
+        original = worker.enricher.enrich
+
+        async def timed(i: int) -> Outcome | None:
+            started_at[i] = loop.time()
+            return await original(i)
+
+        worker.enricher.enrich = timed  # type: ignore[method-assign]
+        began = loop.time()
+        with pressure.busy():  # a webhook being stored
+            worker.submit(first)
+            stop = asyncio.Event()
+            task = asyncio.create_task(worker.run(stop))
+            await asyncio.sleep(0.1)
+            assert first not in started_at  # it let the webhook go first
+        await asyncio.sleep(0.05)
+        assert started_at[first] - began < 0.25  # ... and started as soon as intake was quiet
+        with pressure.busy():  # a webhook that takes longer than the enrichment will wait
+            worker.submit(second)
+            await asyncio.sleep(0.6)
+            assert 0.25 <= started_at[second] - began - 0.15 <= 0.6  # gave up waiting at 0.3 s
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        assert pressure.in_flight == 0
