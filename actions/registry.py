@@ -1,28 +1,38 @@
 """The registry of executable actions that playbooks, buttons and commands call.
 
-Empty for now: actions (rollback, scale, rerun, Ray jobs...) register here with
-``@register("verb_noun")``. A playbook step naming an action that is not registered is invalid.
+Each action module registers its class with ``@register``; ``actions/__init__.py`` imports them
+all, so importing ``actions`` fills the registry. A playbook step naming an action that is not
+registered is invalid.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, TypeVar
 
-F = TypeVar("F", bound=Callable[..., Any])
+from actions.base import Action
 
-REGISTRY: dict[str, Callable[..., Any]] = {}
+A = TypeVar("A", bound=type[Action[Any]])
+
+REGISTRY: dict[str, Action[Any]] = {}
 
 
-def register(name: str) -> Callable[[F], F]:
-    def decorate(fn: F) -> F:
-        if name in REGISTRY:
-            raise ValueError(f"action {name!r} registered twice")
-        REGISTRY[name] = fn
-        return fn
+def register(cls: A) -> A:
+    name = cls.name
+    if name in REGISTRY:
+        raise ValueError(f"action {name!r} registered twice")
+    REGISTRY[name] = cls()
+    return cls
 
-    return decorate
+
+def get(name: str) -> Action[Any] | None:
+    _load()
+    return REGISTRY.get(name)
 
 
 def known_actions() -> set[str]:
+    _load()
     return set(REGISTRY)
+
+
+def _load() -> None:
+    import actions  # noqa: F401  (importing the package registers every built-in action)

@@ -56,12 +56,13 @@ def parse_catalog(text: str, source: str = "services.yaml") -> Catalog:
         return Catalog()
     if not isinstance(doc, dict):
         raise ConfigError(f"{source}:1: the catalog is a mapping with `services`")
-    services = doc.get("services")
-    if isinstance(services, dict):
-        # The key is the name; a `name:` inside the entry must agree with it.
-        for key, entry in services.items():
-            if isinstance(entry, dict):
-                entry.setdefault("name", key)
+    for section in ("services", "pipelines"):
+        entries = doc.get(section)
+        if isinstance(entries, dict):
+            # The key is the name; a `name:` inside the entry must agree with it.
+            for key, entry in entries.items():
+                if isinstance(entry, dict):
+                    entry.setdefault("name", key)
     try:
         catalog = Catalog.model_validate(doc)
     except ValidationError as exc:
@@ -71,11 +72,13 @@ def parse_catalog(text: str, source: str = "services.yaml") -> Catalog:
             where = ".".join(str(p) for p in loc)
             problems.append(f"{source}:{_line_of(node, loc)}: {where}: {err['msg']}")
         raise ConfigError("invalid service catalog:\n" + "\n".join(problems)) from exc
-    for key, service in catalog.services.items():
-        if service.name != key:
+    named = [("services", k, v.name) for k, v in catalog.services.items()]
+    named += [("pipelines", k, v.name) for k, v in catalog.pipelines.items()]
+    for section, key, name in named:
+        if name != key:
             raise ConfigError(
-                f"{source}:{_line_of(node, ('services', key, 'name'))}: "
-                f"services.{key}.name is {service.name!r}; it must match its key"
+                f"{source}:{_line_of(node, (section, key, 'name'))}: "
+                f"{section}.{key}.name is {name!r}; it must match its key"
             )
     return catalog
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from bot.enrich.types import BadDirection
+from bot.policy.model import Policy
 
 DEFAULT_LABEL_KEYS = ["service", "app", "app_kubernetes_io_name"]
 
@@ -46,12 +49,38 @@ class Service(BaseModel):
     channel: str | None = None  # Slack channel ID for this service's incidents
 
 
+class Pipeline(BaseModel):
+    """A data or training pipeline ``rerun_pipeline`` can start: a Kubernetes CronJob (a Job is
+    created from its ``jobTemplate``) or an Airflow DAG (a DAG run through the REST API)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=128)
+    kind: Literal["cronjob", "airflow"]
+    namespace: str | None = None  # cronjob
+    cronjob: str | None = None  # cronjob
+    dag_id: str | None = None  # airflow
+    conf: dict[str, Any] = Field(default_factory=dict)  # airflow: the DAG run's conf
+    service: str | None = None  # the service it feeds, for buttons and policy
+    timeout_s: int = Field(3600, ge=10, le=86400)  # how long to follow it before giving up
+
+    @model_validator(mode="after")
+    def _complete(self) -> Pipeline:
+        if self.kind == "cronjob" and not (self.namespace and self.cronjob):
+            raise ValueError("a cronjob pipeline needs `namespace` and `cronjob`")
+        if self.kind == "airflow" and not self.dag_id:
+            raise ValueError("an airflow pipeline needs `dag_id`")
+        return self
+
+
 class Catalog(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     # Alert label keys that name the service, tried in order; then ``namespace`` + ``deployment``.
     label_keys: list[str] = Field(default_factory=lambda: list(DEFAULT_LABEL_KEYS))
     services: dict[str, Service] = Field(default_factory=dict)
+    pipelines: dict[str, Pipeline] = Field(default_factory=dict)
+    policy: Policy = Field(default_factory=Policy)
 
     def get(self, name: str | None) -> Service | None:
         return self.services.get(name) if name else None

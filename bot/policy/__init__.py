@@ -1,0 +1,1 @@
+"""Who may run and approve which action or playbook, where; approval expiry."""
