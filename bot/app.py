@@ -30,6 +30,7 @@ from bot.enrich.worker import EnrichmentWorker
 from bot.errors import ConfigError
 from bot.intake.pressure import IntakePressure
 from bot.metrics import Metrics
+from bot.runner.wiring import action_clients, build_ops, playbook_offer
 from bot.runtime import Runtime
 from bot.store.engine import make_engine
 from bot.store.migrate import upgrade
@@ -71,6 +72,10 @@ def build_runtime(settings: Settings) -> Runtime:
         metrics_window=timedelta(minutes=settings.metrics_window_min),
         limiter=anyio.CapacityLimiter(ENRICH_THREADS),
     )
+    ops, close_ops = build_ops(
+        settings, engine, catalog, action_clients(settings, enricher.clients)
+    )
+    enricher.offer = playbook_offer(ops.playbooks)
     return Runtime(
         settings=settings,
         engine=engine,
@@ -81,6 +86,8 @@ def build_runtime(settings: Settings) -> Runtime:
         catalog=catalog,
         enrichment=EnrichmentWorker(enricher, sender.wake, metrics=metrics, pressure=pressure),
         pressure=pressure,
+        ops=ops,
+        closers=[close_ops],
     )
 
 
@@ -99,6 +106,15 @@ def enrichment_clients(settings: Settings) -> Clients:
         PromClient(settings.prometheus_url, timeout_s=timeout) if settings.prometheus_url else None
     )
     return Clients(kube=kube, prom=prom)
+
+
+def resume_runs(rt: Runtime) -> None:
+    try:
+        rt.ops.executor.resume_interrupted()
+        if rt.ops.runner is not None:
+            rt.ops.runner.resume_all()
+    except Exception:
+        log.exception("resuming interrupted runs failed; they stay as they are")
 
 
 def check_settings(settings: Settings) -> None:
@@ -126,6 +142,8 @@ def build_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
         tasks = [
             asyncio.create_task(rt.sender.run(stop), name="outbox-sender"),
             asyncio.create_task(rt.enrichment.run(stop), name="enrichment"),
+            # Actions and playbook runs a crash interrupted continue, in the background.
+            asyncio.create_task(anyio.to_thread.run_sync(resume_runs, rt), name="resume-runs"),
         ]
         socket_handler = None
         if settings.socket_mode and bolt_app is not None:
@@ -151,6 +169,8 @@ def build_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
             session = getattr(client, "session", None)
             if session is not None:
                 await session.close()
+            for close in rt.closers:
+                close()
             rt.engine.dispose()
 
     app = FastAPI(title="opsbot", lifespan=lifespan, docs_url=None, redoc_url=None)

@@ -1,4 +1,4 @@
-"""The ``opsbot`` command: serve, console, db upgrade, playbooks validate."""
+"""The ``opsbot`` command: serve, console, db upgrade, playbooks validate, audit verify."""
 
 from __future__ import annotations
 
@@ -27,14 +27,22 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _console(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.app import enrichment_clients
     from bot.catalog.load import load_catalog
     from bot.chat.console_repl import repl
+    from bot.runner.wiring import action_clients, build_ops
     from bot.store.engine import make_engine
     from bot.store.migrate import upgrade
 
     catalog = load_catalog(settings.services_file)
     upgrade(settings.database_url)
-    return repl(make_engine(settings.database_url), catalog=catalog)
+    engine = make_engine(settings.database_url)
+    clients = action_clients(settings, enrichment_clients(settings))
+    ops, close = build_ops(settings, engine, catalog, clients)
+    try:
+        return repl(engine, catalog=catalog, ops=ops)
+    finally:
+        close()
 
 
 def _db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
@@ -54,6 +62,45 @@ def _playbooks_validate(args: argparse.Namespace, settings: Settings) -> int:
         print(problem, file=sys.stderr)
     print(f"{count} playbook(s) checked in {directory}, {len(problems)} problem(s)")
     return 1 if problems else 0
+
+
+def _anchor(value: str) -> str:
+    from bot.audit.verify import check_anchor
+
+    try:
+        return check_anchor(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _audit_verify(args: argparse.Namespace, settings: Settings) -> int:
+    from sqlalchemy import inspect
+    from sqlmodel import Session
+
+    from bot.audit.verify import verify
+    from bot.store.engine import make_engine
+
+    engine = make_engine(settings.database_url)
+    try:
+        if not inspect(engine).has_table("audit_entry"):
+            print(
+                "opsbot: this database has no audit log; run `opsbot db upgrade`", file=sys.stderr
+            )
+            return 2
+        with Session(engine) as session:
+            report = verify(session, anchor=args.anchor)
+    finally:
+        engine.dispose()
+    head = report.head_hash[:12]
+    if report.ok:
+        print(f"audit log OK: {report.rows} entries, head {head}")
+        return 0
+    for problem in report.problems:
+        print(problem, file=sys.stderr)
+    print(
+        f"audit log BROKEN: {len(report.problems)} problem(s) in {report.rows} entries, head {head}"
+    )
+    return 1
 
 
 def parser() -> argparse.ArgumentParser:
@@ -79,6 +126,18 @@ def parser() -> argparse.ArgumentParser:
     val = pb_sub.add_parser("validate", help="check every playbook file")
     val.add_argument("dir", nargs="?", type=Path, default=None)
     val.set_defaults(func=_playbooks_validate)
+
+    audit = sub.add_parser("audit", help="the audit log")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    ver = audit_sub.add_parser("verify", help="recompute the hash chain of the audit log")
+    ver.add_argument(
+        "--anchor",
+        type=_anchor,
+        default=None,
+        help="a head hash printed by an earlier verify: it must still be in the chain "
+        "(catches a deleted tail)",
+    )
+    ver.set_defaults(func=_audit_verify)
     return p
 
 

@@ -50,6 +50,13 @@ class Settings(BaseSettings):
         None, validation_alias=_env("PAGERDUTY_API_TOKEN")
     )
     pagerduty_api_url: str | None = Field(None, validation_alias=_env("OPSBOT_PAGERDUTY_API_URL"))
+    # PagerDuty REST writes need the email of a PagerDuty user in the From header.
+    pagerduty_from: str | None = Field(None, validation_alias=_env("OPSBOT_PAGERDUTY_FROM"))
+    airflow_url: str | None = Field(None, validation_alias=_env("OPSBOT_AIRFLOW_URL"))
+    airflow_username: str | None = Field(None, validation_alias=_env("OPSBOT_AIRFLOW_USERNAME"))
+    airflow_password: SecretStr | None = Field(
+        None, validation_alias=_env("OPSBOT_AIRFLOW_PASSWORD")
+    )
     api_token: SecretStr | None = Field(None, validation_alias=_env("OPSBOT_API_TOKEN"))
     playbooks_dir: Path = Field(Path("./playbooks"), validation_alias=_env("OPSBOT_PLAYBOOKS_DIR"))
     services_file: Path = Field(

@@ -3,7 +3,9 @@ the service catalog and the enrichment worker."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 import anyio
 from sqlalchemy import Engine
@@ -30,6 +32,8 @@ class Runtime:
     catalog: Catalog
     enrichment: EnrichmentWorker
     pressure: IntakePressure
+    ops: Any = None  # bot.chat.ops_commands.Ops: the executor and playbook runner
+    closers: list[Callable[[], None]] = field(default_factory=list)
 
     @property
     def incident_channel(self) -> str:

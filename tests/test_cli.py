@@ -44,14 +44,23 @@ def test_playbooks_validate_passes_the_shipped_directory() -> None:
 def test_playbooks_validate_fails_with_file_and_line(tmp_path: Path) -> None:
     (tmp_path / "broken.yaml").write_text(
         "apiVersion: opsbot/v1\nname: broken\ndescription: d\nowner: sre\n"
-        "steps:\n  - action: post_message\n  - params: {}\n"
+        "steps:\n  - name: one\n    action: reboot_everything\n"
+        "  - name: two\n    action: post_message\n    params: {txt: hi}\n"
+    )
+    (tmp_path / "incomplete.yaml").write_text(
+        "apiVersion: opsbot/v1\nname: incomplete\ndescription: d\nowner: sre\n"
+        "steps:\n  - name: one\n    params: {}\n"
     )
     (tmp_path / "bad-yaml.yaml").write_text("name: [unclosed\n")
     result = opsbot("playbooks", "validate", str(tmp_path))
     assert result.returncode == 1
-    assert f"{tmp_path}/broken.yaml:6: step 1: unknown action `post_message`" in result.stderr
-    assert f"{tmp_path}/broken.yaml:7: step 2 names no `action`" in result.stderr
-    assert f"{tmp_path}/bad-yaml.yaml:2: invalid YAML" in result.stderr
+    err = result.stderr
+    assert f"{tmp_path}/broken.yaml:7: step one: unknown action `reboot_everything`" in err
+    assert f"{tmp_path}/broken.yaml:10: step two: post_message has no param `txt`" in err
+    assert f"{tmp_path}/broken.yaml:9: step two: post_message needs `text`" in err
+    assert f"{tmp_path}/incomplete.yaml:6: steps.0.action: Field required" in err
+    assert f"{tmp_path}/bad-yaml.yaml:2: invalid YAML" in err
+    assert "3 playbook(s) checked" in result.stdout
 
 
 def test_slack_http_mode_without_signing_secret_is_refused_at_start(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ Block = dict[str, Any]
 SECTION_TEXT_LIMIT = 3000
 HEADER_LIMIT = 150
 MAX_ALERTS_PER_REPLY = 20
+OFFER_ACTION = "opsbot_offer"
 
 STATUS_ICON = {
     IncidentStatus.FIRING: ":red_circle:",
@@ -96,6 +97,24 @@ def root_message(
     if links:
         blocks.append(
             {"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(links)}]}
+        )
+    if incident.playbooks and status != IncidentStatus.RESOLVED:
+        # A click starts the playbook (its steps still ask for approval); the value names
+        # only the incident and the playbook, checked against what this incident offers.
+        blocks.append(
+            {
+                "type": "actions",
+                "block_id": "opsbot_playbooks",
+                "elements": [
+                    {
+                        "type": "button",
+                        "action_id": f"{OFFER_ACTION}_{i}",
+                        "text": {"type": "plain_text", "text": clip(f"Run {name}", 75)},
+                        "value": f"{incident.id}:{name}",
+                    }
+                    for i, name in enumerate(incident.playbooks[:5])
+                ],
+            }
         )
     return text, blocks
 

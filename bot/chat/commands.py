@@ -18,6 +18,7 @@ from sqlmodel import Session
 from bot.catalog.model import Catalog
 from bot.changes import deployments
 from bot.chat.blocks import SECTION_TEXT_LIMIT, chunk_lines, escape
+from bot.chat.ops_commands import OPS_COMMANDS
 from bot.enrich.change_sources import data_change_events, deploy_changes
 from bot.incidents.queries import alert_counts, list_incidents, timeline_of
 from bot.lineage.queries import data_changes
@@ -30,6 +31,10 @@ class Reply:
     text: str
     blocks: list[dict[str, Any]] = field(default_factory=list)
     ok: bool = True
+    public: bool = False  # Slack: post in the channel (approvals, results), not just to the asker
+    # Work to do after answering (a playbook going on after an approval): Slack runs it in the
+    # background once the answer is sent, the console right after printing it.
+    then: Callable[[], Any] | None = None
 
 
 @dataclass
@@ -38,6 +43,8 @@ class CommandContext:
     user: str = "console"
     channel: str | None = None
     catalog: Catalog = field(default_factory=Catalog)
+    ops: Any = None  # bot.chat.ops_commands.Ops: the executor and playbook runner, when available
+    incident_id: int | None = None
 
 
 Handler = Callable[[CommandContext, list[str]], Reply]
@@ -49,7 +56,15 @@ USAGE = """Usage: /ops <command>
   incident <id>             one incident: status, alerts and its timeline
   deploys <service>         recent deploys of a service (code and model versions)
   changes <service> [since] deploys, model versions and data changes, newest first
-                            (since: 30m, 6h, 2d or a time like 2026-11-27T03:00Z; default 24h)"""
+                            (since: 30m, 6h, 2d or a time like 2026-11-27T03:00Z; default 24h)
+  rollback <service> [to <revision>]   roll the Deployment back (approval per policy)
+  scale <service> <replicas>           scale it (through its HPA when one owns it)
+  restart <service>                    rolling restart
+  rerun <pipeline>                     rerun a data / training pipeline
+  playbooks                            the runbook playbooks
+  run <playbook> <service> [key=value…]  run one
+  approve <token> / reject <token>     decide an approval (Slack has buttons)
+  Add --dry-run to any of these to see the plan without changing anything."""
 
 
 def _reply(lines: list[str], *, ok: bool = True) -> Reply:
@@ -180,6 +195,7 @@ COMMANDS: dict[str, Handler] = {
     "incident": cmd_incident,
     "deploys": cmd_deploys,
     "changes": cmd_changes,
+    **OPS_COMMANDS,
 }
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import TextIO
+from typing import Any, TextIO
 
 from sqlalchemy import Engine
 
@@ -20,11 +20,12 @@ def repl(
     stdout: TextIO | None = None,
     *,
     catalog: Catalog | None = None,
+    ops: Any = None,
 ) -> int:
     stdin = stdin or sys.stdin
     stdout = stdout or sys.stdout
     interactive = stdin.isatty()
-    ctx = CommandContext(engine=engine, user="console", catalog=catalog or Catalog())
+    ctx = CommandContext(engine=engine, user="console", catalog=catalog or Catalog(), ops=ops)
     stdout.write(BANNER + "\n")
     while True:
         if interactive:
@@ -41,3 +42,5 @@ def repl(
         reply = run_command(ctx, line)
         stdout.write(reply.text + "\n")
         stdout.flush()
+        if reply.then is not None:
+            reply.then()

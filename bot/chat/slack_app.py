@@ -6,13 +6,16 @@ answer goes back through ``respond()`` (the command's response_url).
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import re
 from typing import Any
 
 import anyio
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.chat.blocks import OFFER_ACTION
 from bot.chat.commands import CommandContext, run_command
 from bot.runtime import Runtime
 
@@ -30,6 +33,8 @@ def build_bolt_app(rt: Runtime, client: AsyncWebClient) -> AsyncApp:
         process_before_response=False,
     )
 
+    background: set[asyncio.Task[Any]] = set()  # playbooks going on after an approval
+
     @app.command("/ops")
     async def ops_command(ack: Any, command: dict[str, Any], respond: Any) -> None:
         await ack()
@@ -38,9 +43,49 @@ def build_bolt_app(rt: Runtime, client: AsyncWebClient) -> AsyncApp:
             user=command.get("user_id", "?"),
             channel=command.get("channel_id"),
             catalog=rt.catalog,
+            ops=rt.ops,
         )
         reply = await anyio.to_thread.run_sync(run_command, ctx, command.get("text", ""))
-        await respond(text=reply.text, blocks=reply.blocks, response_type="ephemeral")
+        await respond(
+            text=reply.text,
+            blocks=reply.blocks,
+            response_type="in_channel" if reply.public else "ephemeral",
+        )
+
+    async def decide(body: dict[str, Any], respond: Any, approve: bool) -> None:
+        # The button carries only the opaque token; who clicked comes from Slack's signed body.
+        token = str((body.get("actions") or [{}])[0].get("value") or "")
+        user = str((body.get("user") or {}).get("id") or "?")
+        ctx = CommandContext(engine=rt.engine, user=user, channel="slack", ops=rt.ops)
+        verb = "approve" if approve else "reject"
+        reply = await anyio.to_thread.run_sync(run_command, ctx, f"{verb} {token}")
+        if reply.ok:
+            # Replace the buttons with what happened, for everyone in the channel.
+            await respond(text=reply.text, blocks=reply.blocks, replace_original=True)
+        else:
+            await respond(text=reply.text, response_type="ephemeral", replace_original=False)
+        if reply.then is not None:
+            task = asyncio.create_task(anyio.to_thread.run_sync(reply.then))
+            background.add(task)
+            task.add_done_callback(background.discard)
+
+    @app.action(re.compile(rf"^{OFFER_ACTION}_\d+$"))
+    async def playbook_clicked(ack: Any, body: dict[str, Any], respond: Any) -> None:
+        await ack()
+        value = str((body.get("actions") or [{}])[0].get("value") or "")
+        user = str((body.get("user") or {}).get("id") or "?")
+        text = await anyio.to_thread.run_sync(start_offered_playbook, rt, value, user)
+        await respond(text=text, response_type="ephemeral", replace_original=False)
+
+    @app.action("opsbot_approve")
+    async def approve_clicked(ack: Any, body: dict[str, Any], respond: Any) -> None:
+        await ack()
+        await decide(body, respond, approve=True)
+
+    @app.action("opsbot_reject")
+    async def reject_clicked(ack: Any, body: dict[str, Any], respond: Any) -> None:
+        await ack()
+        await decide(body, respond, approve=False)
 
     @app.error
     async def on_error(error: Exception, body: dict[str, Any], respond: Any = None) -> None:
@@ -53,3 +98,25 @@ def build_bolt_app(rt: Runtime, client: AsyncWebClient) -> AsyncApp:
             )
 
     return app
+
+
+def start_offered_playbook(rt: Runtime, value: str, user: str) -> str:
+    """A click on a root's "Run <playbook>" button. The value names an incident and a playbook;
+    both are checked against what that incident offers, then the run asks for approvals."""
+    from sqlmodel import Session
+
+    from bot.runner.context import incident_context
+    from bot.store.models import Incident
+
+    incident_id, _, name = value.partition(":")
+    if not incident_id.isdigit() or rt.ops is None or rt.ops.runner is None:
+        return "That button is not one of opsbot's; nothing was started."
+    with Session(rt.engine) as session:
+        incident = session.get(Incident, int(incident_id))
+        if incident is None or name not in incident.playbooks:
+            return "That playbook is not offered for this incident; nothing was started."
+        context = incident_context(session, incident, rt.catalog)
+    view = rt.ops.runner.start(name, actor=user, context=context, incident_id=int(incident_id))
+    if view.status == "waiting":
+        return f"Started {name} (run #{view.id}); its first step waits for approval in the thread."
+    return f"Ran {name} (run #{view.id}): {view.status}."

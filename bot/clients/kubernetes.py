@@ -4,6 +4,13 @@ Reads what a rollout did, the way ``kubectl rollout history`` and ``kubectl roll
 the ReplicaSets the Deployment controls (by ``ownerReferences`` uid, not just labels), numbered by
 ``deployment.kubernetes.io/revision``, and the Deployment's status against its spec.
 
+For the actions it also reads and writes objects as the API server's own JSON (not the client's
+models, which drop fields they do not know: a pod template patched back from a model could lose
+them): Deployments and their ReplicaSets, the scale subresource, HPAs, CronJobs and Jobs. Writes
+carry a precondition (a ``resourceVersion``, or a JSON-patch ``test``) where the action needs one;
+the API server answers a lost race with 409 (or 422 for a failed ``test``), which comes back as
+the error's ``status``. A write's answer shows the object before the controllers run.
+
 Calls are synchronous (the caller runs them in a worker thread); each one carries
 ``_request_timeout``, and connection retries stop at two with no read retries, so a call returns
 or fails within about the timeout. Failures come back as ``ExternalServiceError("kubernetes",
@@ -12,6 +19,7 @@ operation, status, detail)`` with a detail a person can act on.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Callable, Mapping
@@ -21,7 +29,7 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 
 import urllib3
-from kubernetes.client import ApiClient, AppsV1Api, Configuration
+from kubernetes.client import ApiClient, AppsV1Api, AutoscalingV2Api, BatchV1Api, Configuration
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config import ConfigException, load_incluster_config, load_kube_config
 
@@ -30,6 +38,10 @@ from bot.errors import ConfigError, ExternalServiceError
 SYSTEM = "kubernetes"
 REVISION = "deployment.kubernetes.io/revision"
 CHANGE_CAUSE = "kubernetes.io/change-cause"
+POD_TEMPLATE_HASH = "pod-template-hash"
+MERGE_PATCH = "application/merge-patch+json"
+
+Json = dict[str, Any]
 
 # The client's config loaders and ``ApiClient.close`` carry no annotations; typed names for them.
 _load_kube_config: Callable[..., None] = load_kube_config
@@ -91,6 +103,8 @@ class KubeClient:
         self.api_client = api_client
         self.timeout_s = timeout_s
         self.apps = AppsV1Api(api_client)
+        self.batch = BatchV1Api(api_client)
+        self.autoscaling = AutoscalingV2Api(api_client)
 
     # -- construction ---------------------------------------------------------------------------
 
@@ -226,7 +240,194 @@ class KubeClient:
             complete, message = True, f"{name} successfully rolled out"
         return RolloutStatus(desired, updated, ready, available, complete, failed, message)
 
+    # -- objects as JSON, for the actions --------------------------------------------------------
+
+    def read_deployment(self, namespace: str, name: str) -> Json:
+        return self._json(
+            "read_deployment",
+            f"deployment {namespace}/{name}",
+            self.apps.read_namespaced_deployment,
+            name,
+            namespace,
+        )
+
+    def replicasets(
+        self, namespace: str, name: str, *, deployment: Mapping[str, Any] | None = None
+    ) -> list[Json]:
+        """The ReplicaSets the Deployment controls (by ``ownerReferences`` uid), oldest revision
+        first; ``deployment`` (as just read) saves reading it again."""
+        dep = deployment if deployment is not None else self.read_deployment(namespace, name)
+        listed = self._json(
+            "replicasets",
+            f"replicasets of deployment {namespace}/{name}",
+            self.apps.list_namespaced_replica_set,
+            namespace,
+            label_selector=selector_string((dep.get("spec") or {}).get("selector")),
+        )
+        uid = str(dep["metadata"]["uid"])
+        owned = [
+            rs
+            for rs in listed.get("items") or []
+            if any(
+                ref.get("controller") and ref.get("uid") == uid
+                for ref in rs["metadata"].get("ownerReferences") or []
+            )
+        ]
+        return sorted(owned, key=lambda rs: revision_of(rs) or 0)
+
+    def json_patch_deployment(self, namespace: str, name: str, ops: list[Json]) -> Json:
+        """An RFC 6902 patch (a ``test`` op in it makes it conditional: 422 when it fails)."""
+        return self._json(
+            "patch_deployment",
+            f"deployment {namespace}/{name}",
+            self.apps.patch_namespaced_deployment,
+            name,
+            namespace,
+            list(ops),  # a list is sent as application/json-patch+json
+        )
+
+    def patch_template_annotations(
+        self,
+        namespace: str,
+        name: str,
+        annotations: Mapping[str, str | None],
+        *,
+        resource_version: str,
+    ) -> Json:
+        """Set pod template annotations (``kubectl rollout restart``; None removes one), if the
+        Deployment is still at ``resource_version`` (409 otherwise)."""
+        body = {
+            "metadata": {"resourceVersion": resource_version},
+            "spec": {"template": {"metadata": {"annotations": dict(annotations)}}},
+        }
+        return self._json(
+            "patch_deployment",
+            f"deployment {namespace}/{name}",
+            self.apps.patch_namespaced_deployment,
+            name,
+            namespace,
+            body,  # a dict is sent as a strategic merge patch
+        )
+
+    def read_scale(self, namespace: str, name: str) -> Json:
+        """The Deployment's ``Scale`` (autoscaling/v1), with the Deployment's resourceVersion."""
+        return self._json(
+            "read_scale",
+            f"deployment {namespace}/{name}",
+            self.apps.read_namespaced_deployment_scale,
+            name,
+            namespace,
+        )
+
+    def patch_scale(
+        self, namespace: str, name: str, replicas: int, resource_version: str | None
+    ) -> Json:
+        """Set the replica count through the scale subresource; with ``resource_version``, only
+        if the Deployment is still at it (409 otherwise)."""
+        body: Json = {"spec": {"replicas": int(replicas)}}
+        if resource_version:
+            body["metadata"] = {"resourceVersion": resource_version}
+        return self._json(
+            "patch_scale",
+            f"deployment {namespace}/{name}",
+            self.apps.patch_namespaced_deployment_scale,
+            name,
+            namespace,
+            body,
+        )
+
+    def find_hpa(self, namespace: str, deployment: str) -> Json | None:
+        """The HorizontalPodAutoscaler (autoscaling/v2) whose ``scaleTargetRef`` is the
+        Deployment, if any."""
+        listed = self._json(
+            "find_hpa",
+            f"horizontalpodautoscalers in {namespace}",
+            self.autoscaling.list_namespaced_horizontal_pod_autoscaler,
+            namespace,
+        )
+        for hpa in listed.get("items") or []:
+            ref = (hpa.get("spec") or {}).get("scaleTargetRef") or {}
+            group = str(ref.get("apiVersion") or "apps/v1").split("/")[0]
+            kind, name = ref.get("kind"), ref.get("name")
+            if (kind, name) == ("Deployment", deployment) and group in ("apps", "extensions"):
+                return dict(hpa)
+        return None
+
+    def patch_hpa(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        min_replicas: int,
+        max_replicas: int,
+        resource_version: str | None,
+    ) -> Json:
+        """Set an HPA's bounds (a merge patch); with ``resource_version``, only if the HPA is
+        still at it (409 otherwise)."""
+        body: Json = {"spec": {"minReplicas": int(min_replicas), "maxReplicas": int(max_replicas)}}
+        if resource_version:
+            body["metadata"] = {"resourceVersion": resource_version}
+        return self._json(
+            "patch_hpa",
+            f"horizontalpodautoscaler {namespace}/{name}",
+            self.autoscaling.patch_namespaced_horizontal_pod_autoscaler,
+            name,
+            namespace,
+            body,
+            _content_type=MERGE_PATCH,
+        )
+
+    def read_cronjob(self, namespace: str, name: str) -> Json:
+        return self._json(
+            "read_cronjob",
+            f"cronjob {namespace}/{name}",
+            self.batch.read_namespaced_cron_job,
+            name,
+            namespace,
+        )
+
+    def create_job(self, namespace: str, body: Mapping[str, Any]) -> Json:
+        """Create a Job; one that exists already is 409 (AlreadyExists)."""
+        name = (body.get("metadata") or {}).get("name", "")
+        return self._json(
+            "create_job",
+            f"job {namespace}/{name}",
+            self.batch.create_namespaced_job,
+            namespace,
+            dict(body),
+        )
+
+    def read_job(self, namespace: str, name: str) -> Json:
+        return self._json(
+            "read_job", f"job {namespace}/{name}", self.batch.read_namespaced_job, name, namespace
+        )
+
     # -- errors ---------------------------------------------------------------------------------
+
+    def _json(
+        self, operation: str, target: str, fn: Callable[..., Any], *args: Any, **kw: Any
+    ) -> Json:
+        """``fn``'s answer as the API server's JSON, read raw (``_preload_content=False``)."""
+
+        def call(*, _request_timeout: float) -> Any:
+            response = fn(*args, _preload_content=False, _request_timeout=_request_timeout, **kw)
+            try:
+                return response.data
+            finally:
+                response.release_conn()
+
+        data = self._call(operation, target, call)
+        try:
+            answer = json.loads(data or b"null")
+        except ValueError as exc:
+            raise ExternalServiceError(
+                SYSTEM, operation, None, f"{target}: the API server's answer is not JSON"
+            ) from exc
+        if not isinstance(answer, dict):
+            raise ExternalServiceError(
+                SYSTEM, operation, None, f"{target}: the API server's answer is not an object"
+            )
+        return answer
 
     def _call(
         self, operation: str, target: str, fn: Callable[..., Any], *args: Any, **kw: Any
@@ -272,21 +473,98 @@ class KubeClient:
 
 
 def selector_string(selector: Any) -> str:
-    """A ``V1LabelSelector`` in the query form (``app=x,tier in (a,b)``)."""
+    """A label selector (a ``V1LabelSelector``, or its JSON form) in the query form
+    (``app=x,tier in (a,b)``)."""
     if selector is None:
         return ""
-    parts = [f"{k}={v}" for k, v in sorted((selector.match_labels or {}).items())]
-    for expr in selector.match_expressions or []:
-        values = ",".join(sorted(expr.values or []))
+    if isinstance(selector, Mapping):
+        labels = selector.get("matchLabels") or {}
+        exprs = [
+            (e.get("key"), e.get("operator"), e.get("values"))
+            for e in selector.get("matchExpressions") or []
+        ]
+    else:
+        labels = selector.match_labels or {}
+        exprs = [(e.key, e.operator, e.values) for e in selector.match_expressions or []]
+    parts = [f"{k}={v}" for k, v in sorted(labels.items())]
+    for key, operator, values in exprs:
+        joined = ",".join(sorted(values or []))
         parts.append(
             {
-                "In": f"{expr.key} in ({values})",
-                "NotIn": f"{expr.key} notin ({values})",
-                "Exists": str(expr.key),
-                "DoesNotExist": f"!{expr.key}",
-            }[expr.operator]
+                "In": f"{key} in ({joined})",
+                "NotIn": f"{key} notin ({joined})",
+                "Exists": str(key),
+                "DoesNotExist": f"!{key}",
+            }[operator]
         )
     return ",".join(parts)
+
+
+# -- the pod template, as the Deployment controller compares it ----------------------------------
+
+
+def template_without_hash(template: Mapping[str, Any] | None) -> Json:
+    """A ReplicaSet's pod template as a Deployment carries it: without the
+    ``pod-template-hash`` label (what ``kubectl rollout undo`` patches back)."""
+    t: Json = json.loads(json.dumps(template or {}))
+    labels = (t.get("metadata") or {}).get("labels")
+    if isinstance(labels, dict):
+        labels.pop(POD_TEMPLATE_HASH, None)
+    return t
+
+
+def template_hash(template: Mapping[str, Any] | None) -> str:
+    """A digest of a pod template that is equal for a Deployment and the ReplicaSet it made
+    (the hash label, empty labels and a null ``creationTimestamp`` ignored)."""
+    t = template_without_hash(template)
+    meta = t.get("metadata")
+    if isinstance(meta, dict):
+        if not meta.get("labels"):
+            meta.pop("labels", None)
+        if meta.get("creationTimestamp") is None:
+            meta.pop("creationTimestamp", None)
+        if not meta:
+            t.pop("metadata", None)
+    text = json.dumps(t, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def template_images(template: Mapping[str, Any] | None) -> list[str]:
+    """The images of a pod template's containers, in order."""
+    spec = (template or {}).get("spec") or {}
+    return [str(c["image"]) for c in spec.get("containers") or [] if c.get("image")]
+
+
+def version_pins(obj: Mapping[str, Any]) -> Json:
+    """What an approved plan pins of an object it will write: ``uid``, ``resource_version``
+    and ``generation`` (JSON, for ``Plan.pinned``)."""
+    meta = obj.get("metadata") or {}
+    return {
+        "uid": str(meta.get("uid") or ""),
+        "resource_version": str(meta.get("resourceVersion") or ""),
+        "generation": int(meta.get("generation") or 0),
+    }
+
+
+def spec_unchanged(obj: Mapping[str, Any], pins: Mapping[str, Any]) -> bool:
+    """Whether ``obj`` still has the spec it had when ``pins`` were taken: the same
+    resourceVersion, or the same object (uid) at the same ``generation`` (the API server bumps
+    it on every spec change; the controllers' status writes only change the resourceVersion,
+    which on a live cluster happens every few seconds)."""
+    now = version_pins(obj)
+    if now["resource_version"] == pins.get("resource_version"):
+        return True
+    return (
+        bool(now["uid"])
+        and now["uid"] == pins.get("uid")
+        and now["generation"] > 0
+        and now["generation"] == pins.get("generation")
+    )
+
+
+def revision_of(obj: Mapping[str, Any]) -> int | None:
+    """``deployment.kubernetes.io/revision`` of a Deployment or ReplicaSet (JSON)."""
+    return _revision((obj.get("metadata") or {}).get("annotations"))
 
 
 def _revision(annotations: Mapping[str, str] | None) -> int | None:
@@ -305,9 +583,16 @@ def _utc(at: datetime) -> datetime:
 
 
 __all__ = [
+    "Json",
     "KubeClient",
     "Revision",
     "RolloutReader",
     "RolloutStatus",
+    "revision_of",
     "selector_string",
+    "spec_unchanged",
+    "template_hash",
+    "template_images",
+    "template_without_hash",
+    "version_pins",
 ]

@@ -65,6 +65,11 @@ class Outcome:
     suspects: list[Suspect] = field(default_factory=list)
     series: list[SignalSeries] = field(default_factory=list)
     chart: bytes | None = None
+    playbooks: list[str] = field(default_factory=list)  # offered on the root, best first
+
+
+# Which playbooks fit an incident: (labels, top suspect kind, service) -> names, best first.
+PlaybookOffer = Callable[[dict[str, str], str | None, str | None], list[str]]
 
 
 class Enricher:
@@ -86,6 +91,7 @@ class Enricher:
         self.lookback = lookback
         self.metrics_window = metrics_window
         self.limiter = limiter
+        self.offer: PlaybookOffer | None = None  # set once playbooks are loaded
 
     async def enrich(self, incident_id: int) -> Outcome | None:
         ctx = await anyio.to_thread.run_sync(store.load_context, self.engine, incident_id)
@@ -131,6 +137,9 @@ class Enricher:
             duration_ms=_ms(started),
         )
         outcome.results["chart"] = await self._chart(outcome, ctx.title, ctx.alert_start)
+        if self.offer is not None:
+            top_kind = outcome.suspects[0].kind if outcome.suspects else None
+            outcome.playbooks = self.offer(ctx.labels, top_kind, ctx.service)
 
         await anyio.to_thread.run_sync(store.save, self.engine, ctx, outcome)
         return outcome

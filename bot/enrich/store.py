@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -27,6 +27,7 @@ class Context:
     service: str | None
     alert_start: datetime
     title: str
+    labels: dict[str, str] = field(default_factory=dict)
 
 
 def load_context(engine: Engine, incident_id: int) -> Context | None:
@@ -35,7 +36,9 @@ def load_context(engine: Engine, incident_id: int) -> Context | None:
         incident = session.get(Incident, incident_id)
         if incident is None or incident.enrichment_state != EnrichmentStatus.PENDING:
             return None
-        return Context(incident_id, incident.service, incident.opened_at, incident.title)
+        return Context(
+            incident_id, incident.service, incident.opened_at, incident.title, dict(incident.labels)
+        )
 
 
 def pending(engine: Engine, limit: int = 500) -> list[int]:
@@ -81,6 +84,7 @@ def save(engine: Engine, ctx: Context, outcome: Outcome) -> bool:
         )
         cause = likely_cause(outcome.suspects)
         incident.likely_cause = cause
+        incident.playbooks = list(outcome.playbooks)
         incident.enrichment_state = EnrichmentStatus.DONE
         incident.updated_at = now
         session.add(incident)
@@ -111,7 +115,7 @@ def save(engine: Engine, ctx: Context, outcome: Outcome) -> bool:
                 title=f"#{ctx.incident_id} {ctx.title} — metrics and changes"[:250],
                 alt_text=str(chart.data["alt_text"]),
             )
-        if cause:
+        if cause or outcome.playbooks:
             enqueue_root_update(session, incident)
         return True
 

@@ -16,14 +16,35 @@
           environments: [production]          # where self_approve=false applies (default: all)
 
 Subjects: ``U…``/``W…`` Slack user IDs, ``@name`` a group above, ``S…`` a Slack user group
-(resolved through Slack), ``*`` anyone.
+(resolved through Slack), ``*`` anyone. Any other word is matched as it is (``console``, the
+actor of the terminal transport). A group lists user IDs and Slack user groups, not other groups.
+
+A rule names the actions and the playbooks it covers (``*``: all of that kind); an empty list
+covers none of that kind, and a rule that covers nothing is refused. An empty ``run`` is a rule
+that lets no one run what it covers (a deny rule: earlier rules win, so put it first). How the
+rules are applied: ``bot/policy/check.py``.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+ANYONE = "*"
+GROUP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_SUBJECT = re.compile(r"^(\*|@[A-Za-z0-9][A-Za-z0-9_.-]*|[A-Za-z0-9][A-Za-z0-9_.:-]*)$")
+
+
+def _check_subjects(values: list[str]) -> list[str]:
+    for value in values:
+        if not _SUBJECT.match(value):
+            raise ValueError(
+                f"{value!r} is not a subject: use a Slack user ID (U…/W…), @group, "
+                "a Slack user group (S…) or *"
+            )
+    return values
 
 
 class Rule(BaseModel):
@@ -38,6 +59,24 @@ class Rule(BaseModel):
     self_approve: bool = False
     environments: list[str] = Field(default_factory=list)
 
+    @field_validator("run", "approve")
+    @classmethod
+    def _subjects(cls, values: list[str]) -> list[str]:
+        return _check_subjects(values)
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Rule:
+        if not self.actions and not self.playbooks:
+            raise ValueError(
+                "a rule must name at least one action or playbook (`*` for all of a kind)"
+            )
+        if self.approval == "required" and self.run and not self.approve:
+            raise ValueError(
+                "`approval: required` but `approve` names no one: nobody could approve these "
+                "runs (name approvers, or set `approval: none`)"
+            )
+        return self
+
 
 class Policy(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -46,3 +85,38 @@ class Policy(BaseModel):
     approval_expiry_min: int = Field(15, ge=1, le=1440)
     groups: dict[str, list[str]] = Field(default_factory=dict)
     rules: list[Rule] = Field(default_factory=list)
+
+    @field_validator("groups")
+    @classmethod
+    def _groups(cls, groups: dict[str, list[str]]) -> dict[str, list[str]]:
+        for name, members in groups.items():
+            if not GROUP_NAME.match(name):
+                raise ValueError(f"group name {name!r}: use letters, digits, `_`, `.`, `-`")
+            _check_subjects(members)
+            for member in members:
+                if member.startswith("@") or member == ANYONE:
+                    raise ValueError(
+                        f"group {name!r} lists {member!r}: a group lists Slack user IDs and "
+                        "Slack user groups (S…), not other groups or `*`"
+                    )
+        return groups
+
+    @model_validator(mode="after")
+    def _references(self) -> Policy:
+        known = ", ".join(sorted(self.groups)) or "none"
+        for i, rule in enumerate(self.rules):
+            for key in ("run", "approve"):
+                for subject in getattr(rule, key):
+                    if subject.startswith("@") and subject[1:] not in self.groups:
+                        raise ValueError(
+                            f"rules[{i}].{key}: {subject} is not a group in policy.groups "
+                            f"(defined: {known})"
+                        )
+            if self.namespaces:
+                outside = [ns for ns in rule.namespaces if ns not in self.namespaces]
+                if outside:
+                    raise ValueError(
+                        f"rules[{i}].namespaces: {', '.join(outside)} not in the namespace "
+                        f"allowlist ({', '.join(self.namespaces)}): it could never apply there"
+                    )
+        return self

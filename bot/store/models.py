@@ -76,6 +76,8 @@ class Incident(SQLModel, table=True):
     # Enrichment: None for incidents that need none, then "pending" until every source ran.
     enrichment_state: str | None = Field(default=None, max_length=16)
     likely_cause: str | None = Field(default=None, sa_column=Column(Text))  # the top suspect
+    # Playbooks offered as buttons on the root (matched on labels and the top suspect).
+    playbooks: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
 
 
 class Alert(SQLModel, table=True):
@@ -356,3 +358,37 @@ class LineageChange(SQLModel, table=True):
     failed: bool = False
     first_run: bool = False
     diff: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+# ─── Audit: the append-only, hash-chained audit log (bot/audit) ─────────────────────────────────
+#
+# audit_entry                   one row per audited event (requested, approved, applied, ...);
+#                               ``seq`` runs 1..n without gaps, each row's ``hash`` covers its
+#                               content and the ``prev_hash`` of the row before. Written only by
+#                               bot/audit/log.py:append; the migration adds triggers that refuse
+#                               UPDATE and DELETE, and ``opsbot audit verify`` recomputes the chain.
+
+
+class AuditEntry(SQLModel, table=True):
+    """One audited event: who (``actor``) did what (``event``) to what (``subject``), and how."""
+
+    __tablename__ = "audit_entry"
+    __table_args__ = (
+        UniqueConstraint("seq", name="uq_audit_entry_seq"),
+        UniqueConstraint("hash", name="uq_audit_entry_hash"),
+        Index("ix_audit_entry_subject", "subject", "seq"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    seq: int
+    at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    actor: str = Field(max_length=128)  # Slack user ID, "console", "system"
+    event: str = Field(max_length=32)  # requested, approved, applied, failed, ...
+    subject: str = Field(max_length=128)  # "action_run:12", "playbook_run:3"
+    action: str | None = Field(default=None, max_length=128)
+    params: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON(none_as_null=True)))
+    plan: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON(none_as_null=True)))
+    approver: str | None = Field(default=None, max_length=128)
+    result: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON(none_as_null=True)))
+    prev_hash: str = Field(max_length=64)  # hex SHA-256 of the row before; 64 zeros for seq 1
+    hash: str = Field(max_length=64)  # hex SHA-256 of this row's content and prev_hash

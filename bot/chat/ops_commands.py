@@ -1,0 +1,252 @@
+"""The remediation commands: rollback, scale, restart, rerun, playbooks, run, approve, reject.
+
+Each asks the one execution path (``bot/runner/execute.py``): policy, audit, plan, approval.
+``--dry-run`` anywhere in a command shows the plan and changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from bot.chat.approval_blocks import approval_request, outcome
+from bot.runner.context import service_context
+from bot.store.run_models import RunStatus
+
+if TYPE_CHECKING:
+    from bot.chat.commands import CommandContext, Reply
+    from bot.runner.execute import Executor, RunView
+    from bot.runner.graph import PlaybookRunner
+    from bot.runner.playbook import Playbook
+
+
+@dataclass
+class Ops:
+    executor: Executor
+    runner: PlaybookRunner | None = None
+    playbooks: dict[str, Playbook] = field(default_factory=dict)
+
+
+def _reply(
+    text: str, blocks: list[dict[str, Any]] | None = None, *, ok: bool = True, public: bool = False
+) -> Reply:
+    from bot.chat.commands import Reply
+    from bot.chat.commands import _reply as plain
+
+    if blocks is None:
+        reply = plain(text.splitlines(), ok=ok)
+        reply.public = public
+        return reply
+    return Reply(text=text, blocks=blocks, ok=ok, public=public)
+
+
+def _split_flags(args: list[str]) -> tuple[list[str], bool]:
+    dry = "--dry-run" in args
+    return [a for a in args if a != "--dry-run"], dry
+
+
+def _ops(ctx: CommandContext) -> Ops | None:
+    ops: Ops | None = ctx.ops
+    return ops
+
+
+def _answer(ctx: CommandContext, view: RunView) -> Reply:
+    if view.status == RunStatus.AWAITING_APPROVAL and view.approval_token:
+        text, blocks = approval_request(view, ctx.user, view.approval_token)
+        if ctx.channel is None:  # the console: no buttons
+            lines = [text, *[f"  {line}" for line in view.plan.get("lines", [])]]
+            lines.append(f"Approve with: approve {view.approval_token}")
+            return _reply("\n".join(lines), public=True)
+        return _reply(text, blocks, public=True)
+    text, blocks = outcome(view)
+    ok = view.status not in (RunStatus.REFUSED, RunStatus.FAILED)
+    return _reply(text, blocks, ok=ok, public=view.status != RunStatus.DRY_RUN)
+
+
+def _deployment(ctx: CommandContext, service: str) -> tuple[str, str] | str:
+    entry = ctx.catalog.get(service)
+    if entry is None or not entry.namespace or not entry.deployments:
+        return f"{service} has no Kubernetes namespace and Deployment in the service catalog."
+    return entry.namespace, entry.deployments[0]
+
+
+def _not_ready(ctx: CommandContext) -> Reply | None:
+    if _ops(ctx) is None:
+        return _reply("Actions are not available here.", ok=False)
+    return None
+
+
+def cmd_rollback(ctx: CommandContext, args: list[str]) -> Reply:
+    usage = "Usage: /ops rollback <service> [to <revision>] [--dry-run]"
+    args, dry = _split_flags(args)
+    if (refusal := _not_ready(ctx)) is not None:
+        return refusal
+    if len(args) not in (1, 3) or (len(args) == 3 and (args[1] != "to" or not args[2].isdigit())):
+        return _reply(usage, ok=False)
+    found = _deployment(ctx, args[0])
+    if isinstance(found, str):
+        return _reply(found, ok=False)
+    params: dict[str, Any] = {"namespace": found[0], "deployment": found[1]}
+    if len(args) == 3:
+        params["to_revision"] = int(args[2])
+    view = ctx.ops.executor.request(
+        "rollback_deployment", params, actor=ctx.user, dry_run=dry, incident_id=ctx.incident_id
+    )
+    return _answer(ctx, view)
+
+
+def cmd_scale(ctx: CommandContext, args: list[str]) -> Reply:
+    args, dry = _split_flags(args)
+    if (refusal := _not_ready(ctx)) is not None:
+        return refusal
+    if len(args) != 2 or not args[1].isdigit():
+        return _reply("Usage: /ops scale <service> <replicas> [--dry-run]", ok=False)
+    found = _deployment(ctx, args[0])
+    if isinstance(found, str):
+        return _reply(found, ok=False)
+    params = {"namespace": found[0], "deployment": found[1], "replicas": int(args[1])}
+    view = ctx.ops.executor.request(
+        "scale_deployment", params, actor=ctx.user, dry_run=dry, incident_id=ctx.incident_id
+    )
+    return _answer(ctx, view)
+
+
+def cmd_restart(ctx: CommandContext, args: list[str]) -> Reply:
+    args, dry = _split_flags(args)
+    if (refusal := _not_ready(ctx)) is not None:
+        return refusal
+    if len(args) != 1:
+        return _reply("Usage: /ops restart <service> [--dry-run]", ok=False)
+    found = _deployment(ctx, args[0])
+    if isinstance(found, str):
+        return _reply(found, ok=False)
+    view = ctx.ops.executor.request(
+        "restart_deployment",
+        {"namespace": found[0], "deployment": found[1]},
+        actor=ctx.user,
+        dry_run=dry,
+        incident_id=ctx.incident_id,
+    )
+    return _answer(ctx, view)
+
+
+def cmd_rerun(ctx: CommandContext, args: list[str]) -> Reply:
+    args, dry = _split_flags(args)
+    if (refusal := _not_ready(ctx)) is not None:
+        return refusal
+    if len(args) != 1:
+        known = ", ".join(sorted(ctx.catalog.pipelines)) or "none configured"
+        return _reply(f"Usage: /ops rerun <pipeline> [--dry-run]   (pipelines: {known})", ok=False)
+    view = ctx.ops.executor.request(
+        "rerun_pipeline",
+        {"pipeline": args[0]},
+        actor=ctx.user,
+        dry_run=dry,
+        incident_id=ctx.incident_id,
+    )
+    return _answer(ctx, view)
+
+
+def cmd_playbooks(ctx: CommandContext, args: list[str]) -> Reply:
+    ops = _ops(ctx)
+    if ops is None or not ops.playbooks:
+        return _reply("No playbooks loaded.")
+    lines = [f"{len(ops.playbooks)} playbook(s):"]
+    for pb in sorted(ops.playbooks.values(), key=lambda p: p.name):
+        steps = " → ".join(s.action for s in pb.steps)
+        params = " ".join(f"{k}={v}" for k, v in pb.params.items())
+        lines.append(f"{pb.name} — {pb.description.strip()}")
+        lines.append(f"    steps: {steps}" + (f"; params: {params}" if params else ""))
+    return _reply("\n".join(lines))
+
+
+def cmd_run(ctx: CommandContext, args: list[str]) -> Reply:
+    usage = "Usage: /ops run <playbook> <service> [key=value…] [--dry-run]"
+    args, dry = _split_flags(args)
+    ops = _ops(ctx)
+    if ops is None or ops.runner is None:
+        return _reply("Playbooks are not available here.", ok=False)
+    if len(args) < 2 or "=" in args[1]:
+        return _reply(usage, ok=False)
+    name, service, rest = args[0], args[1], args[2:]
+    if name not in ops.playbooks:
+        return _reply(f"No playbook `{name}`. Try /ops playbooks.", ok=False)
+    pairs = [a.split("=", 1) for a in rest]
+    if any(len(p) != 2 or not p[0] for p in pairs):
+        return _reply(usage, ok=False)
+    try:
+        view = ops.runner.start(
+            name,
+            actor=ctx.user,
+            context=service_context(ctx.catalog, service),
+            params={k: v for k, v in pairs},
+            incident_id=ctx.incident_id,
+            dry_run=dry,
+        )
+    except ValueError as exc:
+        return _reply(str(exc), ok=False)
+    lines = [f"Playbook {name} run #{view.id}: {view.status}"]
+    for step, result in view.steps.items():
+        lines.append(f"  {step}: {result.get('summary')}")
+    if view.waiting_for:
+        lines.append(
+            "Waiting for approval"
+            + (f": approve {view.waiting_for}" if ctx.channel is None else " (buttons above)")
+        )
+    return _reply("\n".join(lines), public=not dry)
+
+
+def cmd_approve(ctx: CommandContext, args: list[str]) -> Reply:
+    if (refusal := _not_ready(ctx)) is not None:
+        return refusal
+    if len(args) != 1:
+        return _reply("Usage: /ops approve <token>", ok=False)
+    view = ctx.ops.executor.approve(args[0], ctx.user)
+    if ctx.ops.runner is not None and view.id is not None:
+        resume_playbook(ctx.ops, view.id)
+    text, blocks = outcome(view, ctx.user)
+    return _reply(
+        text, blocks, ok=view.status not in (RunStatus.REFUSED, RunStatus.FAILED), public=True
+    )
+
+
+def cmd_reject(ctx: CommandContext, args: list[str]) -> Reply:
+    if (refusal := _not_ready(ctx)) is not None:
+        return refusal
+    if len(args) != 1:
+        return _reply("Usage: /ops reject <token>", ok=False)
+    ops = ctx.ops
+    view = ops.executor.reject(args[0], ctx.user)
+    text, blocks = outcome(view)
+    reply = _reply(text, blocks, public=True)
+    if view.id is not None:
+        run_id = view.id
+        reply.then = lambda: resume_playbook(ops, run_id)
+    return reply
+
+
+def resume_playbook(ops: Ops, action_run_id: int) -> None:
+    """If the decided action run is a playbook step, let its playbook go on."""
+    from sqlmodel import Session
+
+    from bot.store.run_models import ActionRun
+
+    with Session(ops.executor.engine) as session:
+        run = session.get(ActionRun, action_run_id)
+        playbook_run_id = run.playbook_run_id if run else None
+    if playbook_run_id is not None and ops.runner is not None:
+        view = ops.runner.view(playbook_run_id)
+        if view.status == "waiting" and view.waiting_for is None:
+            ops.runner.resume(playbook_run_id)
+
+
+OPS_COMMANDS = {
+    "rollback": cmd_rollback,
+    "scale": cmd_scale,
+    "restart": cmd_restart,
+    "rerun": cmd_rerun,
+    "playbooks": cmd_playbooks,
+    "run": cmd_run,
+    "approve": cmd_approve,
+    "reject": cmd_reject,
+}

@@ -1,0 +1,236 @@
+"""The PagerDuty adapter: the only place opsbot meets the ``pagerduty`` client (REST API v2).
+
+``PagerDutyClient`` reads an incident, acknowledges or resolves it, and lists and adds notes,
+acting as the PagerDuty user whose email is ``from_email`` (the ``From`` header PagerDuty
+requires on writes with an account-level token). Every failure comes back as
+``ExternalServiceError("pagerduty", operation, status, detail)`` with PagerDuty's own message
+(``{"error": {"message", "errors"}}``); ``status`` is None when no answer came back.
+
+Retries, decided here rather than left to the library:
+
+- The library retries 429 forever with its own exponential sleep (3 s, 6 s, 12 s, ...) and
+  ignores ``Retry-After``. Here a 429 is retried at most ``max_retries`` (2) times after the
+  wait ``Retry-After`` asks for, as long as the waits add up to at most ``max_wait_s`` (10 s);
+  otherwise the 429 is raised (status 429, the wait asked for in the detail) for the caller to
+  retry later. A 429 means the request was not carried out, so repeating a write is safe.
+- Network errors are not retried (the library would try 3 times, 21 s of sleeps): a write that
+  timed out may have landed, and the actions re-read before they act again.
+- ``resolve`` of an incident PagerDuty says is already resolved (400 "Incident Already
+  Resolved") re-reads it and returns it: resolving is idempotent for opsbot.
+
+TLS: ``verify`` is True (system CAs), False, an ``ssl.SSLContext``, or the path of a CA file,
+which is turned into a context here (httpx2 deprecates ``verify=<str>`` with a warning).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import ssl
+import time
+from collections.abc import Callable
+from email.utils import parsedate_to_datetime
+from typing import Any, TypeVar
+
+import pagerduty
+from httpx2 import Response
+
+from bot.errors import ExternalServiceError
+
+log = logging.getLogger(__name__)
+
+SYSTEM = "pagerduty"
+DEFAULT_URL = "https://api.pagerduty.com"
+DETAIL_MAX = 500
+DEFAULT_RETRY_AFTER_S = 2.0
+_ID = re.compile(r"^[A-Z0-9]{1,64}$")
+_ALREADY_RESOLVED = "already resolved"
+
+T = TypeVar("T")
+
+
+class _RateLimited(Exception):
+    def __init__(self, response: Response) -> None:
+        super().__init__("429")
+        self.response = response
+
+
+class _RestClient(pagerduty.RestApiV2Client):
+    """``RestApiV2Client`` that hands a 429 back at once instead of sleeping in a loop.
+
+    ``postprocess`` is the library's per-response hook (it runs before the retry logic); raising
+    from it ends ``request()`` with the response in hand.
+    """
+
+    def postprocess(self, response: Response, suffix: str | None = None) -> None:
+        super().postprocess(response, suffix)
+        if response.status_code == 429:
+            raise _RateLimited(response)
+
+
+class PagerDutyClient:
+    """Incidents and notes in one PagerDuty account (``base_url`` must be ``https://``)."""
+
+    def __init__(
+        self,
+        api_token: str,
+        *,
+        base_url: str = DEFAULT_URL,
+        from_email: str,
+        verify: bool | str | ssl.SSLContext = True,
+        timeout_s: float = 10.0,
+        max_retries: int = 2,
+        max_wait_s: float = 10.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not api_token:
+            raise ValueError("api_token is empty")
+        if "@" not in from_email:
+            raise ValueError(f"from_email must be a PagerDuty user's email, got {from_email!r}")
+        if timeout_s <= 0:
+            raise ValueError(f"timeout_s must be positive, got {timeout_s}")
+        if isinstance(verify, str):
+            verify = ssl.create_default_context(cafile=verify)
+        self.base_url = base_url.rstrip("/")
+        self.from_email = from_email
+        self.max_retries = max_retries
+        self.max_wait_s = max_wait_s
+        self._sleep = sleep
+        try:
+            self._api = _RestClient(
+                api_token, default_from=from_email, base_url=self.base_url, verify=verify
+            )
+        except pagerduty.UrlError as exc:
+            raise ValueError(f"PagerDuty base_url {base_url!r}: {exc}") from exc
+        # Typed ``int`` in the library (its default is 60); it hands it to httpx2 as is.
+        self._api.timeout = timeout_s  # type: ignore[assignment]
+        self._api.max_network_attempts = 0  # see the module docstring
+
+    # -- incidents -------------------------------------------------------------------------------
+
+    def get_incident(self, incident_id: str) -> dict[str, Any]:
+        """The incident as PagerDuty returns it (``id``, ``incident_number``, ``status``,
+        ``title``, ``html_url``, ``service``, ``assignments``, ``acknowledgements``, ...)."""
+        path = _incident_path(incident_id)
+        return _mapping(self._call("get_incident", lambda: self._api.rget(path)))
+
+    def acknowledge(self, incident_id: str) -> dict[str, Any]:
+        """Acknowledge; returns the updated incident. An acknowledged incident is acknowledged
+        again (PagerDuty accepts it); a resolved one is a 400 from PagerDuty."""
+        return self._set_status("acknowledge", incident_id, "acknowledged")
+
+    def resolve(self, incident_id: str) -> dict[str, Any]:
+        """Resolve; returns the updated incident. Already resolved: returns it as it is."""
+        try:
+            return self._set_status("resolve", incident_id, "resolved")
+        except ExternalServiceError as exc:
+            if exc.status != 400 or _ALREADY_RESOLVED not in exc.detail.lower():
+                raise
+        incident = self.get_incident(incident_id)
+        if incident.get("status") != "resolved":
+            raise ExternalServiceError(
+                SYSTEM, "resolve", 400, f"{incident_id} is {incident.get('status')}, not resolved"
+            )
+        return incident
+
+    def _set_status(self, op: str, incident_id: str, status: str) -> dict[str, Any]:
+        path = _incident_path(incident_id)
+        body = {"incident": {"type": "incident_reference", "status": status}}
+        return _mapping(self._call(op, lambda: self._api.rput(path, json=body)))
+
+    # -- notes -----------------------------------------------------------------------------------
+
+    def list_notes(self, incident_id: str) -> list[dict[str, Any]]:
+        """The incident's notes, oldest first (``id``, ``content``, ``user``, ``created_at``)."""
+        path = f"{_incident_path(incident_id)}/notes"
+        found = self._call("list_notes", lambda: self._api.rget(path))
+        if not isinstance(found, list):
+            raise ExternalServiceError(SYSTEM, "list_notes", 200, f"not a list: {found!r:.200}")
+        return [_mapping(note) for note in found]
+
+    def add_note(self, incident_id: str, content: str) -> dict[str, Any]:
+        """Add a note (at most 25,000 characters); returns the note PagerDuty stored."""
+        path = f"{_incident_path(incident_id)}/notes"
+        body = {"note": {"content": content}}
+        return _mapping(self._call("add_note", lambda: self._api.rpost(path, json=body)))
+
+    def close(self) -> None:
+        self._api.close()
+
+    # -- plumbing --------------------------------------------------------------------------------
+
+    def _call(self, op: str, request: Callable[[], T]) -> T:
+        waited = 0.0
+        attempt = 0
+        while True:
+            try:
+                return request()
+            except _RateLimited as exc:
+                wait = _retry_after(exc.response)
+                if attempt >= self.max_retries or waited + wait > self.max_wait_s:
+                    detail = f"rate limited; retry after {wait:g} s ({_message(exc.response)})"
+                    raise self._error(op, 429, detail) from None
+                log.info("pagerduty %s rate limited; retrying in %g s", op, wait)
+                self._sleep(wait)
+                waited += wait
+                attempt += 1
+            except pagerduty.Error as exc:
+                response = exc.response
+                if response is None:  # no HTTP answer (refused, timed out, TLS)
+                    cause = exc.__cause__ or exc
+                    detail = f"no answer from {self.base_url}: {type(cause).__name__}: {cause}"
+                    raise self._error(op, None, detail) from exc
+                if response.is_success:  # an answer the library could not use
+                    raise self._error(op, response.status_code, str(exc)) from exc
+                raise self._error(op, response.status_code, _message(response)) from exc
+
+    def _error(self, op: str, status: int | None, detail: str) -> ExternalServiceError:
+        expected = op == "resolve" and status == 400 and _ALREADY_RESOLVED in detail.lower()
+        level = logging.INFO if expected else logging.WARNING  # resolve() handles that one
+        log.log(level, "pagerduty %s failed (%s): %s", op, status, detail)
+        return ExternalServiceError(SYSTEM, op, status, detail[:DETAIL_MAX])
+
+
+def _incident_path(incident_id: str) -> str:
+    if not _ID.match(incident_id):
+        raise ValueError(f"not a PagerDuty incident id: {incident_id!r}")
+    return f"/incidents/{incident_id}"
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ExternalServiceError(SYSTEM, "decode", 200, f"expected an object, got {value!r:.200}")
+    return value
+
+
+def _message(response: Response) -> str:
+    """PagerDuty's ``error.message`` and ``error.errors``, or the start of the body."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict) and error.get("message"):
+        details = error.get("errors")
+        text = str(error["message"])
+        if isinstance(details, list) and details:
+            text += ": " + "; ".join(str(d) for d in details)
+        return text
+    text = response.text.strip()[:200]
+    return f"HTTP {response.status_code}: {text or '(empty body)'}"
+
+
+def _retry_after(response: Response) -> float:
+    """Seconds to wait from ``Retry-After`` (seconds or an HTTP date); a default otherwise."""
+    value = response.headers.get("Retry-After", "").strip()
+    if not value:
+        return DEFAULT_RETRY_AFTER_S
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        at = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return DEFAULT_RETRY_AFTER_S
+    return max(0.0, at.timestamp() - time.time())

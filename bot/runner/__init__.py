@@ -1,0 +1,1 @@
+"""Running actions and playbooks: the one execution path, approvals, the playbook graph."""

@@ -1,0 +1,552 @@
+"""The one entry point every action goes through: buttons, commands and playbook steps alike.
+
+    request:  validate params → check policy → action_run row (unique key) + audit → plan (read
+              only) → dry run | nothing to do | approval required (opaque token) | execute
+    approve:  token → not expired, approver allowed, the FIRST approval wins (a conditional
+              UPDATE: two clicks, a Slack retry, two replicas → one winner) → execute
+    execute:  claim the run (approved → running, conditional UPDATE) → apply once → record the
+              result + audit. A crash after the claim leaves the run ``running``; on start
+              ``resume_interrupted`` applies it again, and apply() is idempotent (it re-checks
+              what the plan pinned), so the target is changed at most once.
+
+Every step writes an audit entry in the same transaction as the state it records.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import Engine, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from actions.base import ActionContext, ActionFailed, ActionRefused, Plan, Result
+from actions.registry import get as get_action
+from bot.audit.log import append as audit
+from bot.catalog.model import Catalog
+from bot.errors import ExternalServiceError
+from bot.policy.check import GroupResolver, approval_expiry, may_approve, may_run
+from bot.store.engine import session_scope
+from bot.store.models import table
+from bot.store.run_models import ActionRun, Approval, ApprovalStatus, RunStatus
+from bot.store.types import utcnow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Clients:
+    """The adapters actions act through; None where not configured."""
+
+    kube: Any = None
+    prom: Any = None
+    pagerduty: Any = None
+    airflow: Any = None
+
+
+@dataclass(frozen=True)
+class RunView:
+    """What became of a request, for the person who asked (and for tests)."""
+
+    id: int | None
+    key: str
+    action: str
+    status: str
+    message: str  # one line for the chat: what happened or why not
+    plan: dict[str, Any] = field(default_factory=dict)
+    result: dict[str, Any] = field(default_factory=dict)
+    approval_token: str | None = None
+    approver: str | None = None
+
+
+def _readable(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        where = ".".join(str(p) for p in err["loc"]) or "params"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)
+
+
+class Executor:
+    def __init__(
+        self,
+        engine: Engine,
+        catalog: Catalog,
+        clients: Clients,
+        *,
+        say: Callable[[int | None, str], None] | None = None,
+        resolve: GroupResolver | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.engine = engine
+        self.catalog = catalog
+        self.clients = clients
+        self.say = say
+        self.resolve = resolve
+        self.clock = clock
+
+    # -- context ---------------------------------------------------------------------------
+
+    def context(self, actor: str, key: str, incident_id: int | None) -> ActionContext:
+        say = self.say
+
+        def post(text: str) -> None:
+            if say is not None:
+                say(incident_id, text)
+
+        return ActionContext(
+            actor=actor,
+            key=key,
+            incident_id=incident_id,
+            kube=self.clients.kube,
+            prom=self.clients.prom,
+            pagerduty=self.clients.pagerduty,
+            airflow=self.clients.airflow,
+            catalog=self.catalog,
+            pipelines=self.catalog.pipelines,
+            say=post if say is not None else None,
+            clock=self.clock,
+        )
+
+    # -- request ---------------------------------------------------------------------------
+
+    def request(
+        self,
+        name: str,
+        raw_params: Mapping[str, Any],
+        *,
+        actor: str,
+        incident_id: int | None = None,
+        dry_run: bool = False,
+        key: str | None = None,
+        playbook_run_id: int | None = None,
+        approval: bool | None = None,
+    ) -> RunView:
+        """Ask for an action. ``key`` makes it run once however often it is asked; ``approval``
+        overrides the policy's "approval required" (a playbook step's own setting)."""
+        key = key or f"{name}:{uuid.uuid4().hex}"
+        existing = self._by_key(key)
+        if existing is not None:
+            return self._view(existing, "already requested")
+        action = get_action(name)
+        if action is None:
+            return RunView(None, key, name, RunStatus.REFUSED, f"Unknown action `{name}`.")
+        try:
+            params = action.parse(raw_params)
+        except ValidationError as exc:
+            return RunView(None, key, name, RunStatus.REFUSED, f"Invalid {name}: {_readable(exc)}")
+        ctx = self.context(actor, key, incident_id)
+        target = action.target(ctx, params)
+        decision = may_run(
+            self.catalog.policy,
+            actor,
+            action=name,
+            target=target,
+            writes=action.writes,
+            resolve=self.resolve,
+        )
+        run = self._create(
+            key, name, params.model_dump(mode="json"), actor, incident_id, playbook_run_id, dry_run
+        )
+        if run is None:  # another request with this key won the insert
+            found = self._by_key(key)
+            assert found is not None
+            return self._view(found, "already requested")
+        assert run.id is not None
+        if not decision.allowed:
+            return self._finish(run.id, RunStatus.REFUSED, actor, error=decision.reason)
+        try:
+            plan = action.plan(ctx, params)
+        except ActionRefused as exc:
+            return self._finish(run.id, RunStatus.REFUSED, actor, error=str(exc))
+        except (ActionFailed, ExternalServiceError) as exc:
+            return self._finish(run.id, RunStatus.FAILED, actor, error=f"could not plan: {exc}")
+        needs_approval = decision.approval_required if approval is None else approval
+        if dry_run:
+            return self._finish(run.id, RunStatus.DRY_RUN, actor, plan=plan)
+        if plan.noop:
+            result = Result(True, f"Nothing to do: {plan.summary}")
+            return self._finish(run.id, RunStatus.SUCCEEDED, actor, plan=plan, result=result)
+        if action.writes and needs_approval:
+            return self._ask_approval(run.id, actor, plan)
+        self._set_plan(run.id, plan, RunStatus.APPROVED, actor)
+        return self.execute(run.id)
+
+    # -- approval --------------------------------------------------------------------------
+
+    def approve(self, token: str, approver: str) -> RunView:
+        """A click on Approve. Only the first allowed click executes; nothing else changes."""
+        now = self.clock()
+        with session_scope(self.engine) as session:
+            approval = session.exec(select(Approval).where(Approval.token == token)).first()
+            if approval is None:
+                return RunView(
+                    None,
+                    "",
+                    "",
+                    RunStatus.REFUSED,
+                    "This approval is unknown: the button may be from another opsbot, or altered.",
+                )
+            run = session.get(ActionRun, approval.action_run_id)
+            assert run is not None
+            assert run.id is not None
+            if approval.status == ApprovalStatus.APPROVED:
+                return self._view(
+                    run,
+                    f"Already approved by <@{approval.decided_by}> at "
+                    f"{approval.decided_at:%H:%M:%S} UTC; it runs once.",
+                )
+            if approval.status != ApprovalStatus.PENDING:
+                return self._view(run, f"This approval is {approval.status}; ask for a new one.")
+            if now > approval.expires_at:
+                self._expire(session, approval, run, approver)
+                return self._view(run, "This approval expired; ask for a new one.")
+            action = get_action(run.action)
+            assert action is not None
+            params = action.parse(run.params)
+            target = action.target(self.context(run.requested_by, run.key, run.incident_id), params)
+            decision = may_approve(
+                self.catalog.policy,
+                approver,
+                requester=run.requested_by,
+                action=run.action,
+                target=target,
+                resolve=self.resolve,
+                writes=action.writes,
+            )
+            if not decision.allowed:
+                audit(
+                    session,
+                    actor=approver,
+                    event="approval_refused",
+                    subject=f"action_run:{run.id}",
+                    action=run.action,
+                    params=run.params,
+                    result={"reason": decision.reason},
+                )
+                return self._view(run, decision.reason, status=RunStatus.REFUSED)
+            won = _rowcount(
+                session,
+                update(table(Approval))
+                .where(
+                    col(Approval.id) == approval.id, col(Approval.status) == ApprovalStatus.PENDING
+                )
+                .values(status=ApprovalStatus.APPROVED, decided_by=approver, decided_at=now),
+            )
+            if won != 1:
+                return self._view(run, "Someone approved it a moment before you; it runs once.")
+            run.status = RunStatus.APPROVED
+            run.approver = approver
+            run.updated_at = now
+            session.add(run)
+            audit(
+                session,
+                actor=approver,
+                event="approved",
+                subject=f"action_run:{run.id}",
+                action=run.action,
+                params=run.params,
+                plan=run.plan,
+                approver=approver,
+            )
+            run_id = run.id
+        return self.execute(run_id)
+
+    def reject(self, token: str, who: str) -> RunView:
+        with session_scope(self.engine) as session:
+            approval = session.exec(select(Approval).where(Approval.token == token)).first()
+            if approval is None:
+                return RunView(None, "", "", RunStatus.REFUSED, "This approval is unknown.")
+            run = session.get(ActionRun, approval.action_run_id)
+            assert run is not None
+            if approval.status != ApprovalStatus.PENDING:
+                return self._view(run, f"This approval is already {approval.status}.")
+            approval.status = ApprovalStatus.REJECTED
+            approval.decided_by = who
+            approval.decided_at = self.clock()
+            run.status = RunStatus.REJECTED
+            run.approver = who
+            session.add(approval)
+            session.add(run)
+            audit(
+                session,
+                actor=who,
+                event="rejected",
+                subject=f"action_run:{run.id}",
+                action=run.action,
+                params=run.params,
+                plan=run.plan,
+                approver=who,
+            )
+            return self._view(run, f"Rejected by <@{who}>; nothing was changed.")
+
+    # -- execution -------------------------------------------------------------------------
+
+    def execute(self, run_id: int) -> RunView:
+        """Apply an approved run, once: only the caller whose claim succeeds applies it."""
+        with session_scope(self.engine) as session:
+            claimed = _rowcount(
+                session,
+                update(table(ActionRun))
+                .where(col(ActionRun.id) == run_id, col(ActionRun.status) == RunStatus.APPROVED)
+                .values(status=RunStatus.RUNNING, updated_at=self.clock()),
+            )
+            run = session.get(ActionRun, run_id)
+            assert run is not None
+            if claimed != 1:
+                return self._view(run, "Already running or done.")
+            audit(
+                session,
+                actor=run.approver or run.requested_by,
+                event="started",
+                subject=f"action_run:{run.id}",
+                action=run.action,
+                params=run.params,
+                plan=run.plan,
+                approver=run.approver,
+            )
+        return self._apply(run)
+
+    def resume_interrupted(self) -> list[RunView]:
+        """After a restart: runs that were claimed (or approved) when the process died are
+        applied again; apply() re-checks the pinned state, so nothing happens twice."""
+        with session_scope(self.engine) as session:
+            stuck = session.exec(
+                select(ActionRun.id).where(
+                    col(ActionRun.status).in_([RunStatus.RUNNING, RunStatus.APPROVED])
+                )
+            ).all()
+            session.execute(
+                update(table(ActionRun))
+                .where(col(ActionRun.status) == RunStatus.RUNNING)
+                .values(status=RunStatus.APPROVED)
+            )
+        out = []
+        for run_id in stuck:
+            if run_id is not None:
+                log.info("resuming action run %s interrupted by a restart", run_id)
+                out.append(self.execute(run_id))
+        return out
+
+    def _apply(self, run: ActionRun) -> RunView:
+        assert run.id is not None
+        action = get_action(run.action)
+        assert action is not None
+        ctx = self.context(run.requested_by, run.key, run.incident_id)
+        plan = Plan(
+            summary=str(run.plan.get("summary", "")),
+            lines=list(run.plan.get("lines", [])),
+            pinned=dict(run.plan.get("pinned", {})),
+            noop=bool(run.plan.get("noop", False)),
+        )
+        actor = run.approver or run.requested_by
+        try:
+            result = action.apply(ctx, action.parse(run.params), plan)
+        except ActionRefused as exc:
+            return self._finish(run.id, RunStatus.REFUSED, actor, error=str(exc))
+        except (ActionFailed, ExternalServiceError) as exc:
+            return self._finish(run.id, RunStatus.FAILED, actor, error=str(exc))
+        except Exception as exc:
+            log.exception("action %s (run %s) crashed", run.action, run.id)
+            return self._finish(
+                run.id, RunStatus.FAILED, actor, error=f"{type(exc).__name__}: {exc}"
+            )
+        status = RunStatus.SUCCEEDED if result.ok else RunStatus.FAILED
+        return self._finish(run.id, status, actor, result=result)
+
+    def lookup(self, key: str) -> RunView | None:
+        """The run with this key as it stands, with its pending approval token if any."""
+        run = self._by_key(key)
+        if run is None:
+            return None
+        with Session(self.engine) as session:
+            token = session.exec(
+                select(Approval.token).where(
+                    Approval.action_run_id == run.id, Approval.status == ApprovalStatus.PENDING
+                )
+            ).first()
+        view = self._view(run, _message(run))
+        return RunView(**{**view.__dict__, "approval_token": token})
+
+    # -- rows ------------------------------------------------------------------------------
+
+    def _by_key(self, key: str) -> ActionRun | None:
+        with Session(self.engine, expire_on_commit=False) as session:
+            return session.exec(select(ActionRun).where(ActionRun.key == key)).first()
+
+    def _create(
+        self,
+        key: str,
+        name: str,
+        params: dict[str, Any],
+        actor: str,
+        incident_id: int | None,
+        playbook_run_id: int | None,
+        dry_run: bool,
+    ) -> ActionRun | None:
+        now = self.clock()
+        try:
+            with session_scope(self.engine) as session:
+                run = ActionRun(
+                    key=key,
+                    action=name,
+                    params=params,
+                    requested_by=actor,
+                    incident_id=incident_id,
+                    playbook_run_id=playbook_run_id,
+                    dry_run=dry_run,
+                    status=RunStatus.PLANNED,
+                    created_at=now,
+                    updated_at=now,
+                )
+                session.add(run)
+                session.flush()
+                audit(
+                    session,
+                    actor=actor,
+                    event="requested",
+                    subject=f"action_run:{run.id}",
+                    action=name,
+                    params=params,
+                )
+                return run
+        except IntegrityError:
+            return None
+
+    def _set_plan(self, run_id: int, plan: Plan, status: str, actor: str) -> None:
+        with session_scope(self.engine) as session:
+            run = session.get(ActionRun, run_id)
+            assert run is not None
+            run.plan = plan.as_json()
+            run.status = status
+            run.updated_at = self.clock()
+            session.add(run)
+            audit(
+                session,
+                actor=actor,
+                event="planned",
+                subject=f"action_run:{run_id}",
+                action=run.action,
+                params=run.params,
+                plan=run.plan,
+            )
+
+    def _ask_approval(self, run_id: int, actor: str, plan: Plan) -> RunView:
+        now = self.clock()
+        token = secrets.token_urlsafe(16)
+        with session_scope(self.engine) as session:
+            run = session.get(ActionRun, run_id)
+            assert run is not None
+            run.plan = plan.as_json()
+            run.status = RunStatus.AWAITING_APPROVAL
+            run.updated_at = now
+            session.add(run)
+            session.add(
+                Approval(
+                    token=token,
+                    action_run_id=run_id,
+                    requested_by=actor,
+                    expires_at=now + approval_expiry(self.catalog.policy),
+                    created_at=now,
+                )
+            )
+            audit(
+                session,
+                actor=actor,
+                event="approval_requested",
+                subject=f"action_run:{run_id}",
+                action=run.action,
+                params=run.params,
+                plan=run.plan,
+            )
+            view = self._view(run, f"Needs approval: {plan.summary}")
+        return RunView(**{**view.__dict__, "approval_token": token})
+
+    def _expire(self, session: Session, approval: Approval, run: ActionRun, who: str) -> None:
+        approval.status = ApprovalStatus.EXPIRED
+        run.status = RunStatus.EXPIRED
+        run.updated_at = self.clock()
+        session.add(approval)
+        session.add(run)
+        audit(
+            session,
+            actor=who,
+            event="expired",
+            subject=f"action_run:{run.id}",
+            action=run.action,
+            params=run.params,
+            plan=run.plan,
+        )
+
+    def _finish(
+        self,
+        run_id: int,
+        status: str,
+        actor: str,
+        *,
+        plan: Plan | None = None,
+        result: Result | None = None,
+        error: str | None = None,
+    ) -> RunView:
+        with session_scope(self.engine) as session:
+            run = session.get(ActionRun, run_id)
+            assert run is not None
+            if plan is not None:
+                run.plan = plan.as_json()
+            if result is not None:
+                run.result = result.as_json()
+            run.error = error
+            run.status = status
+            run.updated_at = self.clock()
+            session.add(run)
+            audit(
+                session,
+                actor=actor,
+                event=status,
+                subject=f"action_run:{run_id}",
+                action=run.action,
+                params=run.params,
+                plan=run.plan,
+                approver=run.approver,
+                result=run.result or ({"error": error} if error else {}),
+            )
+            return self._view(run, _message(run))
+
+    def _view(self, run: ActionRun, message: str, *, status: str | None = None) -> RunView:
+        assert run.id is not None
+        return RunView(
+            id=run.id,
+            key=run.key,
+            action=run.action,
+            status=status or run.status,
+            message=message,
+            plan=dict(run.plan),
+            result=dict(run.result),
+            approver=run.approver,
+        )
+
+
+def _message(run: ActionRun) -> str:
+    summary = str(run.plan.get("summary") or run.action)
+    if run.status == RunStatus.SUCCEEDED:
+        return f"Done: {run.result.get('summary') or summary}"
+    if run.status == RunStatus.DRY_RUN:
+        return f"Dry run, nothing changed. Would: {summary}"
+    if run.status == RunStatus.REFUSED:
+        return f"Refused: {run.error}"
+    if run.status == RunStatus.FAILED:
+        return f"Failed: {run.error or run.result.get('summary')}"
+    return f"{run.status}: {summary}"
+
+
+def _rowcount(session: Session, statement: Any) -> int:
+    """Rows a conditional UPDATE changed: 1 means this caller won the race."""
+    result = session.connection().execute(statement)
+    return int(result.rowcount)

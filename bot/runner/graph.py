@@ -1,0 +1,318 @@
+"""Playbook runs as LangGraph graphs, checkpointed in opsbot's own database.
+
+One node per step, in file order; after each step the route is the next step, the step named
+by ``on_failure`` (or the end) when it did not succeed. A step that needs approval calls
+``interrupt()``: the run sleeps in the checkpointer (surviving restarts) until an approval
+click resumes it with ``Command(resume=...)``. A node re-runs from its start on resume, so a
+step's side effects go through ``Executor.request`` with a key fixed per run and step: the
+second pass finds the same action run (approved, executed once) instead of making another.
+"""
+
+from __future__ import annotations
+
+import logging
+import operator
+import sqlite3
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, TypedDict
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import Command, interrupt
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+from sqlmodel import Session, col, select
+
+from bot.runner.execute import Executor, RunView
+from bot.runner.playbook import Playbook, Step, holds, render
+from bot.store.engine import session_scope
+from bot.store.run_models import ActionRun, Approval, PlaybookRun, RunStatus
+from bot.store.types import utcnow
+
+log = logging.getLogger(__name__)
+
+OK_STATUSES = (RunStatus.SUCCEEDED, RunStatus.DRY_RUN)
+
+
+class RunState(TypedDict, total=False):
+    context: dict[str, Any]  # incident, labels, suspect, service, params (fixed at start)
+    steps: Annotated[dict[str, dict[str, Any]], operator.or_]  # results by step name
+    failed: bool
+
+
+@dataclass(frozen=True)
+class PlaybookRunView:
+    id: int
+    playbook: str
+    status: str  # running, waiting, succeeded, failed
+    steps: dict[str, dict[str, Any]]
+    waiting_for: str | None = None  # the approval token a waiting run needs
+
+
+OnApproval = Callable[[PlaybookRun, Step, RunView, str], None]
+OnProgress = Callable[[PlaybookRun, Step, dict[str, Any]], None]
+
+
+def thread_id(run_id: int) -> str:
+    return f"playbook-run-{run_id}"
+
+
+def checkpointer_for(database_url: str) -> tuple[BaseCheckpointSaver[Any], Callable[[], None]]:
+    """A LangGraph checkpointer in the same database as everything else, and its closer."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        from langgraph.checkpoint.sqlite import SqliteSaver
+
+        conn = sqlite3.connect(url.database or ":memory:", check_same_thread=False, timeout=30)
+        saver = SqliteSaver(conn)
+        saver.setup()
+        return saver, conn.close
+    from langgraph.checkpoint.postgres import PostgresSaver
+    from psycopg.rows import dict_row
+    from psycopg_pool import ConnectionPool
+
+    dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    pool: ConnectionPool[Any] = ConnectionPool(
+        dsn,
+        min_size=1,
+        max_size=4,
+        kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
+        open=True,
+    )
+    saver_pg = PostgresSaver(pool)
+    saver_pg.setup()
+    return saver_pg, pool.close
+
+
+class PlaybookRunner:
+    def __init__(
+        self,
+        engine: Engine,
+        executor: Executor,
+        playbooks: Mapping[str, Playbook],
+        checkpointer: BaseCheckpointSaver[Any],
+        *,
+        on_approval: OnApproval | None = None,
+        on_progress: OnProgress | None = None,
+    ) -> None:
+        self.engine = engine
+        self.executor = executor
+        self.playbooks = dict(playbooks)
+        self.checkpointer = checkpointer
+        self.on_approval = on_approval
+        self.on_progress = on_progress
+        self._graphs: dict[str, Any] = {}
+
+    # -- public ----------------------------------------------------------------------------
+
+    def start(
+        self,
+        name: str,
+        *,
+        actor: str,
+        context: dict[str, Any],
+        params: Mapping[str, str] | None = None,
+        incident_id: int | None = None,
+        dry_run: bool = False,
+    ) -> PlaybookRunView:
+        playbook = self.playbooks[name]
+        run_params = {**playbook.params, **(params or {})}
+        unknown = set(params or {}) - set(playbook.params)
+        if unknown:
+            raise ValueError(
+                f"{name} takes no param {', '.join(sorted(unknown))} "
+                f"(it takes: {', '.join(sorted(playbook.params)) or 'none'})"
+            )
+        with session_scope(self.engine) as session:
+            run = PlaybookRun(
+                playbook=name,
+                params=run_params,
+                incident_id=incident_id,
+                requested_by=actor,
+                dry_run=dry_run,
+                status="running",
+            )
+            session.add(run)
+            session.flush()
+            assert run.id is not None
+            run_id = run.id
+        state: RunState = {
+            "context": {**context, "params": run_params, "run_id": run_id},
+            "steps": {},
+        }
+        return self._invoke(run_id, state)
+
+    def resume(self, run_id: int) -> PlaybookRunView:
+        """Continue a run after its approval was decided (or after a restart)."""
+        return self._invoke(run_id, Command(resume=True))
+
+    def resume_all(self) -> list[PlaybookRunView]:
+        """After a restart: runs that were running (not waiting for a person) continue from
+        their last checkpoint; waiting runs whose approval was decided meanwhile too."""
+        with Session(self.engine) as session:
+            runs = session.exec(
+                select(PlaybookRun.id, PlaybookRun.status).where(
+                    col(PlaybookRun.status).in_(["running", "waiting"])
+                )
+            ).all()
+        out = []
+        for run_id, status in runs:
+            assert run_id is not None
+            if status == "waiting" and self._still_waiting(run_id):
+                continue
+            out.append(self._invoke(run_id, Command(resume=True) if status == "waiting" else None))
+        return out
+
+    def view(self, run_id: int) -> PlaybookRunView:
+        with Session(self.engine) as session:
+            run = session.get(PlaybookRun, run_id)
+            assert run is not None
+        snapshot = self._graph(run.playbook).get_state(_config(run_id))
+        steps = dict((snapshot.values or {}).get("steps", {}))
+        return PlaybookRunView(run_id, run.playbook, run.status, steps, self._waiting_token(run_id))
+
+    # -- the graph -------------------------------------------------------------------------
+
+    def _invoke(self, run_id: int, payload: Any) -> PlaybookRunView:
+        with Session(self.engine) as session:
+            run = session.get(PlaybookRun, run_id)
+            assert run is not None
+        graph = self._graph(run.playbook)
+        graph.invoke(payload, _config(run_id))
+        snapshot = graph.get_state(_config(run_id))
+        values = snapshot.values or {}
+        # A run whose failure path ran to its end still failed: say so.
+        failed = values.get("failed") or any(
+            not r.get("ok", False) for r in values.get("steps", {}).values()
+        )
+        status = "waiting" if snapshot.next else "failed" if failed else "succeeded"
+        self._set_status(run_id, status)
+        return self.view(run_id)
+
+    def _graph(self, name: str) -> Any:
+        if name not in self._graphs:
+            self._graphs[name] = self._build(self.playbooks[name])
+        return self._graphs[name]
+
+    def _build(self, playbook: Playbook) -> Any:
+        builder: StateGraph[RunState] = StateGraph(RunState)
+        names = [s.name for s in playbook.steps]
+        for step in playbook.steps:
+            node: Any = self._node(playbook, step)
+            builder.add_node(step.name, node)
+        builder.add_edge(START, names[0])
+        for i, step in enumerate(playbook.steps):
+            following = names[i + 1] if i + 1 < len(names) else END
+            builder.add_conditional_edges(step.name, _router(step, following), [*names, END])
+        return builder.compile(checkpointer=self.checkpointer)
+
+    def _node(self, playbook: Playbook, step: Step) -> Callable[[RunState], dict[str, Any]]:
+        def run_step(state: RunState) -> dict[str, Any]:
+            run_id = int(state["context"]["run_id"])
+            run = self._run(run_id)
+            context = {**state["context"], "steps": state.get("steps", {})}
+            if step.when and not holds(step.when, context):
+                result = {"ok": True, "status": "skipped", "summary": f"skipped ({step.when})"}
+                return {"steps": {step.name: result}}
+            params = render(step.params, context)
+            approval = {"required": True, "none": False}.get(step.approval)
+            key = f"playbook_run:{run_id}:{step.name}"
+            self._set_status(run_id, "running", step.name)
+            view = self.executor.request(
+                step.action,
+                params,
+                actor=run.requested_by,
+                incident_id=run.incident_id,
+                dry_run=run.dry_run,
+                key=key,
+                playbook_run_id=run_id,
+                approval=approval,
+            )
+            if view.status == RunStatus.AWAITING_APPROVAL:
+                if view.approval_token and self.on_approval is not None:
+                    self.on_approval(run, step, view, view.approval_token)
+                self._set_status(run_id, "waiting", step.name)
+                interrupt({"step": step.name, "action_run": view.id})
+            view = self._settle(key)
+            result = {
+                "ok": view.status in OK_STATUSES,
+                "status": view.status,
+                "summary": view.message,
+                "data": view.result.get("data", {}),
+                "action_run": view.id,
+            }
+            if self.on_progress is not None:
+                self.on_progress(run, step, result)
+            update: dict[str, Any] = {"steps": {step.name: result}}
+            if not result["ok"] and step.on_failure == "stop":
+                update["failed"] = True
+            return update
+
+        return run_step
+
+    def _settle(self, key: str) -> RunView:
+        """The step's action run, executed if it was approved and not yet run."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            action_run = session.exec(select(ActionRun).where(ActionRun.key == key)).first()
+            assert action_run is not None
+            assert action_run.id is not None
+        if action_run.status in (RunStatus.APPROVED, RunStatus.RUNNING):
+            if action_run.status == RunStatus.RUNNING:
+                self.executor.resume_interrupted()
+            else:
+                self.executor.execute(action_run.id)
+        found = self.executor.lookup(key)
+        assert found is not None
+        return found
+
+    # -- rows ------------------------------------------------------------------------------
+
+    def _run(self, run_id: int) -> PlaybookRun:
+        with Session(self.engine, expire_on_commit=False) as session:
+            run = session.get(PlaybookRun, run_id)
+            assert run is not None
+            return run
+
+    def _set_status(self, run_id: int, status: str, step: str | None = None) -> None:
+        with session_scope(self.engine) as session:
+            run = session.get(PlaybookRun, run_id)
+            assert run is not None
+            run.status = status
+            if step is not None:
+                run.current_step = step
+            run.updated_at = utcnow()
+            session.add(run)
+
+    def _waiting_token(self, run_id: int) -> str | None:
+        with Session(self.engine) as session:
+            row = session.exec(
+                select(Approval.token)
+                .join(ActionRun, col(ActionRun.id) == col(Approval.action_run_id))
+                .where(
+                    col(ActionRun.playbook_run_id) == run_id,
+                    col(Approval.status) == "pending",
+                )
+            ).first()
+            return row
+
+    def _still_waiting(self, run_id: int) -> bool:
+        return self._waiting_token(run_id) is not None
+
+
+def _config(run_id: int) -> Any:
+    return {"configurable": {"thread_id": thread_id(run_id)}}
+
+
+def _router(step: Step, following: str) -> Callable[[RunState], str]:
+    def route(state: RunState) -> str:
+        result = state.get("steps", {}).get(step.name, {})
+        if result.get("ok", False):
+            return following
+        if step.on_failure == "stop":
+            return END
+        if step.on_failure == "continue":
+            return following
+        return step.on_failure
+
+    return route

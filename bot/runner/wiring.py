@@ -1,0 +1,132 @@
+"""Building the execution path for a running opsbot: clients, executor, playbook runner."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import Engine
+
+from bot.catalog.model import Catalog
+from bot.chat.approval_blocks import approval_request
+from bot.chat.blocks import note_reply
+from bot.chat.ops_commands import Ops
+from bot.chat.outbox_queue import enqueue_reply
+from bot.config import Settings
+from bot.enrich.runner import PlaybookOffer
+from bot.runner.execute import Clients, Executor, RunView
+from bot.runner.graph import OnApproval, OnProgress, PlaybookRunner, checkpointer_for
+from bot.runner.playbook import Playbook, Step, load_dir, matches
+from bot.store.models import Incident
+from bot.store.run_models import PlaybookRun
+from bot.store.tx import run_tx
+
+log = logging.getLogger(__name__)
+
+
+def thread_poster(engine: Engine) -> Any:
+    """``say(incident_id, text)``: a line into the incident's thread, through the outbox."""
+
+    def say(incident_id: int | None, text: str) -> None:
+        if incident_id is None:
+            log.info("no incident thread for: %s", text)
+            return
+
+        def work(session: Any) -> None:
+            incident = session.get(Incident, incident_id)
+            if incident is not None:
+                enqueue_reply(session, incident, *note_reply(text))
+
+        run_tx(engine, work)
+
+    return say
+
+
+def action_clients(settings: Settings, enrichment_clients: Any) -> Clients:
+    """Kubernetes and Prometheus as enrichment has them; PagerDuty and Airflow when set."""
+    pagerduty = None
+    if settings.pagerduty_api_token is not None:
+        if not settings.pagerduty_from:
+            log.warning(
+                "PAGERDUTY_API_TOKEN is set but OPSBOT_PAGERDUTY_FROM (the email of a PagerDuty "
+                "user, sent as From on writes) is not: PagerDuty actions are off"
+            )
+        else:
+            from bot.clients.pagerduty import PagerDutyClient
+
+            pagerduty = PagerDutyClient(
+                settings.pagerduty_api_token.get_secret_value(),
+                base_url=settings.pagerduty_api_url or "https://api.pagerduty.com",
+                from_email=settings.pagerduty_from,
+            )
+    airflow = None
+    if settings.airflow_url:
+        from bot.clients.airflow import AirflowClient
+
+        airflow = AirflowClient(
+            settings.airflow_url,
+            username=settings.airflow_username,
+            password=settings.airflow_password.get_secret_value()
+            if settings.airflow_password
+            else None,
+        )
+    return Clients(
+        kube=enrichment_clients.kube,
+        prom=enrichment_clients.prom,
+        pagerduty=pagerduty,
+        airflow=airflow,
+    )
+
+
+MAX_OFFERED = 5
+
+
+def playbook_offer(playbooks: dict[str, Playbook]) -> PlaybookOffer:
+    """The playbooks that fit an incident; those made for its top suspect's kind first."""
+
+    def offer(labels: dict[str, str], kind: str | None, service: str | None) -> list[str]:
+        fitting = [p for p in playbooks.values() if matches(p, labels, kind, service)]
+        fitting.sort(key=lambda p: (kind not in p.match.suspect_kinds, p.name))
+        return [p.name for p in fitting[:MAX_OFFERED]]
+
+    return offer
+
+
+def thread_hooks(engine: Engine) -> tuple[OnApproval, OnProgress]:
+    """Approval requests and step progress of a playbook run go into its incident's thread."""
+    say = thread_poster(engine)
+
+    def on_approval(run: PlaybookRun, step: Step, view: RunView, token: str) -> None:
+        if run.incident_id is None:
+            return
+
+        def work(session: Any) -> None:
+            incident = session.get(Incident, run.incident_id)
+            if incident is not None:
+                text, blocks = approval_request(view, run.requested_by, token)
+                enqueue_reply(session, incident, text, blocks)
+
+        run_tx(engine, work)
+
+    def on_progress(run: PlaybookRun, step: Step, result: dict[str, Any]) -> None:
+        icon = "✅" if result.get("ok") else "❌"
+        say(run.incident_id, f"{icon} {run.playbook} · {step.name}: {result.get('summary')}")
+
+    return on_approval, on_progress
+
+
+def build_ops(
+    settings: Settings, engine: Engine, catalog: Catalog, clients: Clients
+) -> tuple[Ops, Any]:
+    """The executor and the playbook runner, and a closer for the checkpointer."""
+    say = thread_poster(engine)
+    executor = Executor(engine, catalog, clients, say=say)
+    playbooks, problems = load_dir(settings.playbooks_dir)
+    for problem in problems:
+        log.error("playbook not loaded: %s", problem)
+    saver, close = checkpointer_for(settings.database_url)
+    on_approval, on_progress = thread_hooks(engine)
+    runner = PlaybookRunner(
+        engine, executor, playbooks, saver, on_approval=on_approval, on_progress=on_progress
+    )
+    return Ops(executor=executor, runner=runner, playbooks=playbooks), close

@@ -1,0 +1,441 @@
+"""A protocol-faithful PagerDuty REST API v2 fake for tests: a real HTTPS server on 127.0.0.1.
+
+The ``pagerduty`` client refuses any base URL that is not ``https://``, so the fake serves TLS
+with a self-signed certificate made at start (``pagerduty_tls.py``); a client trusts it with
+``verify=fake.client_ssl_context()`` (or the CA file ``fake.cert_path``):
+
+    with PagerDutyFake() as pd:
+        incident = pd.add_incident("PABC123", "Fraud scorer errors")
+        client = PagerDutyClient(pd.api_token, base_url=pd.url, from_email=pd.from_email,
+                                 verify=str(pd.cert_path))
+
+Served: ``GET``/``PUT /incidents/{id}``, ``GET``/``POST /incidents/{id}/notes``. Checked as
+PagerDuty checks: ``Authorization: Token token=<key>`` (401 otherwise; 403 for a read-only key
+on a write), the ``From`` header on writes (the email of a user of the account; 400 otherwise),
+the request bodies, status transitions and note length (``pagerduty_model.py``); unknown
+incidents and paths are 404. Errors are PagerDuty's ``{"error": {"message", "code", "errors"}}``.
+
+Controls: ``add_user``, ``add_incident``, ``change_status`` (a person acting in PagerDuty),
+``incident``/``notes`` read-back, the ``requests`` log, ``fail_next``/``rate_limit_next`` (429
+with ``Retry-After``), and ``webhook_to(url, secret)``: every status change and note is then
+POSTed there as a v3 webhook (``incident.acknowledged``, ``incident.resolved``,
+``incident.annotated``) signed ``X-PagerDuty-Signature: v1=<hex HMAC-SHA256>``, once, no retry;
+``webhooks()`` says what was delivered.
+
+The parts: ``pagerduty_model.py`` (state, shapes, rules, errors), ``pagerduty_webhooks.py``
+(outgoing webhooks), ``pagerduty_tls.py`` (the certificate). This module holds the server, its
+lifecycle, authentication, routing, fault injection and the request log.
+
+Not modelled: listing incidents, pagination, assignments and escalation, priorities, merges,
+the Events API, rate limits other than those queued.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import json
+import shutil
+import ssl
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from tests.fakes.pagerduty_model import (
+    Account,
+    Incident,
+    Json,
+    PDError,
+    User,
+    access_denied,
+    invalid,
+    not_found,
+    rate_limited,
+    server_error,
+    unauthorized,
+)
+from tests.fakes.pagerduty_tls import client_context, make_self_signed, server_context
+from tests.fakes.pagerduty_webhooks import WebhookSender
+from tests.support.lifecycle import StartStop
+
+__all__ = ["ACCEPT", "PagerDutyFake"]
+
+ACCEPT = "application/vnd.pagerduty+json;version=2"
+WRITES = ("POST", "PUT", "PATCH", "DELETE")
+
+
+@dataclass
+class _Fault:
+    error: PDError
+    method: str | None
+    path: str | None
+
+    def applies(self, method: str, path: str) -> bool:
+        return self.method in (None, method) and (self.path is None or self.path in path)
+
+
+async def _drain(tasks: Iterable[asyncio.Task[Any]]) -> None:
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class PagerDutyFake(StartStop):
+    def __init__(
+        self,
+        api_token: str = "pd-test-token",  # noqa: S107
+        *,
+        read_only_token: str = "pd-read-only-token",  # noqa: S107
+        from_email: str = "opsbot@example.com",
+    ) -> None:
+        self.api_token = api_token
+        self.read_only_token = read_only_token
+        self.from_email = from_email
+        self.account = Account()
+        self.account.add_user(from_email, "opsbot")
+        self._lock = threading.RLock()
+        self._requests: list[Json] = []
+        self._faults: deque[_Fault] = deque()
+        self._bugs: list[str] = []
+        self._dir: Path | None = None
+        self._cert: Path | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+        self._webhooks = WebhookSender(self._lock)
+        self._url = ""
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def start(self) -> PagerDutyFake:
+        if self._loop is not None:
+            raise RuntimeError("PagerDutyFake already started")
+        self._dir = Path(tempfile.mkdtemp(prefix="pagerduty-fake-"))
+        self._cert, key = make_self_signed(self._dir)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="pagerduty-fake", daemon=True
+        )
+        self._thread.start()
+        try:
+            future = asyncio.run_coroutine_threadsafe(
+                self._astart(server_context(self._cert, key)), self._loop
+            )
+            future.result(10)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    async def _astart(self, tls: ssl.SSLContext) -> None:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=tls)
+        await site.start()
+        self._url = f"https://127.0.0.1:{self._runner.addresses[0][1]}"
+        await self._webhooks.start()
+
+    async def _astop(self) -> None:
+        await self._webhooks.stop()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    def stop(self) -> None:
+        loop, thread = self._loop, self._thread
+        if loop is not None and thread is not None:
+            try:
+                if loop.is_running():
+                    asyncio.run_coroutine_threadsafe(self._astop(), loop).result(15)
+            finally:
+                loop.call_soon_threadsafe(loop.stop)
+                thread.join(10)
+
+                def close_loop() -> None:
+                    leftover = asyncio.all_tasks(loop)
+                    for task in leftover:
+                        task.cancel()
+                    if leftover:
+                        loop.run_until_complete(_drain(leftover))
+                    loop.run_until_complete(loop.shutdown_asyncgens())
+                    loop.run_until_complete(loop.shutdown_default_executor())
+                    loop.close()
+
+                # In a thread of its own: the caller may be an async test with a loop running.
+                closer = threading.Thread(target=close_loop, name="pagerduty-fake-close")
+                closer.start()
+                closer.join(15)
+        self._loop = self._thread = None
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
+
+    @property
+    def url(self) -> str:
+        """The REST API base URL, ``https://127.0.0.1:<port>``."""
+        if not self._url:
+            raise RuntimeError("PagerDutyFake not started")
+        return self._url
+
+    @property
+    def cert_path(self) -> Path:
+        """The self-signed certificate (PEM), to trust as a CA file."""
+        if self._cert is None:
+            raise RuntimeError("PagerDutyFake not started")
+        return self._cert
+
+    def client_ssl_context(self) -> ssl.SSLContext:
+        return client_context(self.cert_path)
+
+    # -- what tests seed and drive ----------------------------------------------------------------
+
+    def add_user(self, email: str, name: str | None = None) -> Json:
+        with self._lock:
+            return self.account.add_user(email, name).ref(self._api_url)
+
+    def add_incident(
+        self,
+        incident_id: str | None = None,
+        title: str = "Fraud scorer errors",
+        *,
+        status: str = "triggered",
+        service: str = "fraud-scorer",
+        urgency: str = "high",
+        incident_key: str | None = None,
+        number: int | None = None,
+    ) -> Json:
+        """A new incident (its ``GET`` shape). No webhook: PagerDuty opened it, not a change."""
+        with self._lock:
+            incident = self.account.add_incident(
+                incident_id,
+                title,
+                status=status,
+                service=service,
+                urgency=urgency,
+                incident_key=incident_key,
+                number=number,
+                now=_now(),
+            )
+            return incident.as_json(self._api_url)
+
+    def change_status(self, incident_id: str, status: str, *, by: str | None = None) -> Json:
+        """A person acknowledges or resolves in PagerDuty itself: the webhook goes out too."""
+        with self._lock:
+            user = self.account.requester(by or self.from_email)
+            incident, changed = self.account.set_status(incident_id, status, user, _now())
+            if changed:
+                self._emit(f"incident.{status}", incident, user)
+            return incident.as_json(self._api_url)
+
+    def incident(self, incident_id: str) -> Json:
+        with self._lock:
+            return self.account.get(incident_id).as_json(self._api_url)
+
+    def notes(self, incident_id: str) -> list[Json]:
+        with self._lock:
+            return [n.as_json(self._api_url) for n in self.account.get(incident_id).notes]
+
+    def requests(self, method: str | None = None, path: str | None = None) -> list[Json]:
+        """Every request answered, oldest first: method, path, status, from, auth, accept, body."""
+        with self._lock:
+            return [
+                copy.deepcopy(r)
+                for r in self._requests
+                if method in (None, r["method"]) and path in (None, r["path"])
+            ]
+
+    def fail_next(
+        self,
+        count: int = 1,
+        *,
+        status: int = 500,
+        method: str | None = None,
+        path: str | None = None,
+    ) -> None:
+        """The next ``count`` matching requests (``path``: a substring) answer ``status``."""
+        with self._lock:
+            self._faults.extend(_Fault(server_error(status), method, path) for _ in range(count))
+
+    def rate_limit_next(
+        self,
+        count: int = 1,
+        *,
+        retry_after: float = 1,
+        method: str | None = None,
+        path: str | None = None,
+    ) -> None:
+        with self._lock:
+            self._faults.extend(
+                _Fault(rate_limited(retry_after), method, path) for _ in range(count)
+            )
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def webhook_to(self, url: str, secret: str) -> None:
+        """Send every later status change and note to ``url`` as a signed v3 webhook."""
+        self._webhooks.to(url, secret)
+
+    def webhooks(self) -> list[Json]:
+        """Deliveries so far: event_type, incident_id, status (None: no answer), error, body."""
+        return self._webhooks.deliveries()
+
+    def fake_errors(self) -> list[str]:
+        """Exceptions raised inside the fake itself (answered as 500); should be []."""
+        with self._lock:
+            return list(self._bugs)
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() >= deadline:
+                name = getattr(predicate, "__qualname__", repr(predicate))
+                raise AssertionError(f"{name} not true within {timeout}s; {self.webhooks()}")
+            time.sleep(0.01)
+
+    @property
+    def _api_url(self) -> str:
+        return self._url or "https://api.pagerduty.com"
+
+    # -- HTTP -------------------------------------------------------------------------------------
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        method, path = request.method, request.path
+        raw = await request.read()
+        record: Json = {
+            "method": method,
+            "path": path,
+            "query": dict(request.query),
+            "from": request.headers.get("From"),
+            "accept": request.headers.get("Accept"),
+            "authorization_ok": False,
+            "body": None,
+            "at": time.time(),
+        }
+        headers: dict[str, str] = {}
+        try:
+            with self._lock:
+                status, body = self._serve(method, path, request.headers, raw, record)
+        except PDError as exc:
+            status, body, headers = exc.status, exc.body(), exc.headers
+        except Exception as exc:  # a bug in the fake: answer 500 and keep it for the test
+            status, body = 500, server_error().body()
+            with self._lock:
+                self._bugs.append(f"{method} {path}: {type(exc).__name__}: {exc}")
+        record["status"] = status
+        with self._lock:
+            self._requests.append(record)
+        return web.json_response(body, status=status, headers=headers)
+
+    def _serve(
+        self, method: str, path: str, headers: Any, raw: bytes, record: Json
+    ) -> tuple[int, Json]:
+        token = _token(headers.get("Authorization", ""))
+        if token not in (self.api_token, self.read_only_token):
+            raise unauthorized()
+        record["authorization_ok"] = True
+        if method in WRITES and token == self.read_only_token:
+            raise access_denied()
+        for fault in self._faults:
+            if fault.applies(method, path):
+                self._faults.remove(fault)
+                raise fault.error
+        parts = path.strip("/").split("/")
+        if len(parts) < 2 or parts[0] != "incidents" or len(parts) > 3:
+            raise not_found()
+        incident_id = parts[1]
+        body = _json_body(raw) if method in WRITES else None
+        record["body"] = body
+        if len(parts) == 2 and method == "GET":
+            return 200, {"incident": self._incident_json(self.account.get(incident_id))}
+        if len(parts) == 2 and method == "PUT":
+            return 200, {"incident": self._update(incident_id, headers.get("From"), body)}
+        if len(parts) == 3 and parts[2] == "notes" and method == "GET":
+            notes = self.account.get(incident_id).notes
+            return 200, {"notes": [n.as_json(self._api_url) for n in notes]}
+        if len(parts) == 3 and parts[2] == "notes" and method == "POST":
+            return 201, {"note": self._note(incident_id, headers.get("From"), body)}
+        raise not_found()
+
+    def _incident_json(self, incident: Incident) -> Json:
+        return incident.as_json(self._api_url)
+
+    def _update(self, incident_id: str, from_email: str | None, body: Any) -> Json:
+        self.account.get(incident_id)  # 404 before 400, as PagerDuty
+        user = self.account.requester(from_email)
+        fields = body.get("incident") if isinstance(body, dict) else None
+        if not isinstance(fields, dict):
+            raise invalid("Incident must be an object.")
+        if fields.get("type") not in ("incident", "incident_reference"):
+            raise invalid("Incident type must be incident or incident_reference.")
+        unsupported = sorted(set(fields) - {"id", "type", "status"})
+        if unsupported:
+            self._bugs.append(f"PUT /incidents/{incident_id}: the fake cannot change {unsupported}")
+            raise invalid(f"opsbot's PagerDuty fake does not model {', '.join(unsupported)}.")
+        if "status" not in fields:
+            raise invalid("Nothing to change: give a status.")
+        incident, changed = self.account.set_status(incident_id, fields["status"], user, _now())
+        if changed:
+            self._emit(f"incident.{incident.status}", incident, user)
+        return self._incident_json(incident)
+
+    def _note(self, incident_id: str, from_email: str | None, body: Any) -> Json:
+        self.account.get(incident_id)
+        user = self.account.requester(from_email)
+        fields = body.get("note") if isinstance(body, dict) else None
+        if not isinstance(fields, dict):
+            raise invalid("Note must be an object.")
+        incident = self.account.get(incident_id)
+        note = self.account.add_note(incident_id, fields.get("content"), user, _now())
+        extra: Json = {
+            "incident": {
+                "id": incident.id,
+                "type": "incident_reference",
+                "self": f"{self._api_url}/incidents/{incident.id}",
+                "html_url": incident.as_json(self._api_url)["html_url"],
+            },
+            "id": note.id,
+            "content": note.content,
+            "trimmed": False,
+            "type": "incident_note",
+        }
+        self._emit("incident.annotated", incident, user, data=extra)
+        return note.as_json(self._api_url)
+
+    # -- webhooks ---------------------------------------------------------------------------------
+
+    def _emit(
+        self, event_type: str, incident: Incident, user: User | None, data: Json | None = None
+    ) -> None:
+        agent = user.ref(self._api_url) if user is not None else None
+        body = data if data is not None else incident.webhook_data(self._api_url)
+        self._webhooks.emit(event_type, incident.id, agent, body)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _token(header: str) -> str | None:
+    scheme, _, rest = header.partition(" ")
+    if scheme != "Token" or not rest.startswith("token="):
+        return None
+    return rest.removeprefix("token=").strip() or None
+
+
+def _json_body(raw: bytes) -> Any:
+    if not raw:
+        return None
+    with contextlib.suppress(ValueError):
+        return json.loads(raw)
+    raise invalid("The request body is not valid JSON.")

@@ -1,0 +1,197 @@
+"""The one execution path, against the Kubernetes API fake: policy, approval, exactly once."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, update
+from sqlmodel import Session, select
+
+from bot.audit.verify import verify
+from bot.catalog.load import parse_catalog
+from bot.clients.kubernetes import KubeClient
+from bot.runner.execute import Clients, Executor
+from bot.store.engine import session_scope
+from bot.store.models import table
+from bot.store.run_models import ActionRun, RunStatus
+from tests.fakes.k8s_api import KubeApiFake
+
+NS, DEPLOY = "ml-serving", "fraud-scorer"
+CATALOG = f"""
+services:
+  fraud-scorer: {{namespace: {NS}, deployments: [{DEPLOY}]}}
+policy:
+  namespaces: [{NS}]
+  approval_expiry_min: 15
+  groups: {{sre: [U0ALICE, U0BOB]}}
+  rules:
+    - actions: [rollback_deployment, scale_deployment, restart_deployment]
+      run: ["@sre", U0CAROL]
+      approve: ["@sre"]
+      approval: required
+"""
+PARAMS = {"namespace": NS, "deployment": DEPLOY}
+
+
+@pytest.fixture
+def kube() -> Iterator[KubeApiFake]:
+    with KubeApiFake() as fake:
+        start = datetime.now(UTC) - timedelta(hours=2)
+        fake.add_deployment(NS, DEPLOY, "registry/fraud-scorer:2.3.0", at=start)
+        fake.roll(NS, DEPLOY, "registry/fraud-scorer:2.3.1", at=start + timedelta(hours=1))
+        yield fake
+
+
+@pytest.fixture
+def executor(engine: Engine, kube: KubeApiFake, tmp_path: Path) -> Iterator[Executor]:
+    client = KubeClient.from_kubeconfig(str(kube.write_kubeconfig(tmp_path / "kubeconfig")))
+    yield Executor(engine, parse_catalog(CATALOG), Clients(kube=client))
+    client.close()
+
+
+def template_patches(kube: KubeApiFake) -> int:
+    return sum(
+        1
+        for method, path, _ in kube.requests
+        if method == "PATCH" and path.endswith(f"/deployments/{DEPLOY}")
+    )
+
+
+def image(kube: KubeApiFake) -> str:
+    return str(kube.deployment(NS, DEPLOY)["spec"]["template"]["spec"]["containers"][0]["image"])
+
+
+def test_a_rollback_waits_for_approval_and_runs_once(
+    executor: Executor, kube: KubeApiFake, engine: Engine
+) -> None:
+    asked = executor.request("rollback_deployment", PARAMS, actor="U0CAROL")
+    assert asked.status == RunStatus.AWAITING_APPROVAL
+    assert asked.approval_token
+    assert asked.plan["pinned"]["to_revision"] == 1
+    assert template_patches(kube) == 0  # planning reads only
+
+    done = executor.approve(asked.approval_token, "U0ALICE")
+    assert done.status == RunStatus.SUCCEEDED, done.message
+    assert image(kube) == "registry/fraud-scorer:2.3.0"
+    assert template_patches(kube) == 1
+
+    again = executor.approve(asked.approval_token, "U0BOB")  # a second click
+    assert "Already approved by <@U0ALICE>" in again.message
+    assert template_patches(kube) == 1
+
+    with Session(engine) as session:
+        report = verify(session)
+    assert report.ok, report.problems
+    assert report.rows >= 5  # requested, approval_requested, approved, started, succeeded
+
+
+def test_concurrent_clicks_execute_once(executor: Executor, kube: KubeApiFake) -> None:
+    asked = executor.request("rollback_deployment", PARAMS, actor="U0CAROL")
+    assert asked.approval_token
+    results = []
+    barrier = threading.Barrier(4)
+
+    def click(user: str) -> None:
+        barrier.wait()
+        results.append(executor.approve(asked.approval_token or "", user))
+
+    threads = [threading.Thread(target=click, args=(u,)) for u in ("U0ALICE", "U0BOB") * 2]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sum(r.status == RunStatus.SUCCEEDED for r in results) == 1
+    assert template_patches(kube) == 1
+
+
+def test_the_same_key_is_one_run(executor: Executor) -> None:
+    first = executor.request("rollback_deployment", PARAMS, actor="U0CAROL", key="button:42")
+    second = executor.request("rollback_deployment", PARAMS, actor="U0CAROL", key="button:42")
+    assert second.id == first.id
+    assert second.message == "already requested"
+
+
+def test_policy_refuses_strangers_and_self_approval(executor: Executor, kube: KubeApiFake) -> None:
+    stranger = executor.request("rollback_deployment", PARAMS, actor="U0MALLORY")
+    assert stranger.status == RunStatus.REFUSED
+    assert "U0MALLORY may not run rollback_deployment" in stranger.message
+
+    own = executor.request("rollback_deployment", PARAMS, actor="U0ALICE")
+    assert own.approval_token
+    refused = executor.approve(own.approval_token, "U0ALICE")
+    assert refused.status == RunStatus.REFUSED
+    assert template_patches(kube) == 0
+    outsider = executor.approve(own.approval_token, "U0CAROL")  # may run, may not approve
+    assert outsider.status == RunStatus.REFUSED
+    assert executor.approve(own.approval_token, "U0BOB").status == RunStatus.SUCCEEDED
+    assert template_patches(kube) == 1
+
+
+def test_expired_and_tampered_approvals_run_nothing(executor: Executor, kube: KubeApiFake) -> None:
+    asked = executor.request("rollback_deployment", PARAMS, actor="U0CAROL")
+    assert asked.approval_token
+    tampered = executor.approve(asked.approval_token[:-2] + "xx", "U0ALICE")
+    assert "unknown" in tampered.message
+    executor.clock = lambda: datetime.now(UTC) + timedelta(minutes=16)
+    expired = executor.approve(asked.approval_token, "U0ALICE")
+    assert "expired" in expired.message
+    assert template_patches(kube) == 0
+
+
+def test_a_deployment_changed_after_the_plan_is_refused(
+    executor: Executor, kube: KubeApiFake
+) -> None:
+    asked = executor.request("rollback_deployment", PARAMS, actor="U0CAROL")
+    assert asked.approval_token
+    kube.roll(NS, DEPLOY, "registry/fraud-scorer:2.3.2")  # someone shipped a fix meanwhile
+    patches = template_patches(kube)
+    result = executor.approve(asked.approval_token, "U0ALICE")
+    assert result.status == RunStatus.REFUSED
+    assert "new approval" in result.message
+    assert image(kube) == "registry/fraud-scorer:2.3.2"
+    assert template_patches(kube) == patches
+
+
+def test_dry_run_shows_the_plan_and_changes_nothing(executor: Executor, kube: KubeApiFake) -> None:
+    view = executor.request("rollback_deployment", PARAMS, actor="U0CAROL", dry_run=True)
+    assert view.status == RunStatus.DRY_RUN
+    assert "revision 1" in view.plan["summary"]
+    assert view.message.startswith("Dry run, nothing changed.")
+    assert template_patches(kube) == 0
+
+
+def test_a_crash_before_or_after_the_patch_never_patches_twice(
+    executor: Executor, kube: KubeApiFake, engine: Engine
+) -> None:
+    asked = executor.request("rollback_deployment", PARAMS, actor="U0CAROL")
+    assert asked.approval_token
+    assert asked.id is not None
+    # Approved and claimed, then the process died before apply(): the run is left ``running``.
+    with session_scope(engine) as session:
+        session.execute(
+            update(table(ActionRun))
+            .where(ActionRun.id == asked.id)  # type: ignore[arg-type]
+            .values(status=RunStatus.RUNNING, approver="U0ALICE")
+        )
+    [resumed] = executor.resume_interrupted()
+    assert resumed.status == RunStatus.SUCCEEDED
+    assert template_patches(kube) == 1
+
+    # The patch landed but the process died before recording it: ``running`` again.
+    with session_scope(engine) as session:
+        session.execute(
+            update(table(ActionRun))
+            .where(ActionRun.id == asked.id)  # type: ignore[arg-type]
+            .values(status=RunStatus.RUNNING)
+        )
+    [again] = executor.resume_interrupted()
+    assert again.status == RunStatus.SUCCEEDED
+    assert "already" in again.message.lower()
+    assert template_patches(kube) == 1
+    with Session(engine) as session:
+        run = session.exec(select(ActionRun).where(ActionRun.id == asked.id)).one()
+    assert run.status == RunStatus.SUCCEEDED

@@ -1,0 +1,197 @@
+"""Playbook runs as LangGraph graphs checkpointed in the database: steps in order, approval as
+an interrupt resumed by a click (also from a new process), failure routing, templating."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jinja2 import UndefinedError
+from sqlalchemy import Engine
+
+from bot.catalog.load import parse_catalog
+from bot.clients.kubernetes import KubeClient
+from bot.runner.context import service_context
+from bot.runner.execute import Clients, Executor
+from bot.runner.graph import PlaybookRunner, checkpointer_for
+from bot.runner.playbook import PlaybookError, load_dir, load_file, matches, render
+from tests.fakes.k8s_api import KubeApiFake
+
+NS, DEPLOY = "ml-serving", "fraud-scorer"
+CATALOG = f"""
+services:
+  fraud-scorer:
+    namespace: {NS}
+    deployments: [{DEPLOY}]
+    signals: [{{name: error_rate, query: 'sum(errors)'}}]
+policy:
+  namespaces: [{NS}]
+  groups: {{sre: [U0ALICE, U0BOB]}}
+  rules:
+    - actions: [rollback_deployment]
+      run: ["@sre"]
+      approve: ["@sre"]
+    - actions: [post_message]
+      run: ["*"]
+      approval: none
+"""
+PLAYBOOK = """\
+apiVersion: opsbot/v1
+name: roll-and-tell
+description: Roll back, then say so.
+owner: sre
+params: {note: "all good"}
+steps:
+  - name: rollback
+    action: rollback_deployment
+    approval: required
+    on_failure: tell-failure
+    params: {namespace: "{{ service.namespace }}", deployment: "{{ service.deployment }}"}
+  - name: tell
+    action: post_message
+    params:
+      text: "Rolled back {{ service.name }}: {{ steps.rollback.summary }} ({{ params.note }})"
+  - name: tell-failure
+    action: post_message
+    when: "not steps.rollback.ok"
+    params: {text: "Rollback of {{ service.name }} did not happen: {{ steps.rollback.summary }}"}
+"""
+
+
+@pytest.fixture
+def kube() -> Iterator[KubeApiFake]:
+    with KubeApiFake() as fake:
+        start = datetime.now(UTC) - timedelta(hours=2)
+        fake.add_deployment(NS, DEPLOY, "registry/fraud-scorer:2.3.0", at=start)
+        fake.roll(NS, DEPLOY, "registry/fraud-scorer:2.3.1", at=start + timedelta(hours=1))
+        yield fake
+
+
+class Harness:
+    def __init__(self, db_url: str, engine: Engine, kube: KubeApiFake, tmp: Path) -> None:
+        (tmp / "playbooks").mkdir(exist_ok=True)
+        (tmp / "playbooks" / "roll-and-tell.yaml").write_text(PLAYBOOK)
+        self.db_url = db_url
+        self.engine = engine
+        self.catalog = parse_catalog(CATALOG)
+        self.kube = KubeClient.from_kubeconfig(str(kube.write_kubeconfig(tmp / "kubeconfig")))
+        self.said: list[str] = []
+        self.playbooks, problems = load_dir(tmp / "playbooks")
+        assert problems == []
+        self.closers: list[Any] = []
+
+    def runner(self) -> PlaybookRunner:
+        """A fresh executor and runner: what a restarted process builds."""
+        executor = Executor(
+            self.engine,
+            self.catalog,
+            Clients(kube=self.kube),
+            say=lambda _incident, text: self.said.append(text),
+        )
+        saver, close = checkpointer_for(self.db_url)
+        self.closers.append(close)
+        return PlaybookRunner(self.engine, executor, self.playbooks, saver)
+
+    def close(self) -> None:
+        for close in self.closers:
+            close()
+        self.kube.close()
+
+
+@pytest.fixture
+def harness(db_url: str, engine: Engine, kube: KubeApiFake, tmp_path: Path) -> Iterator[Harness]:
+    h = Harness(db_url, engine, kube, tmp_path)
+    yield h
+    h.close()
+
+
+def test_a_run_waits_for_approval_and_a_new_process_finishes_it(
+    harness: Harness, kube: KubeApiFake
+) -> None:
+    runner = harness.runner()
+    started = runner.start(
+        "roll-and-tell", actor="U0ALICE", context=service_context(harness.catalog, "fraud-scorer")
+    )
+    assert started.status == "waiting"
+    assert started.waiting_for
+    assert harness.said == []
+
+    # The bot restarts; the approval click reaches the new process.
+    restarted = harness.runner()
+    decided = restarted.executor.approve(started.waiting_for, "U0BOB")
+    assert decided.status == "succeeded", decided.message
+    finished = restarted.resume(started.id)
+    assert finished.status == "succeeded"
+    assert finished.steps["rollback"]["ok"] is True
+    assert finished.steps["tell-failure"]["status"] == "skipped"
+    assert harness.said == [
+        f"Rolled back fraud-scorer: {decided.message} (all good)",
+    ]
+    patches = [r for r in kube.requests if r[0] == "PATCH"]
+    assert len(patches) == 1
+
+
+def test_a_refused_step_routes_to_its_on_failure_step(harness: Harness) -> None:
+    runner = harness.runner()
+    view = runner.start(
+        "roll-and-tell",
+        actor="U0MALLORY",  # not allowed to roll back
+        context=service_context(harness.catalog, "fraud-scorer"),
+    )
+    assert view.status == "failed"  # its failure path ran to the end, but it failed
+    assert view.steps["rollback"]["ok"] is False
+    assert "tell" not in view.steps
+    assert harness.said[0].startswith("Rollback of fraud-scorer did not happen: Refused: U0MALLORY")
+
+
+def test_dry_run_plans_every_step_and_changes_nothing(harness: Harness, kube: KubeApiFake) -> None:
+    runner = harness.runner()
+    view = runner.start(
+        "roll-and-tell",
+        actor="U0ALICE",
+        context=service_context(harness.catalog, "fraud-scorer"),
+        dry_run=True,
+    )
+    assert view.status == "succeeded"
+    assert view.steps["rollback"]["status"] == "dry_run"
+    assert view.steps["tell"]["status"] == "dry_run"
+    assert harness.said == []
+    assert [r for r in kube.requests if r[0] == "PATCH"] == []
+
+
+def test_run_params_are_checked(harness: Harness) -> None:
+    with pytest.raises(ValueError, match="takes no param colour"):
+        harness.runner().start(
+            "roll-and-tell",
+            actor="U0ALICE",
+            context=service_context(harness.catalog, "fraud-scorer"),
+            params={"colour": "red"},
+        )
+
+
+def test_templates_are_strict_and_matching_reads_labels_and_suspects(tmp_path: Path) -> None:
+    ctx = {"service": {"name": "x"}, "steps": {}}
+    assert render({"a": ["{{ service.name }}!"]}, ctx) == {"a": ["x!"]}
+    with pytest.raises(UndefinedError):
+        render("{{ service.namespace }}", ctx)
+    path = tmp_path / "pb.yaml"
+    path.write_text(
+        PLAYBOOK.replace(
+            "owner: sre\n",
+            "owner: sre\nmatch: {labels: {severity: critical}, suspect_kinds: [model]}\n",
+        )
+    )
+    pb = load_file(path)
+    assert matches(pb, {"severity": "critical"}, "model", "fraud-scorer")
+    assert not matches(pb, {"severity": "warning"}, "model", "fraud-scorer")
+    assert not matches(pb, {"severity": "critical"}, "data", "fraud-scorer")
+
+
+def test_a_playbook_with_a_bad_step_reference_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "pb.yaml"
+    path.write_text(PLAYBOOK.replace("on_failure: tell-failure", "on_failure: nowhere"))
+    with pytest.raises(PlaybookError, match="on_failure must be stop, continue or a step name"):
+        load_file(path)
