@@ -5,20 +5,23 @@ each call restarts the pods again. Here the value is fixed in the plan (the plan
 run's idempotency key goes alongside it as ``opsbot/restart-key`` (a digest): a retry of the same
 run, with the same plan or a new one, finds its own restart already there and patches nothing.
 
-The patch (strategic merge, as kubectl's) carries the Deployment's resourceVersion; a Deployment
-whose spec changed since the plan is refused, as is one that is paused (it would not roll).
+The patch (strategic merge, as kubectl's) carries the resourceVersion just read (409 when
+something wrote the Deployment in between). A Deployment whose pod template changed since the plan
+(a deploy: its pods are new anyway) is refused, as is one that is paused (it would not roll);
+status updates and scaling do not void the approval.
 """
 
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC
 from typing import Any
 
 from pydantic import Field
 
 from actions.base import Action, ActionContext, ActionRefused, Params, Plan, Result, Target
 from actions.registry import register
-from bot.clients.kubernetes import Json, KubeClient, spec_unchanged, version_pins
+from bot.clients.kubernetes import Json, KubeClient, template_hash, version_pins
 from bot.errors import ExternalServiceError
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
@@ -55,8 +58,8 @@ class RestartDeployment(Action[RestartParams]):
                 pinned={**version_pins(dep), "restarted_at": notes.get(RESTARTED_AT), "key": key},
                 noop=True,
             )
-        at = ctx.clock().strftime("%Y-%m-%dT%H:%M:%SZ")
-        pins = version_pins(dep)
+        at = ctx.clock().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        pins = {**version_pins(dep), "template": template_hash(spec.get("template"))}
         lines = [
             f"{RESTARTED_AT}: {notes.get(RESTARTED_AT) or '(never)'} → {at}",
             f"all {spec.get('replicas', 1)} pods are replaced by a rolling update",
@@ -79,7 +82,12 @@ class RestartDeployment(Action[RestartParams]):
         dep = _read(kube, ns, name)
         if _done(dep, at, key):
             return Result(True, f"{ref} was already restarted at {at}", {**data, "already": True})
-        if not spec_unchanged(dep, pinned):
+        if (dep.get("spec") or {}).get("paused"):
+            raise ActionRefused(f"{ref} was paused since the restart was approved: resume it first")
+        same = dep["metadata"].get("uid") == pinned.get("uid") and template_hash(
+            (dep.get("spec") or {}).get("template")
+        ) == pinned.get("template")
+        if not same:
             raise ActionRefused(
                 f"{ref} changed since the restart was approved (resourceVersion "
                 f"{pinned.get('resource_version')} → {dep['metadata'].get('resourceVersion')}): "

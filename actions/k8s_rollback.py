@@ -6,15 +6,16 @@ current one and the Deployment's version, and ``apply``:
 
 1. re-reads the Deployment; if it already runs the target template, reports done and patches
    nothing (a retry after a success, or after a crash that followed the PATCH);
-2. refuses if its spec changed since the plan (another deploy, a scale, a pause): the approval
-   was for a Deployment that no longer exists as it was;
+2. refuses if its pod template changed since the plan (another deploy; a pause too): the
+   approval was for a rollback from a template that is no longer there;
 3. JSON-patches ``/spec/template`` (the target ReplicaSet's, without ``pod-template-hash``) and
    ``/metadata/annotations`` as kubectl does, after a ``test`` op on
    ``/metadata/resourceVersion``: the API server itself refuses (422; 409 alike) if anything
    wrote the Deployment between the re-read and the PATCH.
 
-Status-only writes (the controller's, every few seconds on a live cluster) change the
-resourceVersion but not the spec: ``spec_unchanged`` lets those through.
+Writes that leave the template alone do not void the approval: the controllers' status updates
+(every few seconds on a live cluster) and scaling (an HPA under load) change the resourceVersion,
+not what the rollback is about. The ``test`` op then carries the resourceVersion just read.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ from bot.clients.kubernetes import (
     Json,
     KubeClient,
     revision_of,
-    spec_unchanged,
     template_hash,
     template_images,
     template_without_hash,
@@ -147,7 +147,11 @@ class RollbackDeployment(Action[RollbackParams]):
         dep = _read(kube, ns, name)
         if _at_target(dep, pinned):
             return _already(ref, dep, pinned)
-        if not spec_unchanged(dep, pinned):
+        if (dep.get("spec") or {}).get("paused"):
+            raise ActionRefused(
+                f"{ref} was paused since the rollback was approved: resume it first"
+            )
+        if not _as_planned(dep, pinned):
             raise ActionRefused(
                 f"{ref} changed since the rollback was approved (resourceVersion "
                 f"{pinned.get('resource_version')} → {dep['metadata'].get('resourceVersion')}, "
@@ -224,6 +228,17 @@ def _read(kube: KubeClient, ns: str, name: str) -> Json:
         if exc.status == 404:
             raise ActionRefused(f"deployment {ns}/{name} not found") from exc
         raise
+
+
+def _as_planned(dep: Json, pinned: dict[str, Any]) -> bool:
+    """Still the Deployment the plan read, running the template it rolls back from."""
+    if dep["metadata"].get("resourceVersion") == pinned.get("resource_version"):
+        return True
+    template = (dep.get("spec") or {}).get("template")
+    return bool(
+        dep["metadata"].get("uid") == pinned.get("uid")
+        and template_hash(template) == pinned.get("from_template")
+    )
 
 
 def _at_target(dep: Json, pinned: dict[str, Any]) -> bool:

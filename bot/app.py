@@ -72,9 +72,7 @@ def build_runtime(settings: Settings) -> Runtime:
         metrics_window=timedelta(minutes=settings.metrics_window_min),
         limiter=anyio.CapacityLimiter(ENRICH_THREADS),
     )
-    ops, close_ops = build_ops(
-        settings, engine, catalog, action_clients(settings, enricher.clients)
-    )
+    ops, close_ops = build_ops(settings, engine, catalog, action_clients(settings))
     enricher.offer = playbook_offer(ops.playbooks)
     return Runtime(
         settings=settings,

@@ -27,7 +27,6 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _console(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.app import enrichment_clients
     from bot.catalog.load import load_catalog
     from bot.chat.console_repl import repl
     from bot.runner.wiring import action_clients, build_ops
@@ -37,7 +36,7 @@ def _console(args: argparse.Namespace, settings: Settings) -> int:
     catalog = load_catalog(settings.services_file)
     upgrade(settings.database_url)
     engine = make_engine(settings.database_url)
-    clients = action_clients(settings, enrichment_clients(settings))
+    clients = action_clients(settings)
     ops, close = build_ops(settings, engine, catalog, clients)
     try:
         return repl(engine, catalog=catalog, ops=ops)

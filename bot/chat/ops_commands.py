@@ -60,7 +60,9 @@ def _answer(ctx: CommandContext, view: RunView) -> Reply:
         return _reply(text, blocks, public=True)
     text, blocks = outcome(view)
     ok = view.status not in (RunStatus.REFUSED, RunStatus.FAILED)
-    return _reply(text, blocks, ok=ok, public=view.status != RunStatus.DRY_RUN)
+    # Results are for the channel; refusals and dry runs only for whoever asked.
+    public = view.status in (RunStatus.SUCCEEDED, RunStatus.FAILED)
+    return _reply(text, blocks, ok=ok, public=public)
 
 
 def _deployment(ctx: CommandContext, service: str) -> tuple[str, str] | str:
@@ -201,13 +203,17 @@ def cmd_approve(ctx: CommandContext, args: list[str]) -> Reply:
         return refusal
     if len(args) != 1:
         return _reply("Usage: /ops approve <token>", ok=False)
-    view = ctx.ops.executor.approve(args[0], ctx.user)
-    if ctx.ops.runner is not None and view.id is not None:
-        resume_playbook(ctx.ops, view.id)
+    ops = ctx.ops
+    view = ops.executor.approve(args[0], ctx.user)
+    if not view.decided:
+        # Refused, expired, unknown, or someone else's click counted: tell only this person.
+        return _reply(view.message, ok=False)
     text, blocks = outcome(view, ctx.user)
-    return _reply(
-        text, blocks, ok=view.status not in (RunStatus.REFUSED, RunStatus.FAILED), public=True
-    )
+    reply = _reply(text, blocks, public=True)
+    if view.id is not None:
+        run_id = view.id
+        reply.then = lambda: resume_playbook(ops, run_id)
+    return reply
 
 
 def cmd_reject(ctx: CommandContext, args: list[str]) -> Reply:

@@ -546,22 +546,6 @@ def version_pins(obj: Mapping[str, Any]) -> Json:
     }
 
 
-def spec_unchanged(obj: Mapping[str, Any], pins: Mapping[str, Any]) -> bool:
-    """Whether ``obj`` still has the spec it had when ``pins`` were taken: the same
-    resourceVersion, or the same object (uid) at the same ``generation`` (the API server bumps
-    it on every spec change; the controllers' status writes only change the resourceVersion,
-    which on a live cluster happens every few seconds)."""
-    now = version_pins(obj)
-    if now["resource_version"] == pins.get("resource_version"):
-        return True
-    return (
-        bool(now["uid"])
-        and now["uid"] == pins.get("uid")
-        and now["generation"] > 0
-        and now["generation"] == pins.get("generation")
-    )
-
-
 def revision_of(obj: Mapping[str, Any]) -> int | None:
     """``deployment.kubernetes.io/revision`` of a Deployment or ReplicaSet (JSON)."""
     return _revision((obj.get("metadata") or {}).get("annotations"))
@@ -590,7 +574,6 @@ __all__ = [
     "RolloutStatus",
     "revision_of",
     "selector_string",
-    "spec_unchanged",
     "template_hash",
     "template_images",
     "template_without_hash",

@@ -18,7 +18,7 @@ import logging
 import secrets
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -64,6 +64,7 @@ class RunView:
     result: dict[str, Any] = field(default_factory=dict)
     approval_token: str | None = None
     approver: str | None = None
+    decided: bool = False  # this call was the approval that counted
 
 
 def _readable(exc: ValidationError) -> str:
@@ -257,7 +258,7 @@ class Executor:
                 approver=approver,
             )
             run_id = run.id
-        return self.execute(run_id)
+        return replace(self.execute(run_id), decided=True)
 
     def reject(self, token: str, who: str) -> RunView:
         with session_scope(self.engine) as session:

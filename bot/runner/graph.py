@@ -13,10 +13,12 @@ from __future__ import annotations
 import logging
 import operator
 import sqlite3
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, TypedDict
 
+from jinja2 import TemplateError
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, interrupt
@@ -58,6 +60,29 @@ def thread_id(run_id: int) -> str:
     return f"playbook-run-{run_id}"
 
 
+class LazyCheckpointer:
+    """Opens the checkpointer on first use, so building the app never touches the database
+    (a database that is down at start gives 503s, not a crash)."""
+
+    def __init__(self, database_url: str) -> None:
+        self.database_url = database_url
+        self._saver: BaseCheckpointSaver[Any] | None = None
+        self._close: Callable[[], None] | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> BaseCheckpointSaver[Any]:
+        with self._lock:
+            if self._saver is None:
+                self._saver, self._close = checkpointer_for(self.database_url)
+            return self._saver
+
+    def close(self) -> None:
+        with self._lock:
+            if self._close is not None:
+                self._close()
+            self._saver = self._close = None
+
+
 def checkpointer_for(database_url: str) -> tuple[BaseCheckpointSaver[Any], Callable[[], None]]:
     """A LangGraph checkpointer in the same database as everything else, and its closer."""
     url = make_url(database_url)
@@ -91,7 +116,7 @@ class PlaybookRunner:
         engine: Engine,
         executor: Executor,
         playbooks: Mapping[str, Playbook],
-        checkpointer: BaseCheckpointSaver[Any],
+        checkpointer: BaseCheckpointSaver[Any] | LazyCheckpointer,
         *,
         on_approval: OnApproval | None = None,
         on_progress: OnProgress | None = None,
@@ -205,17 +230,37 @@ class PlaybookRunner:
         for i, step in enumerate(playbook.steps):
             following = names[i + 1] if i + 1 < len(names) else END
             builder.add_conditional_edges(step.name, _router(step, following), [*names, END])
-        return builder.compile(checkpointer=self.checkpointer)
+        saver = (
+            self.checkpointer.get()
+            if isinstance(self.checkpointer, LazyCheckpointer)
+            else self.checkpointer
+        )
+        return builder.compile(checkpointer=saver)
 
     def _node(self, playbook: Playbook, step: Step) -> Callable[[RunState], dict[str, Any]]:
         def run_step(state: RunState) -> dict[str, Any]:
             run_id = int(state["context"]["run_id"])
             run = self._run(run_id)
             context = {**state["context"], "steps": state.get("steps", {})}
-            if step.when and not holds(step.when, context):
-                result = {"ok": True, "status": "skipped", "summary": f"skipped ({step.when})"}
-                return {"steps": {step.name: result}}
-            params = render(step.params, context)
+            try:
+                if step.when and not holds(step.when, context):
+                    result = {"ok": True, "status": "skipped", "summary": f"skipped ({step.when})"}
+                    return {"steps": {step.name: result}}
+                params = render(step.params, context)
+            except TemplateError as exc:
+                # A param the incident or catalog cannot fill: the step fails, the run goes on
+                # to its on_failure route, and the thread says what was missing.
+                result = {
+                    "ok": False,
+                    "status": "failed",
+                    "summary": f"could not fill params: {exc}",
+                }
+                if self.on_progress is not None:
+                    self.on_progress(self._run(run_id), step, result)
+                update: dict[str, Any] = {"steps": {step.name: result}}
+                if step.on_failure == "stop":
+                    update["failed"] = True
+                return update
             approval = {"required": True, "none": False}.get(step.approval)
             key = f"playbook_run:{run_id}:{step.name}"
             self._set_status(run_id, "running", step.name)
@@ -244,7 +289,7 @@ class PlaybookRunner:
             }
             if self.on_progress is not None:
                 self.on_progress(run, step, result)
-            update: dict[str, Any] = {"steps": {step.name: result}}
+            update = {"steps": {step.name: result}}
             if not result["ok"] and step.on_failure == "stop":
                 update["failed"] = True
             return update

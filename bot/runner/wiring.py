@@ -15,7 +15,7 @@ from bot.chat.outbox_queue import enqueue_reply
 from bot.config import Settings
 from bot.enrich.runner import PlaybookOffer
 from bot.runner.execute import Clients, Executor, RunView
-from bot.runner.graph import OnApproval, OnProgress, PlaybookRunner, checkpointer_for
+from bot.runner.graph import LazyCheckpointer, OnApproval, OnProgress, PlaybookRunner
 from bot.runner.playbook import Playbook, Step, load_dir, matches
 from bot.store.models import Incident
 from bot.store.run_models import PlaybookRun
@@ -42,8 +42,24 @@ def thread_poster(engine: Engine) -> Any:
     return say
 
 
-def action_clients(settings: Settings, enrichment_clients: Any) -> Clients:
-    """Kubernetes and Prometheus as enrichment has them; PagerDuty and Airflow when set."""
+ACTION_TIMEOUT_S = 10.0  # a write is worth waiting for longer than an enrichment read
+
+
+def action_clients(settings: Settings) -> Clients:
+    """The adapters actions write through, each where configured, with their own timeouts."""
+    from bot.clients.kubernetes import KubeClient
+    from bot.clients.prometheus import PromClient
+
+    kube: KubeClient | None
+    if settings.kubeconfig is not None:
+        kube = KubeClient.from_kubeconfig(str(settings.kubeconfig), timeout_s=ACTION_TIMEOUT_S)
+    else:
+        kube = KubeClient.from_environment(timeout_s=ACTION_TIMEOUT_S)
+    prom = (
+        PromClient(settings.prometheus_url, timeout_s=ACTION_TIMEOUT_S)
+        if settings.prometheus_url
+        else None
+    )
     pagerduty = None
     if settings.pagerduty_api_token is not None:
         if not settings.pagerduty_from:
@@ -70,12 +86,7 @@ def action_clients(settings: Settings, enrichment_clients: Any) -> Clients:
             if settings.airflow_password
             else None,
         )
-    return Clients(
-        kube=enrichment_clients.kube,
-        prom=enrichment_clients.prom,
-        pagerduty=pagerduty,
-        airflow=airflow,
-    )
+    return Clients(kube=kube, prom=prom, pagerduty=pagerduty, airflow=airflow)
 
 
 MAX_OFFERED = 5
@@ -124,9 +135,9 @@ def build_ops(
     playbooks, problems = load_dir(settings.playbooks_dir)
     for problem in problems:
         log.error("playbook not loaded: %s", problem)
-    saver, close = checkpointer_for(settings.database_url)
+    saver = LazyCheckpointer(settings.database_url)
     on_approval, on_progress = thread_hooks(engine)
     runner = PlaybookRunner(
         engine, executor, playbooks, saver, on_approval=on_approval, on_progress=on_progress
     )
-    return Ops(executor=executor, runner=runner, playbooks=playbooks), close
+    return Ops(executor=executor, runner=runner, playbooks=playbooks), saver.close

@@ -28,7 +28,7 @@ class FakeClock:
     def __init__(self, start: datetime = T0) -> None:
         self.now = start
         self.sleeps: list[float] = []
-        self.on_sleep: Callable[[int], None] | None = None
+        self.on_sleep: Callable[[int], object] | None = None
 
     def __call__(self) -> datetime:
         return self.now

@@ -167,29 +167,33 @@ def test_a_retry_with_the_same_key_adopts_the_job_it_started(
     assert any("exists already" in line for line in replanned.lines)
 
 
-@pytest.mark.usefixtures("cronjob")
-def test_a_job_of_that_name_not_made_by_opsbot_is_refused(
-    kube: KubeApiFake, ctx: ActionContext
+@pytest.mark.parametrize("made_by", ["someone", "kubectl", "another opsbot run"])
+def test_a_job_of_that_name_not_made_by_this_run_is_refused(
+    kube: KubeApiFake, cronjob: dict[str, Any], ctx: ActionContext, made_by: str
 ) -> None:
     plan = action.plan(ctx, params())
-    kube.create(
-        "jobs",
-        NS,
-        {
-            "metadata": {"name": plan.pinned["job"]},
-            "spec": {
-                "template": {
-                    "spec": {
-                        "restartPolicy": "Never",
-                        "containers": [{"name": "x", "image": "reg/other:1"}],
-                    }
-                }
-            },
-        },
-    )
+    meta: dict[str, Any] = {"name": plan.pinned["job"]}
+    if made_by != "someone":  # kubectl create job --from=cronjob/...: owner and annotation
+        meta["ownerReferences"] = [
+            {
+                "apiVersion": "batch/v1",
+                "kind": "CronJob",
+                "name": CRON,
+                "uid": cronjob["metadata"]["uid"],
+                "controller": True,
+            }
+        ]
+        meta["annotations"] = {INSTANTIATE: "manual"}
+    if made_by == "another opsbot run":
+        meta["annotations"].update({"opsbot/pipeline": "features", "opsbot/run-key": "0" * 16})
+    template = {
+        "spec": {"restartPolicy": "Never", "containers": [{"name": "x", "image": "reg/x:1"}]}
+    }
+    kube.create("jobs", NS, {"metadata": meta, "spec": {"template": template}})
 
     with pytest.raises(ActionRefused, match="was not started by opsbot"):
         action.apply(ctx, params(), plan)
+    assert len(kube.jobs(NS)) == 1
 
 
 @pytest.mark.usefixtures("cronjob")

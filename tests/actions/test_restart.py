@@ -130,6 +130,16 @@ def test_a_write_between_the_read_and_the_patch_is_a_409_refusal(
     assert RESTARTED_AT not in template_notes(kube)
 
 
+def test_a_scale_after_the_plan_does_not_void_it(
+    kube: KubeApiFake, kc: KubeClient, make_ctx: Callable[..., ActionContext]
+) -> None:
+    ctx = make_ctx()
+    plan = action.plan(ctx, params())
+    kc.patch_scale(NS, NAME, 6, None)
+    assert action.apply(ctx, params(), plan).ok
+    assert template_notes(kube)[RESTARTED_AT] == plan.pinned["restarted_at"]
+
+
 def test_a_paused_deployment_is_refused(
     kc: KubeClient, make_ctx: Callable[..., ActionContext]
 ) -> None:

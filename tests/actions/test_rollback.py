@@ -210,21 +210,37 @@ def test_a_deployment_rolled_after_the_plan_is_refused_without_a_patch(
 
 
 @pytest.mark.usefixtures("three_revisions")
-def test_a_status_only_write_after_the_plan_does_not_void_it(
-    kube: KubeApiFake, make_ctx: Callable[..., ActionContext]
+def test_status_writes_and_scaling_after_the_plan_do_not_void_it(
+    kube: KubeApiFake, kc: KubeClient, make_ctx: Callable[..., ActionContext]
 ) -> None:
     kube.hold_rollouts()
     kube.roll(NS, NAME, IMAGE.format("2.4.0"))
     ctx = make_ctx()
     plan = action.plan(ctx, params())
     kube.complete_rollout(NS, NAME)  # the controller writes status: a new resourceVersion
+    kc.patch_scale(NS, NAME, 5, None)  # an HPA scales under load: a new generation
     dep = kube.deployment(NS, NAME)
     assert dep["metadata"]["resourceVersion"] != plan.pinned["resource_version"]
-    assert dep["metadata"]["generation"] == plan.pinned["generation"]
+    assert dep["metadata"]["generation"] != plan.pinned["generation"]
 
     result = action.apply(ctx, params(), plan)
 
     assert result.ok
+    assert image(kube) == IMAGE.format("2.3.1")
+    assert kube.deployment(NS, NAME)["spec"]["replicas"] == 5  # the rollback keeps the count
+
+
+@pytest.mark.usefixtures("three_revisions")
+def test_a_deployment_paused_after_the_plan_is_refused(
+    kube: KubeApiFake, kc: KubeClient, make_ctx: Callable[..., ActionContext]
+) -> None:
+    ctx = make_ctx()
+    plan = action.plan(ctx, params())
+    kc.apps.patch_namespaced_deployment(NAME, NS, {"spec": {"paused": True}})
+    with pytest.raises(ActionRefused, match="was paused since the rollback was approved"):
+        action.apply(ctx, params(), plan)
+    with pytest.raises(ActionRefused, match="is paused"):
+        action.plan(ctx, params())
     assert image(kube) == IMAGE.format("2.3.1")
 
 

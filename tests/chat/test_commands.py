@@ -26,9 +26,9 @@ def test_help_lists_every_command(sqlite_url: str) -> None:
 
 
 def test_unknown_subcommand_answers_with_usage(sqlite_url: str) -> None:
-    reply = run_command(CommandContext(engine=make_engine(sqlite_url)), "rollback everything")
+    reply = run_command(CommandContext(engine=make_engine(sqlite_url)), "reboot everything")
     assert not reply.ok
-    assert "Unknown command `rollback`" in reply.text
+    assert "Unknown command `reboot`" in reply.text
     assert "Usage: /ops" in reply.text
 
 

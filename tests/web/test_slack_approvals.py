@@ -1,0 +1,166 @@
+"""Approvals in Slack, through Bolt: `/ops rollback` posts the plan with buttons that carry only
+an opaque token; the first allowed click runs it once; a second click, a stranger's click and a
+forged token are answered privately and change nothing."""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from tests.fakes.k8s_api import KubeApiFake
+from tests.fakes.slack_api import SlackEmulator
+from tests.web.conftest import asgi_client
+from tests.web.test_slack_events import SIGNING_SECRET, signed_headers, slash_command
+
+NS, DEPLOY = "ml-serving", "fraud-scorer"
+CATALOG = f"""
+services:
+  fraud-scorer: {{namespace: {NS}, deployments: [{DEPLOY}]}}
+policy:
+  namespaces: [{NS}]
+  groups: {{sre: [U0ALICE, U0BOB]}}
+  rules:
+    - actions: [rollback_deployment]
+      run: ["@sre", U0ONCALL]
+      approve: ["@sre"]
+"""
+
+
+@pytest.fixture
+def slack() -> Iterator[SlackEmulator]:
+    with SlackEmulator(channels=("C0INCIDENT",)) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def kube() -> Iterator[KubeApiFake]:
+    with KubeApiFake() as fake:
+        start = datetime.now(UTC) - timedelta(hours=2)
+        fake.add_deployment(NS, DEPLOY, "registry/fraud-scorer:2.3.0", at=start)
+        fake.roll(NS, DEPLOY, "registry/fraud-scorer:2.3.1", at=start + timedelta(hours=1))
+        yield fake
+
+
+@pytest.fixture
+async def client(
+    make_app: Callable[..., FastAPI], slack: SlackEmulator, kube: KubeApiFake, tmp_path: Path
+) -> AsyncIterator[httpx.AsyncClient]:
+    (tmp_path / "services.yaml").write_text(CATALOG)
+    app = make_app(
+        slack_bot_token="xoxb-test-token",
+        slack_signing_secret=SIGNING_SECRET,
+        slack_api_url=slack.api_url,
+        services_file=tmp_path / "services.yaml",
+        kubeconfig=kube.write_kubeconfig(tmp_path / "kubeconfig"),
+    )
+    async with asgi_client(app) as c:
+        yield c
+        for close in app.state.runtime.closers:
+            close()
+
+
+def click(action_id: str, value: str, user: str, response_url: str) -> bytes:
+    payload: dict[str, Any] = {
+        "type": "block_actions",
+        "team": {"id": "T0TEST", "domain": "opsbot-test"},
+        "user": {"id": user, "username": user.lower(), "team_id": "T0TEST"},
+        "api_app_id": "A0TEST",
+        "token": "legacy-verification-token-unused",
+        "trigger_id": "1.2.3",
+        "channel": {"id": "C0INCIDENT", "name": "incidents"},
+        "container": {"type": "message", "message_ts": "1.000001", "channel_id": "C0INCIDENT"},
+        "response_url": response_url,
+        "actions": [
+            {
+                "type": "button",
+                "action_id": action_id,
+                "block_id": "opsbot_approval",
+                "value": value,
+                "action_ts": "1.000002",
+            }
+        ],
+    }
+    return urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
+
+
+def image(kube: KubeApiFake) -> str:
+    return str(kube.deployment(NS, DEPLOY)["spec"]["template"]["spec"]["containers"][0]["image"])
+
+
+def patches(kube: KubeApiFake) -> int:
+    return sum(1 for r in kube.requests if r[0] == "PATCH")
+
+
+async def post(client: httpx.AsyncClient, body: bytes) -> None:
+    response = await client.post("/slack/events", content=body, headers=signed_headers(body))
+    assert response.status_code == 200
+
+
+async def test_the_first_allowed_click_rolls_back_once(
+    client: httpx.AsyncClient, slack: SlackEmulator, kube: KubeApiFake
+) -> None:
+    await post(client, slash_command("rollback fraud-scorer", slack.response_url("ask")))
+    await slack.await_for(lambda: len(slack.responses("ask")) == 1, timeout=10)
+    [ask] = slack.responses("ask")
+    assert ask["response_type"] == "in_channel"
+    assert "Roll back ml-serving/fraud-scorer" in json.dumps(ask["blocks"])
+    actions = next(b for b in ask["blocks"] if b["type"] == "actions")
+    token = actions["elements"][0]["value"]
+    assert {e["value"] for e in actions["elements"]} == {token}  # the token and nothing else
+    assert DEPLOY not in token
+    assert patches(kube) == 0
+
+    # A stranger clicks first: told privately, nothing runs.
+    await post(client, click("opsbot_approve", token, "U0MALLORY", slack.response_url("m")))
+    await slack.await_for(lambda: len(slack.responses("m")) == 1, timeout=10)
+    [refusal] = slack.responses("m")
+    assert refusal["response_type"] == "ephemeral"
+    assert "U0MALLORY may not approve" in refusal["text"]
+    assert patches(kube) == 0
+
+    await post(client, click("opsbot_approve", token, "U0ALICE", slack.response_url("a")))
+    await slack.await_for(lambda: len(slack.responses("a")) == 1, timeout=20)
+    [done] = slack.responses("a")
+    assert done.get("replace_original") is True
+    assert "Done" in done["text"]
+    assert "<@U0ALICE>" in done["text"]
+    assert image(kube) == "registry/fraud-scorer:2.3.0"
+    assert patches(kube) == 1
+
+    # Bob clicks the same (stale) button: he is told who approved; nothing runs again.
+    await post(client, click("opsbot_approve", token, "U0BOB", slack.response_url("b")))
+    await slack.await_for(lambda: len(slack.responses("b")) == 1, timeout=10)
+    [late] = slack.responses("b")
+    assert late["response_type"] == "ephemeral"
+    assert "Already approved by <@U0ALICE>" in late["text"]
+    assert patches(kube) == 1
+
+
+async def test_a_forged_token_runs_nothing(
+    client: httpx.AsyncClient, slack: SlackEmulator, kube: KubeApiFake
+) -> None:
+    await post(client, click("opsbot_approve", "made-up-token", "U0ALICE", slack.response_url("f")))
+    await slack.await_for(lambda: len(slack.responses("f")) == 1, timeout=10)
+    [answer] = slack.responses("f")
+    assert answer["response_type"] == "ephemeral"
+    assert "unknown" in answer["text"]
+    assert patches(kube) == 0
+
+
+async def test_dry_run_answers_privately_with_the_plan(
+    client: httpx.AsyncClient, slack: SlackEmulator, kube: KubeApiFake
+) -> None:
+    await post(client, slash_command("rollback fraud-scorer --dry-run", slack.response_url("d")))
+    await slack.await_for(lambda: len(slack.responses("d")) == 1, timeout=10)
+    [answer] = slack.responses("d")
+    assert answer["response_type"] == "ephemeral"
+    assert answer["text"].startswith("Dry run, nothing changed. Would: Roll back")
+    assert patches(kube) == 0
