@@ -34,7 +34,6 @@ from bot.enrich.change_sources import (
     merge_deploys,
     rollout_changes,
 )
-from bot.enrich.chart import alt_text, render_chart
 from bot.enrich.metrics import fetch_signals, shift_after, summarize
 from bot.enrich.suspects import Suspect, rank
 from bot.enrich.types import ChangeEvent, SignalSeries, SourceResult
@@ -253,6 +252,8 @@ class Enricher:
         started = time.perf_counter()
 
         def draw() -> bytes:
+            from bot.enrich.chart import render_chart  # matplotlib: loaded by warm_up()
+
             return render_chart(outcome.series, outcome.changes, alert_start, title=title)
 
         try:
@@ -273,7 +274,7 @@ class Enricher:
             data={
                 "filename": f"incident-{outcome.incident_id}-metrics.png",
                 "bytes": len(png),
-                "alt_text": alt_text(outcome.series, outcome.changes, alert_start),
+                "alt_text": chart_alt_text(outcome.series, outcome.changes, alert_start),
             },
             duration_ms=_ms(started),
         )
@@ -301,3 +302,16 @@ def _changes_result(source: str, changes: list[ChangeEvent]) -> SourceResult:
 
 def _ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 1)
+
+
+def chart_alt_text(
+    series: Sequence[SignalSeries], changes: Sequence[ChangeEvent], alert_start: datetime
+) -> str:
+    from bot.enrich.chart import alt_text
+
+    return alt_text(series, changes, alert_start)
+
+
+def warm_up() -> None:
+    """Import matplotlib (seconds) in the background at start, not in the first incident."""
+    import bot.enrich.chart  # noqa: F401

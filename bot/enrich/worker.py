@@ -19,7 +19,7 @@ from collections.abc import Callable
 import anyio
 
 from bot.enrich import store
-from bot.enrich.runner import Enricher
+from bot.enrich.runner import Enricher, warm_up
 from bot.intake.pressure import IntakePressure
 from bot.metrics import Metrics
 
@@ -53,6 +53,7 @@ class EnrichmentWorker:
         self._queue.put_nowait(incident_id)
 
     async def run(self, stop: asyncio.Event) -> None:
+        await anyio.to_thread.run_sync(warm_up)
         rescan = asyncio.create_task(self._rescan(stop))
         try:
             while not stop.is_set():

@@ -16,12 +16,9 @@ import sqlite3
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, TypedDict
+from typing import TYPE_CHECKING, Annotated, Any, TypedDict
 
 from jinja2 import TemplateError
-from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.graph import END, START, StateGraph
-from langgraph.types import Command, interrupt
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, col, select
@@ -31,6 +28,14 @@ from bot.runner.playbook import Playbook, Step, holds, render
 from bot.store.engine import session_scope
 from bot.store.run_models import ActionRun, Approval, PlaybookRun, RunStatus
 from bot.store.types import utcnow
+
+if TYPE_CHECKING:
+    from langgraph.checkpoint.base import BaseCheckpointSaver
+
+# LangGraph (and the LangChain it pulls in) costs seconds to import: it is loaded on the first
+# playbook run, not when opsbot starts.
+END = "__end__"
+START = "__start__"
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +175,7 @@ class PlaybookRunner:
 
     def resume(self, run_id: int) -> PlaybookRunView:
         """Continue a run after its approval was decided (or after a restart)."""
-        return self._invoke(run_id, Command(resume=True))
+        return self._invoke(run_id, _resume())
 
     def resume_all(self) -> list[PlaybookRunView]:
         """After a restart: runs that were running (not waiting for a person) continue from
@@ -186,7 +191,7 @@ class PlaybookRunner:
             assert run_id is not None
             if status == "waiting" and self._still_waiting(run_id):
                 continue
-            out.append(self._invoke(run_id, Command(resume=True) if status == "waiting" else None))
+            out.append(self._invoke(run_id, _resume() if status == "waiting" else None))
         return out
 
     def view(self, run_id: int) -> PlaybookRunView:
@@ -221,6 +226,8 @@ class PlaybookRunner:
         return self._graphs[name]
 
     def _build(self, playbook: Playbook) -> Any:
+        from langgraph.graph import StateGraph
+
         builder: StateGraph[RunState] = StateGraph(RunState)
         names = [s.name for s in playbook.steps]
         for step in playbook.steps:
@@ -278,6 +285,8 @@ class PlaybookRunner:
                 if view.approval_token and self.on_approval is not None:
                     self.on_approval(run, step, view, view.approval_token)
                 self._set_status(run_id, "waiting", step.name)
+                from langgraph.types import interrupt
+
                 interrupt({"step": step.name, "action_run": view.id})
             view = self._settle(key)
             result = {
@@ -343,6 +352,12 @@ class PlaybookRunner:
 
     def _still_waiting(self, run_id: int) -> bool:
         return self._waiting_token(run_id) is not None
+
+
+def _resume() -> Any:
+    from langgraph.types import Command
+
+    return Command(resume=True)
 
 
 def _config(run_id: int) -> Any:
