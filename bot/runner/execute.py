@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -85,6 +86,7 @@ class Executor:
         say: Callable[[int | None, str], None] | None = None,
         resolve: GroupResolver | None = None,
         clock: Callable[[], datetime] = utcnow,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.engine = engine
         self.catalog = catalog
@@ -92,6 +94,7 @@ class Executor:
         self.say = say
         self.resolve = resolve
         self.clock = clock
+        self.sleep = sleep
 
     # -- context ---------------------------------------------------------------------------
 
@@ -114,6 +117,7 @@ class Executor:
             pipelines=self.catalog.pipelines,
             say=post if say is not None else None,
             clock=self.clock,
+            sleep=self.sleep,
         )
 
     # -- request ---------------------------------------------------------------------------
