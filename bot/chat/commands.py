@@ -64,6 +64,7 @@ USAGE = """Usage: /ops <command>
   playbooks                            the runbook playbooks
   run <playbook> <service> [key=value…]  run one
   approve <token> / reject <token>     decide an approval (Slack has buttons)
+  ack <incident> / resolve <incident>  here and on its PagerDuty incident
   Add --dry-run to any of these to see the plan without changing anything."""
 
 

@@ -246,7 +246,58 @@ def resume_playbook(ops: Ops, action_run_id: int) -> None:
             ops.runner.resume(playbook_run_id)
 
 
+def _incident_arg(ctx: CommandContext, args: list[str]) -> int | None:
+    if len(args) == 1 and args[0].lstrip("#").isdigit():
+        return int(args[0].lstrip("#"))
+    if not args and ctx.incident_id is not None:
+        return ctx.incident_id
+    return None
+
+
+def _ack_or_resolve(ctx: CommandContext, args: list[str], verb: str) -> Reply:
+    """Acknowledge / resolve an incident here and on its PagerDuty incident, as one person.
+
+    PagerDuty goes through the action path (policy, audit); when it refuses or fails, the
+    incident here is left as it was and the reply says why. PagerDuty's own webhook, when it
+    arrives, changes nothing more (the incident is already in that state)."""
+    from bot.incidents.operator import set_status
+
+    if (refusal := _not_ready(ctx)) is not None:
+        return refusal
+    incident_id = _incident_arg(ctx, args)
+    if incident_id is None:
+        return _reply(f"Usage: /ops {verb} <incident id>", ok=False)
+    pd_id = set_status(ctx.engine, incident_id, verb, ctx.user, dry=True)
+    if isinstance(pd_id, Exception):
+        return _reply(str(pd_id), ok=False)
+    lines = []
+    if pd_id:
+        action = "pagerduty_ack" if verb == "ack" else "pagerduty_resolve"
+        view = ctx.ops.executor.request(
+            action, {"incident_id": pd_id}, actor=ctx.user, incident_id=incident_id
+        )
+        if view.status not in (RunStatus.SUCCEEDED,):
+            return _reply(f"PagerDuty {pd_id}: {view.message}", ok=False)
+        lines.append(f"PagerDuty {pd_id}: {view.message}")
+    done = set_status(ctx.engine, incident_id, verb, ctx.user, dry=False)
+    if isinstance(done, Exception):
+        return _reply(str(done), ok=False)
+    word = "acknowledged" if verb == "ack" else "resolved"
+    lines.insert(0, f"#{incident_id} {word} by <@{ctx.user}>.")
+    return _reply("\n".join(lines), public=True)
+
+
+def cmd_ack(ctx: CommandContext, args: list[str]) -> Reply:
+    return _ack_or_resolve(ctx, args, "ack")
+
+
+def cmd_resolve(ctx: CommandContext, args: list[str]) -> Reply:
+    return _ack_or_resolve(ctx, args, "resolve")
+
+
 OPS_COMMANDS = {
+    "ack": cmd_ack,
+    "resolve": cmd_resolve,
     "rollback": cmd_rollback,
     "scale": cmd_scale,
     "restart": cmd_restart,
