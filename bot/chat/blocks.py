@@ -47,8 +47,10 @@ def _link(url: str | None, label: str) -> str | None:
 
 
 def root_message(
-    incident: Incident, alerts_firing: int, alerts_total: int
+    incident: Incident, alerts_firing: int, alerts_total: int, remediation: str | None = None
 ) -> tuple[str, list[Block]]:
+    """The root: status, facts, the likely cause, the running playbook (``remediation``, e.g.
+    "rollback-model-deploy: waiting for approval (rollback)"), links, playbook buttons."""
     status = incident.status
     icon = STATUS_ICON.get(status, ":grey_question:")
     title = clip(incident.title, HEADER_LIMIT - 20)
@@ -94,6 +96,17 @@ def root_message(
             }
         )
         text += f" Likely cause: {escape(incident.likely_cause)}"
+    if remediation:
+        blocks.append(
+            {
+                "type": "section",
+                "text": {
+                    "type": "mrkdwn",
+                    # From validated names and Slack user IDs only: a mention must stay one.
+                    "text": clip(f":gear: *Playbook* {remediation}", 3000),
+                },
+            }
+        )
     if links:
         blocks.append(
             {"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(links)}]}

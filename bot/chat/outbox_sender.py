@@ -45,6 +45,7 @@ from bot.store.models import (
     OutboxStatus,
     table,
 )
+from bot.store.run_models import PlaybookRun
 from bot.store.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -324,7 +325,7 @@ class OutboxSender:
         row.attempts += 1
         session.add(row)
         firing, total = alert_counts(session, incident.id)
-        text, blocks = root_message(incident, firing, total)
+        text, blocks = root_message(incident, firing, total, remediation_line(session, incident.id))
         return Prepared(
             kind=row.kind,
             channel=row.channel,
@@ -496,6 +497,23 @@ class OutboxSender:
             _mark_sent(session, [row_id], ts)
             if row.kind == OutboxKind.ROOT_POST:
                 _set_root(session, row.incident_id, row.channel, ts)
+
+
+RUN_WORDS = {"waiting": "waiting for approval", "running": "running"}
+
+
+def remediation_line(session: Session, incident_id: int) -> str | None:
+    """The latest playbook run of the incident, in words for the root."""
+    run = session.exec(
+        select(PlaybookRun)
+        .where(PlaybookRun.incident_id == incident_id)
+        .order_by(col(PlaybookRun.id).desc())
+    ).first()
+    if run is None:
+        return None
+    status = RUN_WORDS.get(run.status, run.status)
+    step = f" ({run.current_step})" if run.current_step and run.status != "succeeded" else ""
+    return f"{run.playbook} #{run.id}: {status}{step}, started by <@{run.requested_by}>"
 
 
 def _set_root(session: Session, incident_id: int, channel: str, ts: str) -> None:

@@ -125,6 +125,7 @@ class PlaybookRunner:
         *,
         on_approval: OnApproval | None = None,
         on_progress: OnProgress | None = None,
+        on_status: Callable[[PlaybookRun], None] | None = None,
     ) -> None:
         self.engine = engine
         self.executor = executor
@@ -132,6 +133,7 @@ class PlaybookRunner:
         self.checkpointer = checkpointer
         self.on_approval = on_approval
         self.on_progress = on_progress
+        self.on_status = on_status  # the run's status or step changed (redraw the root)
         self._graphs: dict[str, Any] = {}
 
     # -- public ----------------------------------------------------------------------------
@@ -332,11 +334,14 @@ class PlaybookRunner:
         with session_scope(self.engine) as session:
             run = session.get(PlaybookRun, run_id)
             assert run is not None
+            changed = run.status != status or (step is not None and run.current_step != step)
             run.status = status
             if step is not None:
                 run.current_step = step
             run.updated_at = utcnow()
             session.add(run)
+        if changed and self.on_status is not None:
+            self.on_status(run)
 
     def _waiting_token(self, run_id: int) -> str | None:
         with Session(self.engine) as session:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Engine
@@ -11,7 +12,7 @@ from bot.catalog.model import Catalog
 from bot.chat.approval_blocks import approval_request
 from bot.chat.blocks import note_reply
 from bot.chat.ops_commands import Ops
-from bot.chat.outbox_queue import enqueue_reply
+from bot.chat.outbox_queue import enqueue_reply, enqueue_root_update
 from bot.config import Settings
 from bot.enrich.runner import PlaybookOffer
 from bot.runner.execute import Clients, Executor, RunView
@@ -126,6 +127,23 @@ def thread_hooks(engine: Engine) -> tuple[OnApproval, OnProgress]:
     return on_approval, on_progress
 
 
+def root_redraw(engine: Engine) -> Callable[[PlaybookRun], None]:
+    """A playbook run changed state: redraw its incident's root (it shows the run's status)."""
+
+    def redraw(run: PlaybookRun) -> None:
+        if run.incident_id is None:
+            return
+
+        def work(session: Any) -> None:
+            incident = session.get(Incident, run.incident_id)
+            if incident is not None:
+                enqueue_root_update(session, incident)
+
+        run_tx(engine, work)
+
+    return redraw
+
+
 def build_ops(
     settings: Settings, engine: Engine, catalog: Catalog, clients: Clients
 ) -> tuple[Ops, Any]:
@@ -138,6 +156,12 @@ def build_ops(
     saver = LazyCheckpointer(settings.database_url)
     on_approval, on_progress = thread_hooks(engine)
     runner = PlaybookRunner(
-        engine, executor, playbooks, saver, on_approval=on_approval, on_progress=on_progress
+        engine,
+        executor,
+        playbooks,
+        saver,
+        on_approval=on_approval,
+        on_progress=on_progress,
+        on_status=root_redraw(engine),
     )
     return Ops(executor=executor, runner=runner, playbooks=playbooks), saver.close

@@ -136,3 +136,11 @@ async def test_a_click_on_the_offered_playbook_rolls_back_after_approval(
             thread
         )
         assert "but the error rate has not recovered" in thread
+        # The root follows the run: it ended failed (the check could not run).
+        expected = "*Playbook* rollback-model-deploy #1: failed (report-not-recovered), started by"
+        for _ in range(50):
+            await bot.rt.sender.drain()
+            if expected in blocks_text(slack.roots(FRAUD_CHANNEL)[0]):
+                break
+            await asyncio.sleep(0.1)
+        assert f"{expected} <@U0ALICE>" in blocks_text(slack.roots(FRAUD_CHANNEL)[0])
