@@ -26,11 +26,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:
-    from bot.clients.airflow import AirflowClient
-    from bot.clients.pagerduty import PagerDutyClient
-
     from bot.catalog.model import Catalog, Pipeline
+    from bot.clients.airflow import AirflowClient
     from bot.clients.kubernetes import KubeClient
+    from bot.clients.pagerduty import PagerDutyClient
     from bot.clients.prometheus import PromClient
 
 
