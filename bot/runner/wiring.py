@@ -149,7 +149,14 @@ def build_ops(
 ) -> tuple[Ops, Any]:
     """The executor and the playbook runner, and a closer for the checkpointer."""
     say = thread_poster(engine)
-    executor = Executor(engine, catalog, clients, say=say)
+    resolve = None
+    if settings.slack_bot_token is not None:
+        from bot.clients.slack_groups import SlackGroupResolver
+
+        resolve = SlackGroupResolver(
+            settings.slack_bot_token.get_secret_value(), settings.slack_api_url
+        )
+    executor = Executor(engine, catalog, clients, say=say, resolve=resolve)
     playbooks, problems = load_dir(settings.playbooks_dir)
     for problem in problems:
         log.error("playbook not loaded: %s", problem)

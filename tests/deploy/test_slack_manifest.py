@@ -25,6 +25,7 @@ BOT_SCOPES = {
     "app_mentions:read",  # @opsbot
     "reactions:read",  # reaction_added
     "files:write",  # metric charts
+    "usergroups:read",  # Slack user groups named in the approval policy
 }
 BOT_EVENTS = {"app_mention": "app_mentions:read", "reaction_added": "reactions:read"}
 

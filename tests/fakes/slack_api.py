@@ -83,6 +83,7 @@ class SlackEmulator(SocketModeControls, FileApiMethods, WebApiMethods, StartStop
         self.channel_burst = channel_burst
         self._lock = threading.RLock()
         self._channels: dict[str, list[Json]] = {c: [] for c in channels}  # ts order
+        self._usergroups: dict[str, list[str]] = {}
         self._by_ts: dict[tuple[str, str], Json] = {}
         self._threads: dict[tuple[str, str], list[Json]] = defaultdict(list)  # replies, ts order
         self._last_ts_us = 0
@@ -185,6 +186,11 @@ class SlackEmulator(SocketModeControls, FileApiMethods, WebApiMethods, StartStop
         if not self._socket.url:
             raise RuntimeError("SlackEmulator not started")
         return self._socket.url
+
+    def add_usergroup(self, group: str, users: Iterable[str]) -> None:
+        """A Slack user group (``S…``) and its members, for ``usergroups.users.list``."""
+        with self._lock:
+            self._usergroups[group] = list(users)
 
     def add_channel(self, channel: str) -> None:
         """Make ``channel`` exist (as if the bot had been invited to it)."""

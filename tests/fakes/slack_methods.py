@@ -48,6 +48,7 @@ class WebApiMethods:
     _refusals: list[str]
     _socket: SocketModeServer
     _started_at: float
+    _usergroups: dict[str, list[str]]
 
     def _handlers(self) -> dict[str, Callable[[Json], Json]]:
         """The methods served, by name (``slack_files.py`` adds the files methods)."""
@@ -58,6 +59,7 @@ class WebApiMethods:
             "conversations.history": self._history,
             "conversations.replies": self._replies,
             "apps.connections.open": self._connections_open,
+            "usergroups.users.list": self._usergroup_users,
         }
 
     def _dispatch(self, method: str, args: Json, token: str | None) -> Json:
@@ -91,6 +93,16 @@ class WebApiMethods:
 
     def _connections_open(self, args: Json) -> Json:
         return {"ok": True, "url": self._socket.url}
+
+    def _usergroup_users(self, args: Json) -> Json:
+        """``usergroups.users.list``: the member IDs of a user group (``S…``)."""
+        group = args.get("usergroup")
+        if not isinstance(group, str) or not group:
+            raise ApiError("invalid_arguments")
+        members = self._usergroups.get(group)
+        if members is None:
+            raise ApiError("no_such_subteam")
+        return {"ok": True, "users": list(members)}
 
     def _channel(self, args: Json) -> str:
         channel = args.get("channel")

@@ -30,7 +30,7 @@ policy:
   rules:
     - actions: [rollback_deployment]
       run: ["@sre", U0ONCALL]
-      approve: ["@sre"]
+      approve: ["@sre", S0DBAS]
 """
 
 
@@ -164,3 +164,22 @@ async def test_dry_run_answers_privately_with_the_plan(
     assert answer["response_type"] == "ephemeral"
     assert answer["text"].startswith("Dry run, nothing changed. Would: Roll back")
     assert patches(kube) == 0
+
+
+async def test_a_slack_user_group_in_the_policy_is_resolved_through_slack(
+    client: httpx.AsyncClient, slack: SlackEmulator, kube: KubeApiFake
+) -> None:
+    slack.add_usergroup("S0DBAS", ["U0DAVE"])
+    await post(client, slash_command("rollback fraud-scorer", slack.response_url("ask")))
+    await slack.await_for(lambda: len(slack.responses("ask")) == 1, timeout=10)
+    actions = next(b for b in slack.responses("ask")[0]["blocks"] if b["type"] == "actions")
+    token = actions["elements"][0]["value"]
+    await post(client, click("opsbot_approve", token, "U0EVE", slack.response_url("eve")))
+    await slack.await_for(lambda: len(slack.responses("eve")) == 1, timeout=10)
+    assert slack.responses("eve")[0]["response_type"] == "ephemeral"
+    assert patches(kube) == 0
+    await post(client, click("opsbot_approve", token, "U0DAVE", slack.response_url("dave")))
+    await slack.await_for(lambda: len(slack.responses("dave")) == 1, timeout=20)
+    assert "Done" in slack.responses("dave")[0]["text"]
+    assert patches(kube) == 1
+    assert slack.calls("usergroups.users.list")
