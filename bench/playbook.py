@@ -64,6 +64,7 @@ policy:
   groups: {{sre: [U0ALICE, U0BOB]}}
   rules:
     - actions: [rollback_deployment]
+      playbooks: [rollback-model-deploy]
       run: ["@sre"]
       approve: ["@sre"]
 """

@@ -185,7 +185,7 @@ def cmd_run(ctx: CommandContext, args: list[str]) -> Reply:
             incident_id=ctx.incident_id,
             dry_run=dry,
         )
-    except ValueError as exc:
+    except (ValueError, PermissionError) as exc:
         return _reply(str(exc), ok=False)
     lines = [f"Playbook {name} run #{view.id}: {view.status}"]
     for step, result in view.steps.items():

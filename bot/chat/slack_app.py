@@ -116,7 +116,10 @@ def start_offered_playbook(rt: Runtime, value: str, user: str) -> str:
         if incident is None or name not in incident.playbooks:
             return "That playbook is not offered for this incident; nothing was started."
         context = incident_context(session, incident, rt.catalog)
-    view = rt.ops.runner.start(name, actor=user, context=context, incident_id=int(incident_id))
+    try:
+        view = rt.ops.runner.start(name, actor=user, context=context, incident_id=int(incident_id))
+    except PermissionError as exc:
+        return str(exc)
     if view.status == "waiting":
         return f"Started {name} (run #{view.id}); its first step waits for approval in the thread."
     return f"Ran {name} (run #{view.id}): {view.status}."

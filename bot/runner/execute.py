@@ -134,8 +134,9 @@ class Executor:
         playbook_run_id: int | None = None,
         approval: bool | None = None,
     ) -> RunView:
-        """Ask for an action. ``key`` makes it run once however often it is asked; ``approval``
-        overrides the policy's "approval required" (a playbook step's own setting)."""
+        """Ask for an action. ``key`` makes it run once however often it is asked;
+        ``approval=True`` asks for an approval even where the policy does not (a playbook step's
+        own setting); nothing waives one the policy requires."""
         key = key or f"{name}:{uuid.uuid4().hex}"
         existing = self._by_key(key)
         if existing is not None:
@@ -173,7 +174,9 @@ class Executor:
             return self._finish(run.id, RunStatus.REFUSED, actor, error=str(exc))
         except (ActionFailed, ExternalServiceError) as exc:
             return self._finish(run.id, RunStatus.FAILED, actor, error=f"could not plan: {exc}")
-        needs_approval = decision.approval_required if approval is None else approval
+        # A playbook step may ask for an approval the policy does not require; it can never
+        # waive one the policy requires.
+        needs_approval = decision.approval_required or approval is True
         if dry_run:
             return self._finish(run.id, RunStatus.DRY_RUN, actor, plan=plan)
         if plan.noop:

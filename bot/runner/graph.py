@@ -23,6 +23,8 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, col, select
 
+from actions.base import Target
+from bot.policy.check import may_run
 from bot.runner.execute import Executor, RunView
 from bot.runner.playbook import Playbook, Step, holds, render
 from bot.store.engine import session_scope
@@ -149,6 +151,17 @@ class PlaybookRunner:
         dry_run: bool = False,
     ) -> PlaybookRunView:
         playbook = self.playbooks[name]
+        service = context.get("service") or {}
+        target = Target(service.get("namespace"), f"playbook/{name}")
+        decision = may_run(
+            self.executor.catalog.policy,
+            actor,
+            playbook=name,
+            target=target,
+            resolve=self.executor.resolve,
+        )
+        if not decision.allowed:
+            raise PermissionError(decision.reason)
         run_params = {**playbook.params, **(params or {})}
         unknown = set(params or {}) - set(playbook.params)
         if unknown:

@@ -32,6 +32,7 @@ policy:
   groups: {{sre: [U0ALICE, U0BOB]}}
   rules:
     - actions: [rollback_deployment, scale_deployment, restart_deployment]
+      playbooks: ["*"]
       run: ["@sre"]
       approve: ["@sre"]
 """)

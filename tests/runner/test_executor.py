@@ -195,3 +195,8 @@ def test_a_crash_before_or_after_the_patch_never_patches_twice(
     with Session(engine) as session:
         run = session.exec(select(ActionRun).where(ActionRun.id == asked.id)).one()
     assert run.status == RunStatus.SUCCEEDED
+
+
+def test_a_step_cannot_waive_an_approval_the_policy_requires(executor: Executor) -> None:
+    waived = executor.request("rollback_deployment", PARAMS, actor="U0CAROL", approval=False)
+    assert waived.status == RunStatus.AWAITING_APPROVAL

@@ -32,6 +32,7 @@ policy:
   groups: {{sre: [U0ALICE, U0BOB]}}
   rules:
     - actions: [rollback_deployment]
+      playbooks: [roll-and-tell]
       run: ["@sre"]
       approve: ["@sre"]
     - actions: [post_message]
@@ -134,17 +135,25 @@ def test_a_run_waits_for_approval_and_a_new_process_finishes_it(
     assert len(patches) == 1
 
 
-def test_a_refused_step_routes_to_its_on_failure_step(harness: Harness) -> None:
+def test_a_failed_step_routes_to_its_on_failure_step(harness: Harness, kube: KubeApiFake) -> None:
+    kube.fail_next(10, status=500)  # the API server is down: the rollback cannot even plan
     runner = harness.runner()
     view = runner.start(
-        "roll-and-tell",
-        actor="U0MALLORY",  # not allowed to roll back
-        context=service_context(harness.catalog, "fraud-scorer"),
+        "roll-and-tell", actor="U0ALICE", context=service_context(harness.catalog, "fraud-scorer")
     )
     assert view.status == "failed"  # its failure path ran to the end, but it failed
     assert view.steps["rollback"]["ok"] is False
     assert "tell" not in view.steps
-    assert harness.said[0].startswith("Rollback of fraud-scorer did not happen: Refused: U0MALLORY")
+    assert harness.said[0].startswith("Rollback of fraud-scorer did not happen: Failed: could not")
+
+
+def test_someone_the_policy_does_not_allow_cannot_start_it(harness: Harness) -> None:
+    with pytest.raises(PermissionError, match="U0MALLORY may not run playbook roll-and-tell in ml-serving"):
+        harness.runner().start(
+            "roll-and-tell",
+            actor="U0MALLORY",
+            context=service_context(harness.catalog, "fraud-scorer"),
+        )
 
 
 def test_dry_run_plans_every_step_and_changes_nothing(harness: Harness, kube: KubeApiFake) -> None:

@@ -45,6 +45,7 @@ policy:
   groups: {{sre: [U0ALICE, U0BOB]}}
   rules:
     - actions: [rollback_deployment, scale_deployment, restart_deployment, rerun_pipeline]
+      playbooks: ["*"]
       run: ["@sre"]
       approve: ["@sre"]
 """
