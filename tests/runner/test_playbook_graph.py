@@ -148,7 +148,9 @@ def test_a_failed_step_routes_to_its_on_failure_step(harness: Harness, kube: Kub
 
 
 def test_someone_the_policy_does_not_allow_cannot_start_it(harness: Harness) -> None:
-    with pytest.raises(PermissionError, match="U0MALLORY may not run playbook roll-and-tell in ml-serving"):
+    with pytest.raises(
+        PermissionError, match="U0MALLORY may not run playbook roll-and-tell in ml-serving"
+    ):
         harness.runner().start(
             "roll-and-tell",
             actor="U0MALLORY",
