@@ -14,6 +14,7 @@ import logging
 import operator
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, TypedDict
@@ -42,6 +43,7 @@ START = "__start__"
 log = logging.getLogger(__name__)
 
 OK_STATUSES = (RunStatus.SUCCEEDED, RunStatus.DRY_RUN)
+SETTLE_WAIT_S = 900.0  # the longest a step waits for another thread applying its action
 
 
 class RunState(TypedDict, total=False):
@@ -326,12 +328,17 @@ class PlaybookRunner:
             action_run = session.exec(select(ActionRun).where(ActionRun.key == key)).first()
             assert action_run is not None
             assert action_run.id is not None
-        if action_run.status in (RunStatus.APPROVED, RunStatus.RUNNING):
-            if action_run.status == RunStatus.RUNNING:
-                self.executor.resume_interrupted()
-            else:
-                self.executor.execute(action_run.id)
+        if action_run.status == RunStatus.APPROVED:
+            self.executor.execute(action_run.id)  # claims it: runs once even if raced
+        deadline = time.monotonic() + SETTLE_WAIT_S
         found = self.executor.lookup(key)
+        # ``running``: another thread is applying it right now (or, after a crash, the start-up
+        # resume is). Wait for its result rather than applying it a second time.
+        while found is not None and found.status == RunStatus.RUNNING:
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+            found = self.executor.lookup(key)
         assert found is not None
         return found
 
