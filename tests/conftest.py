@@ -71,6 +71,14 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
+def postgres_url(postgres_server_url: str) -> str:
+    """A migrated, empty PostgreSQL database, for what only PostgreSQL has."""
+    _reset_postgres(postgres_server_url)
+    upgrade(postgres_server_url)
+    return postgres_server_url
+
+
+@pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     url = f"sqlite:///{tmp_path}/opsbot.db"
     upgrade(url)
