@@ -112,7 +112,6 @@ async def test_enrichment_waits_for_intake_to_go_quiet_but_not_forever(
     monkeypatch.setattr(worker_module, "MAX_YIELD_S", 0.3)
     async with running_bot(sqlite_url, tmp_path, slack, prometheus_url=None) as bot:
         first = await bot.alert(ago(seconds=5), service="fraud-scorer")
-        second = await bot.alert(ago(seconds=4), service="payments")
         pressure = IntakePressure()
         worker = EnrichmentWorker(bot.rt.enrichment.enricher, lambda: None, pressure=pressure)
         loop = asyncio.get_running_loop()
@@ -124,19 +123,32 @@ async def test_enrichment_waits_for_intake_to_go_quiet_but_not_forever(
             return await original(i)
 
         worker.enricher.enrich = timed  # type: ignore[method-assign]
-        began = loop.time()
+
+        async def until_started(i: int) -> None:
+            for _ in range(200):
+                if i in started_at:
+                    return
+                await asyncio.sleep(0.025)
+            raise AssertionError(f"enrichment of {i} never started")
+
+        stop = asyncio.Event()
         with pressure.busy():  # a webhook being stored
             worker.submit(first)
-            stop = asyncio.Event()
             task = asyncio.create_task(worker.run(stop))
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.2)
             assert first not in started_at  # it let the webhook go first
-        await asyncio.sleep(0.05)
-        assert started_at[first] - began < 0.25  # ... and started as soon as intake was quiet
-        with pressure.busy():  # a webhook that takes longer than the enrichment will wait
+            released_at = loop.time()
+        await until_started(first)
+        assert started_at[first] >= released_at  # ... and went as soon as intake was quiet
+        # (opened only now: the worker's start-up rescan would have picked it up already)
+        second = await bot.alert(ago(seconds=4), service="payments")
+        with pressure.busy():  # a webhook that takes far longer than the enrichment will wait
+            submitted_at = loop.time()
             worker.submit(second)
-            await asyncio.sleep(0.6)
-            assert 0.25 <= started_at[second] - began - 0.15 <= 0.6  # gave up waiting at 0.3 s
+            await until_started(second)
+            waited = started_at[second] - submitted_at
+            assert 0.3 <= waited < 3.0  # gave up waiting after MAX_YIELD_S, intake still busy
+            assert pressure.in_flight == 1
         stop.set()
         await asyncio.wait_for(task, 10)
         assert pressure.in_flight == 0
