@@ -39,7 +39,7 @@ def _console(args: argparse.Namespace, settings: Settings) -> int:
     clients = action_clients(settings)
     ops, close = build_ops(settings, engine, catalog, clients)
     try:
-        return repl(engine, catalog=catalog, ops=ops)
+        return repl(engine, catalog=catalog, ops=ops, user=args.user)
     finally:
         close()
 
@@ -112,6 +112,12 @@ def parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=_serve)
 
     console = sub.add_parser("console", help="the /ops commands at a terminal prompt")
+    console.add_argument(
+        "--as",
+        dest="user",
+        default="console",
+        help="the Slack user ID the policy sees you as (default: console, which no rule names)",
+    )
     console.set_defaults(func=_console)
 
     db = sub.add_parser("db", help="database schema")

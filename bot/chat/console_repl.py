@@ -21,11 +21,12 @@ def repl(
     *,
     catalog: Catalog | None = None,
     ops: Any = None,
+    user: str = "console",
 ) -> int:
     stdin = stdin or sys.stdin
     stdout = stdout or sys.stdout
     interactive = stdin.isatty()
-    ctx = CommandContext(engine=engine, user="console", catalog=catalog or Catalog(), ops=ops)
+    ctx = CommandContext(engine=engine, user=user, catalog=catalog or Catalog(), ops=ops)
     stdout.write(BANNER + "\n")
     while True:
         if interactive:
