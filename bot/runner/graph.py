@@ -305,7 +305,8 @@ class PlaybookRunner:
                 from langgraph.types import interrupt
 
                 interrupt({"step": step.name, "action_run": view.id})
-            view = self._settle(key)
+            if view.id is not None:  # None: refused before any run existed (bad params)
+                view = self._settle(key)
             result = {
                 "ok": view.status in OK_STATUSES,
                 "status": view.status,

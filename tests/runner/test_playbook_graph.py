@@ -206,3 +206,22 @@ def test_a_playbook_with_a_bad_step_reference_is_refused(tmp_path: Path) -> None
     path.write_text(PLAYBOOK.replace("on_failure: tell-failure", "on_failure: nowhere"))
     with pytest.raises(PlaybookError, match="on_failure must be stop, continue or a step name"):
         load_file(path)
+
+
+def test_params_the_action_refuses_fail_the_step_not_the_runner(
+    harness: Harness, kube: KubeApiFake, tmp_path: Path
+) -> None:
+    bad = PLAYBOOK.replace(
+        'deployment: "{{ service.deployment }}"}',
+        'deployment: "{{ service.deployment }}", to_revision: "latest"}',
+    )
+    (tmp_path / "playbooks" / "roll-and-tell.yaml").write_text(bad)
+    harness.playbooks, problems = load_dir(tmp_path / "playbooks")
+    assert problems == []
+    view = harness.runner().start(
+        "roll-and-tell", actor="U0ALICE", context=service_context(harness.catalog, "fraud-scorer")
+    )
+    assert view.status == "failed"
+    assert view.steps["rollback"]["summary"].startswith("Invalid rollback_deployment: to_revision")
+    assert harness.said[0].startswith("Rollback of fraud-scorer did not happen: Invalid")
+    assert [r for r in kube.requests if r[0] == "PATCH"] == []
