@@ -20,8 +20,9 @@ from typing import Any
 from pydantic import Field
 
 from actions.base import Action, ActionContext, ActionRefused, Params, Plan, Result, Target
+from actions.k8s_common import kube_of, read_deployment
 from actions.registry import register
-from bot.clients.kubernetes import Json, KubeClient, template_hash, version_pins
+from bot.clients.kubernetes import Json, template_hash, version_pins
 from bot.errors import ExternalServiceError
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
@@ -43,10 +44,10 @@ class RestartDeployment(Action[RestartParams]):
         return Target(params.namespace, f"deployment/{params.deployment}")
 
     def plan(self, ctx: ActionContext, params: RestartParams) -> Plan:
-        kube = _kube(ctx)
+        kube = kube_of(ctx)
         ns, name = params.namespace, params.deployment
         ref = f"{ns}/{name}"
-        dep = _read(kube, ns, name)
+        dep = read_deployment(kube, ns, name)
         spec = dep.get("spec") or {}
         if spec.get("paused"):
             raise ActionRefused(f"{ref} is paused: it would not restart; resume it first")
@@ -73,13 +74,13 @@ class RestartDeployment(Action[RestartParams]):
         )
 
     def apply(self, ctx: ActionContext, params: RestartParams, plan: Plan) -> Result:
-        kube = _kube(ctx)
+        kube = kube_of(ctx)
         ns, name = params.namespace, params.deployment
         ref = f"{ns}/{name}"
         pinned = plan.pinned
         at, key = str(pinned["restarted_at"]), str(pinned.get("key") or "")
         data: dict[str, Any] = {"namespace": ns, "deployment": name, "restarted_at": at}
-        dep = _read(kube, ns, name)
+        dep = read_deployment(kube, ns, name)
         if _done(dep, at, key):
             return Result(True, f"{ref} was already restarted at {at}", {**data, "already": True})
         if (dep.get("spec") or {}).get("paused"):
@@ -122,18 +123,3 @@ def _done(dep: Json, at: str, key: str) -> bool:
 def _template_annotations(dep: Json) -> dict[str, str]:
     template = (dep.get("spec") or {}).get("template") or {}
     return dict((template.get("metadata") or {}).get("annotations") or {})
-
-
-def _kube(ctx: ActionContext) -> KubeClient:
-    if ctx.kube is None:
-        raise ActionRefused("Kubernetes is not configured")
-    return ctx.kube
-
-
-def _read(kube: KubeClient, ns: str, name: str) -> Json:
-    try:
-        return kube.read_deployment(ns, name)
-    except ExternalServiceError as exc:
-        if exc.status == 404:
-            raise ActionRefused(f"deployment {ns}/{name} not found") from exc
-        raise

@@ -25,12 +25,12 @@ from typing import Any
 from pydantic import Field
 
 from actions.base import Action, ActionContext, ActionRefused, Params, Plan, Result, Target
+from actions.k8s_common import kube_of, read_deployment
 from actions.registry import register
 from bot.clients.kubernetes import (
     CHANGE_CAUSE,
     REVISION,
     Json,
-    KubeClient,
     revision_of,
     template_hash,
     template_images,
@@ -73,10 +73,10 @@ class RollbackDeployment(Action[RollbackParams]):
         return Target(params.namespace, f"deployment/{params.deployment}")
 
     def plan(self, ctx: ActionContext, params: RollbackParams) -> Plan:
-        kube = _kube(ctx)
+        kube = kube_of(ctx)
         ns, name = params.namespace, params.deployment
         ref = f"{ns}/{name}"
-        dep = _read(kube, ns, name)
+        dep = read_deployment(kube, ns, name)
         if (dep.get("spec") or {}).get("paused"):
             raise ActionRefused(
                 f"{ref} is paused: a paused Deployment cannot be rolled back; resume it first"
@@ -140,11 +140,11 @@ class RollbackDeployment(Action[RollbackParams]):
         )
 
     def apply(self, ctx: ActionContext, params: RollbackParams, plan: Plan) -> Result:
-        kube = _kube(ctx)
+        kube = kube_of(ctx)
         ns, name = params.namespace, params.deployment
         ref = f"{ns}/{name}"
         pinned = plan.pinned
-        dep = _read(kube, ns, name)
+        dep = read_deployment(kube, ns, name)
         if _at_target(dep, pinned):
             return _already(ref, dep, pinned)
         if (dep.get("spec") or {}).get("paused"):
@@ -186,7 +186,7 @@ class RollbackDeployment(Action[RollbackParams]):
         except ExternalServiceError as exc:
             if exc.status not in (409, 422):
                 raise
-            now = _read(kube, ns, name)
+            now = read_deployment(kube, ns, name)
             if _at_target(now, pinned):
                 return _already(ref, now, pinned)
             if exc.status == 422 and now["metadata"].get("resourceVersion") == version:
@@ -213,21 +213,6 @@ class RollbackDeployment(Action[RollbackParams]):
                 "resource_version": patched.get("metadata", {}).get("resourceVersion"),
             },
         )
-
-
-def _kube(ctx: ActionContext) -> KubeClient:
-    if ctx.kube is None:
-        raise ActionRefused("Kubernetes is not configured")
-    return ctx.kube
-
-
-def _read(kube: KubeClient, ns: str, name: str) -> Json:
-    try:
-        return kube.read_deployment(ns, name)
-    except ExternalServiceError as exc:
-        if exc.status == 404:
-            raise ActionRefused(f"deployment {ns}/{name} not found") from exc
-        raise
 
 
 def _as_planned(dep: Json, pinned: dict[str, Any]) -> bool:

@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import Field
 
 from actions.base import Action, ActionContext, ActionRefused, Params, Plan, Result, Target
+from actions.k8s_common import kube_of
 from actions.registry import register
 from bot.clients.kubernetes import Json, KubeClient
 from bot.errors import ExternalServiceError
@@ -45,7 +46,7 @@ class ScaleDeployment(Action[ScaleParams]):
         return Target(params.namespace, f"deployment/{params.deployment}")
 
     def plan(self, ctx: ActionContext, params: ScaleParams) -> Plan:
-        kube = _kube(ctx)
+        kube = kube_of(ctx)
         ns, name, wanted = params.namespace, params.deployment, params.replicas
         ref = f"{ns}/{name}"
         scale = _read_scale(kube, ns, name)
@@ -84,7 +85,7 @@ class ScaleDeployment(Action[ScaleParams]):
         return _hpa_plan(ref, hpa, current, wanted, pinned)
 
     def apply(self, ctx: ActionContext, params: ScaleParams, plan: Plan) -> Result:
-        kube = _kube(ctx)
+        kube = kube_of(ctx)
         ns, name = params.namespace, params.deployment
         if plan.pinned.get("hpa"):
             return _apply_hpa(kube, ns, name, plan.pinned)
@@ -210,12 +211,6 @@ def _apply_hpa(kube: KubeClient, ns: str, name: str, pinned: dict[str, Any]) -> 
         raise
     extra = f", maxReplicas {high} → {target[1]}" if target[1] != high else ""
     return Result(True, f"HPA {hpa_name} of {ref}: minReplicas {low} → {target[0]}{extra}", data)
-
-
-def _kube(ctx: ActionContext) -> KubeClient:
-    if ctx.kube is None:
-        raise ActionRefused("Kubernetes is not configured")
-    return ctx.kube
 
 
 def _read_scale(kube: KubeClient, ns: str, name: str) -> Json:

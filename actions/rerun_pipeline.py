@@ -38,6 +38,7 @@ from actions.base import (
     Result,
     Target,
 )
+from actions.k8s_common import kube_of
 from actions.registry import register
 from bot.catalog.model import Pipeline
 from bot.clients.airflow import AirflowClient
@@ -81,7 +82,7 @@ class RerunPipeline(Action[RerunParams]):
         digest = hashlib.sha256(f"{pipeline.name}\n{seed}".encode()).hexdigest()
         follow = f", and follow it (up to {_duration(pipeline.timeout_s)})" if params.wait else ""
         if pipeline.kind == "cronjob":
-            return _plan_job(_kube(ctx), pipeline, digest, follow)
+            return _plan_job(kube_of(ctx), pipeline, digest, follow)
         return _plan_dag_run(_airflow(ctx), pipeline, digest, follow)
 
     def apply(self, ctx: ActionContext, params: RerunParams, plan: Plan) -> Result:
@@ -93,7 +94,7 @@ class RerunPipeline(Action[RerunParams]):
                 f"{pinned.get('kind')} one this was approved for: ask for a new approval"
             )
         if pipeline.kind == "cronjob":
-            return _run_job(ctx, _kube(ctx), pipeline, pinned, params.wait)
+            return _run_job(ctx, kube_of(ctx), pipeline, pinned, params.wait)
         return _run_dag(ctx, _airflow(ctx), pipeline, pinned, params.wait)
 
 
@@ -358,12 +359,6 @@ def _pipeline(ctx: ActionContext, name: str) -> Pipeline:
         known = ", ".join(sorted(ctx.pipelines)) or "none are configured"
         raise ActionRefused(f"unknown pipeline {name!r}; known pipelines: {known}")
     return pipeline
-
-
-def _kube(ctx: ActionContext) -> KubeClient:
-    if ctx.kube is None:
-        raise ActionRefused("Kubernetes is not configured")
-    return ctx.kube
 
 
 def _airflow(ctx: ActionContext) -> AirflowClient:

@@ -46,7 +46,7 @@ from bot.store.engine import make_engine  # noqa: E402
 from bot.store.migrate import upgrade  # noqa: E402
 from bot.store.run_models import PlaybookRun  # noqa: E402
 from tests.fakes.k8s_api import KubeApiFake  # noqa: E402
-from tests.integration.promstack import Prometheus  # noqa: E402
+from tests.integration.promstack import Prometheus, wait_until  # noqa: E402
 from tests.support.exporter import ScriptedExporter  # noqa: E402
 
 NS, DEPLOY = "ml-serving", "fraud-scorer"
@@ -138,7 +138,17 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
             start = datetime.now(UTC) - timedelta(hours=3)
             kube.add_deployment(NS, DEPLOY, "registry/fraud-scorer:1.0.0", at=start)
             kubeconfig = str(kube.write_kubeconfig(tmp / "kubeconfig"))
-            time.sleep(4)  # a few scrapes for the check
+            client = PromClient(prom.url)
+            since = datetime.now(UTC) - timedelta(minutes=1)
+            wait_until(  # a few scrapes, so the check has history to read
+                lambda: (
+                    len(client.query_range("max(bench_error_ratio)", since, datetime.now(UTC), 1.0))
+                    >= 3
+                ),
+                30,
+                "three samples of the checked signal",
+                prom.log_tail,
+            )
             for i in range(args.runs):
                 kube.roll(NS, DEPLOY, f"registry/fraud-scorer:1.0.{i + 1}")
                 step_ms, resume_s = one_run(

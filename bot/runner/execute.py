@@ -230,14 +230,8 @@ class Executor:
                 writes=action.writes,
             )
             if not decision.allowed:
-                audit(
-                    session,
-                    actor=approver,
-                    event="approval_refused",
-                    subject=f"action_run:{run.id}",
-                    action=run.action,
-                    params=run.params,
-                    result={"reason": decision.reason},
+                _audit_run(
+                    session, run, "approval_refused", approver, result={"reason": decision.reason}
                 )
                 return self._view(run, decision.reason, status=RunStatus.REFUSED)
             won = _rowcount(
@@ -254,16 +248,7 @@ class Executor:
             run.approver = approver
             run.updated_at = now
             session.add(run)
-            audit(
-                session,
-                actor=approver,
-                event="approved",
-                subject=f"action_run:{run.id}",
-                action=run.action,
-                params=run.params,
-                plan=run.plan,
-                approver=approver,
-            )
+            _audit_run(session, run, "approved", approver)
             run_id = run.id
         return replace(self.execute(run_id), decided=True)
 
@@ -283,16 +268,7 @@ class Executor:
             run.approver = who
             session.add(approval)
             session.add(run)
-            audit(
-                session,
-                actor=who,
-                event="rejected",
-                subject=f"action_run:{run.id}",
-                action=run.action,
-                params=run.params,
-                plan=run.plan,
-                approver=who,
-            )
+            _audit_run(session, run, "rejected", who)
             return self._view(run, f"Rejected by <@{who}>; nothing was changed.")
 
     # -- execution -------------------------------------------------------------------------
@@ -310,16 +286,7 @@ class Executor:
             assert run is not None
             if claimed != 1:
                 return self._view(run, "Already running or done.")
-            audit(
-                session,
-                actor=run.approver or run.requested_by,
-                event="started",
-                subject=f"action_run:{run.id}",
-                action=run.action,
-                params=run.params,
-                plan=run.plan,
-                approver=run.approver,
-            )
+            _audit_run(session, run, "started", run.approver or run.requested_by)
         return self._apply(run)
 
     def resume_interrupted(self) -> list[RunView]:
@@ -436,15 +403,7 @@ class Executor:
             run.status = status
             run.updated_at = self.clock()
             session.add(run)
-            audit(
-                session,
-                actor=actor,
-                event="planned",
-                subject=f"action_run:{run_id}",
-                action=run.action,
-                params=run.params,
-                plan=run.plan,
-            )
+            _audit_run(session, run, "planned", actor)
 
     def _ask_approval(self, run_id: int, actor: str, plan: Plan) -> RunView:
         now = self.clock()
@@ -465,15 +424,7 @@ class Executor:
                     created_at=now,
                 )
             )
-            audit(
-                session,
-                actor=actor,
-                event="approval_requested",
-                subject=f"action_run:{run_id}",
-                action=run.action,
-                params=run.params,
-                plan=run.plan,
-            )
+            _audit_run(session, run, "approval_requested", actor)
             view = self._view(run, f"Needs approval: {plan.summary}")
         return RunView(**{**view.__dict__, "approval_token": token})
 
@@ -483,15 +434,7 @@ class Executor:
         run.updated_at = self.clock()
         session.add(approval)
         session.add(run)
-        audit(
-            session,
-            actor=who,
-            event="expired",
-            subject=f"action_run:{run.id}",
-            action=run.action,
-            params=run.params,
-            plan=run.plan,
-        )
+        _audit_run(session, run, "expired", who)
 
     def _finish(
         self,
@@ -514,15 +457,11 @@ class Executor:
             run.status = status
             run.updated_at = self.clock()
             session.add(run)
-            audit(
+            _audit_run(
                 session,
-                actor=actor,
-                event=status,
-                subject=f"action_run:{run_id}",
-                action=run.action,
-                params=run.params,
-                plan=run.plan,
-                approver=run.approver,
+                run,
+                status,
+                actor,
                 result=run.result or ({"error": error} if error else {}),
             )
             return self._view(run, _message(run))
@@ -539,6 +478,27 @@ class Executor:
             result=dict(run.result),
             approver=run.approver,
         )
+
+
+def _audit_run(
+    session: Session,
+    run: ActionRun,
+    event: str,
+    actor: str,
+    result: dict[str, Any] | None = None,
+) -> None:
+    """An audit entry about ``run``: what it is, its plan and approver as they stand now."""
+    audit(
+        session,
+        actor=actor,
+        event=event,
+        subject=f"action_run:{run.id}",
+        action=run.action,
+        params=run.params,
+        plan=run.plan,
+        approver=run.approver,
+        result=result,
+    )
 
 
 def _message(run: ActionRun) -> str:
