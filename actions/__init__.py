@@ -10,6 +10,7 @@
 | check_metric | check_metric |
 | pagerduty_ack, pagerduty_resolve, pagerduty_note | pagerduty_actions |
 | post_message | post_message |
+| submit_ray_job, stop_ray_job | ray_job_actions |
 """
 
 from actions import (  # noqa: F401  (each module registers its actions on import)
@@ -20,5 +21,6 @@ from actions import (  # noqa: F401  (each module registers its actions on impor
     k8s_wait,
     pagerduty_actions,
     post_message,
+    ray_job_actions,
     rerun_pipeline,
 )

@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from bot.clients.kubernetes import KubeClient
     from bot.clients.pagerduty import PagerDutyClient
     from bot.clients.prometheus import PromClient
+    from bot.clients.ray import RayJobsClient
+    from bot.jobs.ledger import JobLedger
 
 
 class Params(BaseModel):
@@ -57,6 +59,7 @@ class Target:
     namespace: str | None
     resource: str  # "deployment/fraud-scorer", "pipeline/features", "pagerduty/PABC123"
     environment: str = "production"
+    gpus: float = 0  # GPUs it asks for (a Ray job), for rules that set ``gpus``
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,8 @@ class ActionContext:
     pagerduty: PagerDutyClient | None = None
     airflow: AirflowClient | None = None
     catalog: Catalog | None = None
+    ray: RayJobsClient | None = None
+    jobs: JobLedger | None = None  # opsbot's record of the Ray jobs it launched
     pipelines: Mapping[str, Pipeline] = field(default_factory=dict)
     # Post a line into the incident thread (the post_message action, progress notes).
     say: Callable[[str], None] | None = None

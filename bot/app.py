@@ -29,6 +29,8 @@ from bot.enrich.runner import Clients, Enricher
 from bot.enrich.worker import EnrichmentWorker
 from bot.errors import ConfigError
 from bot.intake.pressure import IntakePressure
+from bot.jobs.ledger import JobLedger
+from bot.jobs.tracker import JobTracker
 from bot.metrics import Metrics
 from bot.runner.wiring import action_clients, build_ops, playbook_offer
 from bot.runtime import Runtime
@@ -72,7 +74,9 @@ def build_runtime(settings: Settings) -> Runtime:
         metrics_window=timedelta(minutes=settings.metrics_window_min),
         limiter=anyio.CapacityLimiter(ENRICH_THREADS),
     )
-    ops, close_ops = build_ops(settings, engine, catalog, action_clients(settings))
+    clients = action_clients(settings)
+    ops, close_ops = build_ops(settings, engine, catalog, clients)
+    tracker = JobTracker(JobLedger(engine), clients.ray, on_change=sender.wake)
     enricher.offer = playbook_offer(ops.playbooks)
     return Runtime(
         settings=settings,
@@ -85,6 +89,7 @@ def build_runtime(settings: Settings) -> Runtime:
         enrichment=EnrichmentWorker(enricher, sender.wake, metrics=metrics, pressure=pressure),
         pressure=pressure,
         ops=ops,
+        jobs=tracker,
         closers=[close_ops],
     )
 
@@ -140,6 +145,8 @@ def build_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
         tasks = [
             asyncio.create_task(rt.sender.run(stop), name="outbox-sender"),
             asyncio.create_task(rt.enrichment.run(stop), name="enrichment"),
+            # Ray jobs opsbot launched, followed to their end (reattached after a restart).
+            asyncio.create_task(rt.jobs.run(stop), name="job-tracker"),
             # Actions and playbook runs a crash interrupted continue, in the background.
             asyncio.create_task(anyio.to_thread.run_sync(resume_runs, rt), name="resume-runs"),
         ]

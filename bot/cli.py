@@ -6,12 +6,16 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
 from bot.config import Settings
 from bot.errors import ConfigError
 from bot.logs import configure
+
+if TYPE_CHECKING:
+    from bot.store.job_models import JobRun
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -27,8 +31,12 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _console(args: argparse.Namespace, settings: Settings) -> int:
+    import threading
+
     from bot.catalog.load import load_catalog
     from bot.chat.console_repl import repl
+    from bot.jobs.ledger import JobLedger
+    from bot.jobs.tracker import JobTracker
     from bot.runner.wiring import action_clients, build_ops
     from bot.store.engine import make_engine
     from bot.store.migrate import upgrade
@@ -38,10 +46,23 @@ def _console(args: argparse.Namespace, settings: Settings) -> int:
     engine = make_engine(settings.database_url)
     clients = action_clients(settings)
     ops, close = build_ops(settings, engine, catalog, clients)
+    # Jobs started here are followed here too: their outcome is printed when they end.
+    stop = threading.Event()
+    tracker = JobTracker(JobLedger(engine), clients.ray, on_final=_print_outcome)
+    follower = threading.Thread(target=tracker.follow_until, args=(stop,), daemon=True)
+    follower.start()
     try:
         return repl(engine, catalog=catalog, ops=ops, user=args.user)
     finally:
+        stop.set()
         close()
+
+
+def _print_outcome(job: JobRun) -> None:
+    from bot.chat.job_blocks import render_job_done
+
+    text, _ = render_job_done(job)
+    print(f"\n[job #{job.id}] {text}", flush=True)
 
 
 def _db_upgrade(args: argparse.Namespace, settings: Settings) -> int:

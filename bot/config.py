@@ -64,6 +64,14 @@ class Settings(BaseSettings):
     )
     prometheus_url: str | None = Field(None, validation_alias=_env("OPSBOT_PROMETHEUS_URL"))
     kubeconfig: Path | None = Field(None, validation_alias=_env("KUBECONFIG"))
+    # Ray's job API (the dashboard). Unset: a local head, started on first use.
+    ray_address: str | None = Field(None, validation_alias=_env("RAY_ADDRESS"))
+    ray_local_dashboard_port: int = Field(
+        8265, ge=1, le=65535, validation_alias=_env("OPSBOT_RAY_LOCAL_DASHBOARD_PORT")
+    )
+    ray_local_gcs_port: int = Field(
+        6380, ge=1, le=65535, validation_alias=_env("OPSBOT_RAY_LOCAL_GCS_PORT")
+    )
 
     # Enrichment: every source gets its own deadline; a late source is reported, not waited for.
     enrich_timeout_s: float = Field(

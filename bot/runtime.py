@@ -33,6 +33,7 @@ class Runtime:
     enrichment: EnrichmentWorker
     pressure: IntakePressure
     ops: Any = None  # bot.chat.ops_commands.Ops: the executor and playbook runner
+    jobs: Any = None  # bot.jobs.tracker.JobTracker: follows the Ray jobs opsbot launched
     closers: list[Callable[[], None]] = field(default_factory=list)
 
     @property

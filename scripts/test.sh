@@ -3,6 +3,7 @@
 #   - uv (from PyPI) and the locked environment (uv sync --frozen)
 #   - Prometheus and Alertmanager from Debian, if missing (the integration tests run them)
 #   - PostgreSQL is expected on 127.0.0.1:5432 (OPSBOT_TEST_POSTGRES_URL); started if it is down
+#   - a Ray head is started by the tests themselves (tests/support/ray_head.py)
 # Then: ruff (lint + format check), mypy, pytest. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,8 +27,10 @@ if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432
   pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start || true
 fi
 
-log "uv sync --frozen"
-uv sync --frozen --quiet
+log "uv sync --frozen --group jobs"
+# The jobs group is what Ray's workers import (torch, Ray Train and Data): the tests start a
+# real local Ray head from this environment and run the training and scoring jobs on it.
+uv sync --frozen --group jobs --quiet
 
 log "ruff"
 uv run --frozen ruff check .

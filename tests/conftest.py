@@ -16,6 +16,11 @@ from sqlalchemy import Engine
 
 from bot.store.engine import make_engine
 from bot.store.migrate import upgrade
+from tests.support.ray_head import RAY_ENV, RayHead, start_head
+
+# Every Ray process the tests start or talk to (head, job drivers, the bot's job client) reads
+# this, and it must be the same for all of them (see tests/support/ray_head.py).
+os.environ.update(RAY_ENV)
 
 DATA = Path(__file__).parent / "data"
 POSTGRES_URL = os.environ.get(
@@ -90,3 +95,13 @@ def engine(db_url: str) -> Iterator[Engine]:
     eng = make_engine(db_url)
     yield eng
     eng.dispose()
+
+
+@pytest.fixture(scope="session")
+def ray_head() -> Iterator[RayHead]:
+    """One real local Ray head (job API on 127.0.0.1) for the whole test session."""
+    head = start_head()
+    try:
+        yield head
+    finally:
+        head.stop()

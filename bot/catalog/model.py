@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from bot.enrich.types import BadDirection
+from bot.jobs.templates import JobTemplates
 from bot.policy.model import Policy
 
 DEFAULT_LABEL_KEYS = ["service", "app", "app_kubernetes_io_name"]
@@ -81,6 +82,7 @@ class Catalog(BaseModel):
     services: dict[str, Service] = Field(default_factory=dict)
     pipelines: dict[str, Pipeline] = Field(default_factory=dict)
     policy: Policy = Field(default_factory=Policy)
+    jobs: JobTemplates = Field(default_factory=JobTemplates)  # Ray job templates
 
     def get(self, name: str | None) -> Service | None:
         return self.services.get(name) if name else None

@@ -18,6 +18,7 @@ from sqlmodel import Session
 from bot.catalog.model import Catalog
 from bot.changes import deployments
 from bot.chat.blocks import SECTION_TEXT_LIMIT, chunk_lines, escape
+from bot.chat.job_commands import JOB_COMMANDS
 from bot.chat.ops_commands import OPS_COMMANDS
 from bot.enrich.change_sources import data_change_events, deploy_changes
 from bot.incidents.queries import alert_counts, list_incidents, timeline_of
@@ -65,6 +66,10 @@ USAGE = """Usage: /ops <command>
   run <playbook> <service> [key=value…]  run one
   approve <token> / reject <token>     decide an approval (Slack has buttons)
   ack <incident> / resolve <incident>  here and on its PagerDuty incident
+  train <template> [key=value…]        start a training job on Ray (gpus=1, wait=true, …)
+  score <template> [key=value…]        start a batch-scoring job on Ray
+  jobs / job <id> / stop <id>          Ray jobs: running and recent, one job, stop one
+                                       (--incident N: follow the job in that incident's thread)
   Add --dry-run to any of these to see the plan without changing anything."""
 
 
@@ -197,6 +202,7 @@ COMMANDS: dict[str, Handler] = {
     "deploys": cmd_deploys,
     "changes": cmd_changes,
     **OPS_COMMANDS,
+    **JOB_COMMANDS,
 }
 
 

@@ -2,6 +2,7 @@
 
 Root posts and root edits carry no content: the sender renders the incident as it is when the
 message goes out, so the root always shows the current state and queued edits collapse into one.
+A Ray job's progress message works the same way, drawn from its ``job_run`` row.
 Rows are only ever added here; all merging happens in the sender. Rows go in with plain INSERTs
 (no ORM objects): this runs once or twice for every webhook delivery.
 """
@@ -13,6 +14,8 @@ from typing import Any
 from sqlalchemy import func, insert
 from sqlmodel import Session, select
 
+from bot.chat.job_blocks import render_job_done
+from bot.store.job_models import JobRun
 from bot.store.models import (
     Attachment,
     Incident,
@@ -26,17 +29,18 @@ from bot.store.types import utcnow
 
 def _add(
     session: Session,
-    incident: Incident,
+    incident_id: int | None,
     channel: str,
     kind: str,
     text: str = "",
     blocks: list[dict[str, Any]] | None = None,
     attachment_id: int | None = None,
+    job_run_id: int | None = None,
 ) -> None:
     now = utcnow()
     session.execute(
         insert(table(OutboxMessage)).values(
-            incident_id=incident.id,
+            incident_id=incident_id,
             channel=channel,
             kind=kind,
             text=text,
@@ -46,6 +50,7 @@ def _add(
             next_attempt_at=now,
             created_at=now,
             attachment_id=attachment_id,
+            job_run_id=job_run_id,
         )
     )
 
@@ -54,7 +59,7 @@ def enqueue_root_post(session: Session, incident: Incident, channel: str) -> Non
     assert incident.id is not None
     incident.slack_channel = channel
     session.add(incident)
-    _add(session, incident, channel, OutboxKind.ROOT_POST)
+    _add(session, incident.id, channel, OutboxKind.ROOT_POST)
 
 
 def enqueue_root_update(session: Session, incident: Incident) -> None:
@@ -68,7 +73,7 @@ def enqueue_root_update(session: Session, incident: Incident) -> None:
     """
     assert incident.id is not None
     if incident.slack_channel is not None:
-        _add(session, incident, incident.slack_channel, OutboxKind.ROOT_UPDATE)
+        _add(session, incident.id, incident.slack_channel, OutboxKind.ROOT_UPDATE)
 
 
 def enqueue_reply(
@@ -76,7 +81,7 @@ def enqueue_reply(
 ) -> None:
     assert incident.id is not None
     if incident.slack_channel is not None:
-        _add(session, incident, incident.slack_channel, OutboxKind.REPLY, text, blocks)
+        _add(session, incident.id, incident.slack_channel, OutboxKind.REPLY, text, blocks)
 
 
 def enqueue_file(
@@ -104,7 +109,37 @@ def enqueue_file(
         )
         .returning(table(Attachment).c.id)
     ).scalar_one()
-    _add(session, incident, incident.slack_channel, OutboxKind.FILE, title, [], attachment_id)
+    _add(session, incident.id, incident.slack_channel, OutboxKind.FILE, title, [], attachment_id)
+
+
+def enqueue_job_post(session: Session, job: JobRun) -> None:
+    """Post the job's progress message (in its incident's thread when it has one)."""
+    _add_job(session, job, OutboxKind.JOB_POST)
+
+
+def enqueue_job_update(session: Session, job: JobRun) -> None:
+    """Ask for the progress message to be redrawn; waiting requests of one job fold into one
+    ``chat.update`` rendered after taking them (see ``enqueue_root_update``)."""
+    _add_job(session, job, OutboxKind.JOB_UPDATE)
+
+
+def enqueue_job_done(session: Session, job: JobRun) -> None:
+    """The one reply that says how the job ended, under its progress message. Rendered now:
+    it states the outcome at the moment the job ended."""
+    text, blocks = render_job_done(job)
+    _add_job(session, job, OutboxKind.JOB_DONE, text, blocks)
+
+
+def _add_job(
+    session: Session,
+    job: JobRun,
+    kind: str,
+    text: str = "",
+    blocks: list[dict[str, Any]] | None = None,
+) -> None:
+    assert job.id is not None
+    if job.channel is not None:
+        _add(session, job.incident_id, job.channel, kind, text, blocks, job_run_id=job.id)
 
 
 def outbox_depth(session: Session) -> int:

@@ -14,6 +14,10 @@
 - Root edits carry no content: the root is rendered from the incident at send time, and all
   edits waiting for the same root collapse into one call. Replies waiting for the same thread
   are merged into one message (up to Block Kit's limits), so a storm cannot flood a channel.
+- A Ray job's progress message is a root of its own, drawn from its ``job_run`` row: posted
+  once (in its incident's thread, or top-level in its channel), the edits waiting for it folded
+  into the post or into one ``chat.update``; the reply saying how it ended waits for it. Job rows
+  outside an incident are ordered per job, so they never hold up an incident, nor it them.
 """
 
 from __future__ import annotations
@@ -26,10 +30,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Engine, case, update
+from sqlalchemy import ColumnElement, Engine, case, update
+from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
 from bot.chat.blocks import root_message
+from bot.chat.job_blocks import render_job
 from bot.chat.outbox_queue import outbox_depth
 from bot.chat.ratelimit import TokenBucket
 from bot.chat.transport import ChatTransport
@@ -37,6 +43,7 @@ from bot.errors import TransportError
 from bot.incidents.queries import alert_counts
 from bot.metrics import Metrics
 from bot.store.engine import session_scope
+from bot.store.job_models import JobRun
 from bot.store.models import (
     Attachment,
     Incident,
@@ -54,14 +61,23 @@ MAX_BLOCKS_PER_MESSAGE = 50
 MAX_BACKOFF_S = 300.0
 BATCH = 200
 RECONCILE_LOOKBACK = timedelta(minutes=5)
+JOB_KINDS = (OutboxKind.JOB_POST, OutboxKind.JOB_UPDATE, OutboxKind.JOB_DONE)
+EDIT_KINDS = (OutboxKind.ROOT_UPDATE, OutboxKind.JOB_UPDATE)  # chat.update: idempotent
+# What a pass keeps in order: an incident's thread, or a job outside any incident.
+OrderKey = int | tuple[str, int | None]
 
 
 @dataclass(frozen=True)
 class Due:
     id: int
     channel: str
-    incident_id: int
+    incident_id: int | None
     kind: str
+    job_run_id: int | None = None
+
+    @property
+    def key(self) -> OrderKey:
+        return self.incident_id if self.incident_id is not None else ("job", self.job_run_id)
 
 
 @dataclass
@@ -70,13 +86,21 @@ class Prepared:
 
     kind: str
     channel: str
-    incident_id: int
+    incident_id: int | None
     row_ids: list[int]
     text: str
     blocks: list[dict[str, Any]]
     thread_ts: str | None = None
-    root_ts: str | None = None
+    root_ts: str | None = None  # an edit: the message to edit
     file: Attachment | None = None  # kind "file": what to upload
+    job_run_id: int | None = None  # kinds "job_*"
+
+    @property
+    def subject(self) -> str:
+        """Whose message this is, for the log."""
+        if self.job_run_id is not None:
+            return f"job {self.job_run_id}"
+        return f"incident {self.incident_id}"
 
 
 def backoff(attempts: int) -> float:
@@ -177,12 +201,13 @@ class OutboxSender:
         pass reloads the queue, so a root post queued meanwhile goes before older replies. A
         message whose token is not there yet is skipped, never waited for, in the pass.
         """
-        blocked: set[int] = set()  # incidents whose earlier message cannot go this pass
+        blocked: set[OrderKey] = set()  # threads / jobs whose earlier message cannot go this pass
         handled: set[int] = set()
+        unposted: set[int | None] = set()  # jobs whose progress message is not posted yet
         for row in queue:
-            if row.id in handled:
+            if row.id in handled or row.key in blocked:
                 continue
-            if row.incident_id in blocked:
+            if row.kind == OutboxKind.JOB_UPDATE and row.job_run_id in unposted:
                 continue
             # Slack's pace: a message that must wait is left for a later pass (the run loop
             # sleeps until the soonest token), so one channel's wait never holds up another
@@ -191,21 +216,26 @@ class OutboxSender:
             delay = bucket.wait_time()
             if delay > 0:
                 self._soonest = min(self._soonest, delay)
-                blocked.add(row.incident_id)
+                blocked.add(row.key)
                 continue
             prepared = await asyncio.to_thread(self._prepare, row.id)
             if prepared is None:  # taken by a merge, or its root is not posted yet
-                blocked.add(row.incident_id)
+                # A job edit waiting for its post holds nothing up: the post, queued after it
+                # or not, shows the current state and takes it along.
+                if row.kind == OutboxKind.JOB_UPDATE:
+                    unposted.add(row.job_run_id)
+                else:
+                    blocked.add(row.key)
                 continue
             handled.update(prepared.row_ids)
             bucket.take()
             if await self._send(prepared):
                 return 1
-            blocked.add(row.incident_id)
+            blocked.add(row.key)
         return 0
 
     def _bucket(self, kind: str, channel: str) -> TokenBucket:
-        if kind == OutboxKind.ROOT_UPDATE:
+        if kind in EDIT_KINDS:
             return self._update_bucket
         if kind == OutboxKind.FILE:
             return self._file_bucket
@@ -217,7 +247,7 @@ class OutboxSender:
 
     async def _send(self, p: Prepared) -> bool:
         try:
-            if p.kind == OutboxKind.ROOT_UPDATE:
+            if p.kind in EDIT_KINDS:
                 assert p.root_ts is not None
                 await self.transport.update(p.channel, p.root_ts, p.text, p.blocks)
                 ts = p.root_ts
@@ -241,11 +271,11 @@ class OutboxSender:
                 self._bucket(p.kind, p.channel).block_for(exc.retry_after)
             # An upload cannot be looked up by outbox id: it is sent again (a duplicate chart
             # is better than none). An edit is idempotent.
-            if exc.ambiguous and p.kind not in (OutboxKind.ROOT_UPDATE, OutboxKind.FILE):
+            if exc.ambiguous and p.kind not in (*EDIT_KINDS, OutboxKind.FILE):
                 # The post may have landed: leave the rows ``sending`` and look before resending.
                 log.warning(
-                    "incident %s: no answer to %s (%s); checking the channel before resending",
-                    p.incident_id,
+                    "%s: no answer to %s (%s); checking the channel before resending",
+                    p.subject,
                     p.kind,
                     exc.detail,
                 )
@@ -264,27 +294,29 @@ class OutboxSender:
 
     def _load_due(self) -> list[Due]:
         """Just enough of each due row to order the pass; ``_prepare`` loads the rest."""
+        outbox = table(OutboxMessage)
         with Session(self.engine) as session:
-            rows = session.exec(
-                select(
-                    OutboxMessage.id,
-                    OutboxMessage.channel,
-                    OutboxMessage.incident_id,
-                    OutboxMessage.kind,
+            rows = session.execute(
+                core_select(
+                    outbox.c.id,
+                    outbox.c.channel,
+                    outbox.c.incident_id,
+                    outbox.c.kind,
+                    outbox.c.job_run_id,
                 )
                 .where(
-                    OutboxMessage.status == OutboxStatus.PENDING,
-                    col(OutboxMessage.next_attempt_at) <= utcnow(),
+                    outbox.c.status == OutboxStatus.PENDING,
+                    outbox.c.next_attempt_at <= utcnow(),
                 )
                 # Root posts first, across the whole queue: in a storm every incident gets its
                 # thread before any thread gets its replies.
                 .order_by(
-                    case((col(OutboxMessage.kind) == OutboxKind.ROOT_POST, 0), else_=1),
-                    col(OutboxMessage.id),
+                    case((outbox.c.kind == OutboxKind.ROOT_POST, 0), else_=1),
+                    outbox.c.id,
                 )
                 .limit(BATCH)
             ).all()
-            return [Due(*row) for row in rows if row[0] is not None]
+            return [Due(*row) for row in rows]
 
     def _prepare(self, row_id: int) -> Prepared | None:
         """Mark the row (and what merges into it) ``sending`` and render it, in one transaction."""
@@ -292,6 +324,8 @@ class OutboxSender:
             row = session.get(OutboxMessage, row_id)
             if row is None or row.status != OutboxStatus.PENDING:
                 return None
+            if row.kind in JOB_KINDS:
+                return self._prepare_job(session, row)
             # No row lock on the incident: intake never waits for the sender (a FOR UPDATE here
             # queued every webhook that inserts rows pointing at this incident behind it).
             incident = session.get(Incident, row.incident_id)
@@ -309,18 +343,14 @@ class OutboxSender:
             return None  # the root is not posted yet; its post will show the current state
         assert incident.id is not None
         assert row.id is not None
-        # Every redraw request waiting for this root is answered by this render: one UPDATE
-        # (a storm leaves hundreds of them; loading each as an object held the GIL for long).
-        session.execute(
-            update(table(OutboxMessage))
-            .where(
-                col(OutboxMessage.incident_id) == incident.id,
-                col(OutboxMessage.kind) == OutboxKind.ROOT_UPDATE,
-                col(OutboxMessage.status) == OutboxStatus.PENDING,
-                col(OutboxMessage.id) != row.id,
-            )
-            .values(status=OutboxStatus.MERGED, sent_at=utcnow())
+        # Every redraw request waiting for this root is answered by this render.
+        _merge_waiting(
+            session,
+            row.id,
+            col(OutboxMessage.incident_id) == incident.id,
+            col(OutboxMessage.kind) == OutboxKind.ROOT_UPDATE,
         )
+        session.refresh(incident)  # render what was committed before the requests were taken
         row.status = OutboxStatus.SENDING
         row.attempts += 1
         session.add(row)
@@ -407,11 +437,101 @@ class OutboxSender:
             file=attachment,
         )
 
+    # -- job messages ----------------------------------------------------------------------
+
+    def _prepare_job(self, session: Session, row: OutboxMessage) -> Prepared | None:
+        job = session.get(JobRun, row.job_run_id) if row.job_run_id is not None else None
+        if job is None:
+            _fail(row, "job run missing")
+            session.add(row)
+            return None
+        if row.kind == OutboxKind.JOB_POST and not job.message_ts:
+            return self._prepare_job_post(session, row, job)
+        if not job.message_ts:
+            # Edits and the final reply wait for the progress message, as long as it may come.
+            if not _job_post_waiting(session, row.job_run_id):
+                _fail(row, "the job's progress message was never posted")
+                session.add(row)
+            return None
+        if row.kind == OutboxKind.JOB_DONE:
+            return self._prepare_job_done(session, row, job)
+        return self._prepare_job_update(session, row, job)  # a second post redraws the first
+
+    def _prepare_job_post(self, session: Session, row: OutboxMessage, job: JobRun) -> Prepared:
+        # Edits requested before the post ride on it (it shows the current state), and share
+        # its fate: merged if it lands, retried or failed with it if not.
+        outbox = table(OutboxMessage)
+        riders = session.execute(
+            update(outbox)
+            .where(
+                outbox.c.job_run_id == job.id,
+                outbox.c.kind == OutboxKind.JOB_UPDATE,
+                outbox.c.status == OutboxStatus.PENDING,
+            )
+            .values(status=OutboxStatus.SENDING, attempts=outbox.c.attempts + 1)
+            .returning(outbox.c.id)
+        ).scalars()
+        rider_ids = sorted(riders)
+        session.refresh(job)  # render what was committed before the edits were taken
+        prepared = self._job_message(session, row, job, thread_ts=job.thread_ts)
+        prepared.row_ids += rider_ids
+        return prepared
+
+    def _prepare_job_update(self, session: Session, row: OutboxMessage, job: JobRun) -> Prepared:
+        assert row.id is not None
+        _merge_waiting(
+            session,
+            row.id,
+            col(OutboxMessage.job_run_id) == job.id,
+            col(OutboxMessage.kind) == OutboxKind.JOB_UPDATE,
+        )
+        session.refresh(job)  # render what was committed before the requests were taken
+        prepared = self._job_message(session, row, job, thread_ts=None)
+        prepared.kind = OutboxKind.JOB_UPDATE
+        prepared.root_ts = job.message_ts
+        return prepared
+
+    def _job_message(
+        self, session: Session, row: OutboxMessage, job: JobRun, *, thread_ts: str | None
+    ) -> Prepared:
+        assert row.id is not None
+        row.status = OutboxStatus.SENDING
+        row.attempts += 1
+        session.add(row)
+        text, blocks = render_job(job, utcnow())
+        return Prepared(
+            kind=row.kind,
+            channel=row.channel,
+            incident_id=row.incident_id,
+            row_ids=[row.id],
+            text=text,
+            blocks=blocks,
+            thread_ts=thread_ts,
+            job_run_id=job.id,
+        )
+
+    def _prepare_job_done(self, session: Session, row: OutboxMessage, job: JobRun) -> Prepared:
+        assert row.id is not None
+        row.status = OutboxStatus.SENDING
+        row.attempts += 1
+        session.add(row)
+        return Prepared(
+            kind=OutboxKind.JOB_DONE,
+            channel=row.channel,
+            incident_id=row.incident_id,
+            row_ids=[row.id],
+            text=row.text,
+            blocks=row.blocks,
+            thread_ts=job.thread_ts or job.message_ts,
+            job_run_id=job.id,
+        )
+
+    # -- outcomes --------------------------------------------------------------------------
+
     def _record_sent(self, p: Prepared, ts: str) -> None:
         with session_scope(self.engine) as session:
             _mark_sent(session, p.row_ids, ts)
-            if p.kind == OutboxKind.ROOT_POST:
-                _set_root(session, p.incident_id, p.channel, ts)
+            _note_posted(session, p.kind, p.incident_id, p.job_run_id, p.channel, ts)
 
     def _record_failure(self, p: Prepared, exc: TransportError) -> None:
         now = utcnow()
@@ -429,10 +549,15 @@ class OutboxSender:
                     row.status = OutboxStatus.FAILED
                 session.add(row)
             if not exc.retryable:
-                log.error(
-                    "incident %s: Slack refused %s for good: %s", p.incident_id, p.kind, exc.detail
-                )
-                if p.kind == OutboxKind.ROOT_POST:
+                log.error("%s: Slack refused %s for good: %s", p.subject, p.kind, exc.detail)
+                if p.kind == OutboxKind.JOB_POST:
+                    # Without a progress message its edits and final reply have nowhere to go.
+                    _fail_waiting(
+                        session,
+                        col(OutboxMessage.job_run_id) == p.job_run_id,
+                        f"progress message failed: {exc.detail}",
+                    )
+                elif p.kind == OutboxKind.ROOT_POST:
                     # Without a root there is no thread: its queued replies cannot go anywhere.
                     for other in session.exec(
                         select(OutboxMessage).where(
@@ -444,9 +569,7 @@ class OutboxSender:
                         other.last_error = f"root message failed: {exc.detail}"
                         session.add(other)
             else:
-                log.warning(
-                    "incident %s: %s will be retried: %s", p.incident_id, p.kind, exc.detail
-                )
+                log.warning("%s: %s will be retried: %s", p.subject, p.kind, exc.detail)
 
     # -- after a crash ---------------------------------------------------------------------
 
@@ -456,7 +579,7 @@ class OutboxSender:
         settled = 0
         for row, thread_ts in in_flight:
             assert row.id is not None
-            if row.kind in (OutboxKind.ROOT_UPDATE, OutboxKind.FILE):
+            if row.kind in (*EDIT_KINDS, OutboxKind.FILE):
                 ts = None  # an edit is idempotent; an upload cannot be looked up: send again
             else:
                 oldest = (row.created_at - RECONCILE_LOOKBACK).timestamp()
@@ -477,13 +600,7 @@ class OutboxSender:
                 .where(OutboxMessage.status == OutboxStatus.SENDING)
                 .order_by(col(OutboxMessage.id))
             ).all()
-            out = []
-            for row in rows:
-                incident = session.get(Incident, row.incident_id)
-                out.append(
-                    (row, incident.slack_ts if incident and row.kind == OutboxKind.REPLY else None)
-                )
-            return out
+            return [(row, _thread_of(session, row)) for row in rows]
 
     def _settle(self, row_id: int, ts: str | None) -> None:
         with session_scope(self.engine) as session:
@@ -495,8 +612,7 @@ class OutboxSender:
                 session.add(row)
                 return
             _mark_sent(session, [row_id], ts)
-            if row.kind == OutboxKind.ROOT_POST:
-                _set_root(session, row.incident_id, row.channel, ts)
+            _note_posted(session, row.kind, row.incident_id, row.job_run_id, row.channel, ts)
 
 
 RUN_WORDS = {"waiting": "waiting for approval", "running": "running"}
@@ -514,6 +630,78 @@ def remediation_line(session: Session, incident_id: int) -> str | None:
     status = RUN_WORDS.get(run.status, run.status)
     step = f" ({run.current_step})" if run.current_step and run.status != "succeeded" else ""
     return f"{run.playbook} #{run.id}: {status}{step}, started by <@{run.requested_by}>"
+
+
+def _thread_of(session: Session, row: OutboxMessage) -> str | None:
+    """The thread a posted row went to (where to look for it), None for the channel itself."""
+    if row.kind == OutboxKind.REPLY and row.incident_id is not None:
+        incident = session.get(Incident, row.incident_id)
+        return incident.slack_ts if incident else None
+    if row.kind in (OutboxKind.JOB_POST, OutboxKind.JOB_DONE) and row.job_run_id is not None:
+        job = session.get(JobRun, row.job_run_id)
+        if job is None:
+            return None
+        return job.thread_ts if row.kind == OutboxKind.JOB_POST else job.thread_ts or job.message_ts
+    return None
+
+
+def _note_posted(
+    session: Session,
+    kind: str,
+    incident_id: int | None,
+    job_run_id: int | None,
+    channel: str,
+    ts: str,
+) -> None:
+    """A root or a job's progress message landed: remember its ``ts`` for edits and replies."""
+    if kind == OutboxKind.ROOT_POST:
+        assert incident_id is not None
+        _set_root(session, incident_id, channel, ts)
+    elif kind == OutboxKind.JOB_POST:
+        job = session.get(JobRun, job_run_id) if job_run_id is not None else None
+        if job is not None:
+            job.message_ts = ts
+            session.add(job)
+
+
+def _job_post_waiting(session: Session, job_run_id: int | None) -> bool:
+    """Whether the job's progress message is still to be posted (queued or in flight)."""
+    found = session.exec(
+        select(OutboxMessage.id).where(
+            OutboxMessage.job_run_id == job_run_id,
+            OutboxMessage.kind == OutboxKind.JOB_POST,
+            col(OutboxMessage.status).in_([OutboxStatus.PENDING, OutboxStatus.SENDING]),
+        )
+    ).first()
+    return found is not None
+
+
+def _merge_waiting(session: Session, row_id: int, *where: ColumnElement[bool]) -> None:
+    """The pending rows matching ``where`` ride on row ``row_id``: one UPDATE (a storm leaves
+    hundreds of them; loading each as an object held the GIL for long)."""
+    session.execute(
+        update(table(OutboxMessage))
+        .where(
+            col(OutboxMessage.status) == OutboxStatus.PENDING,
+            col(OutboxMessage.id) != row_id,
+            *where,
+        )
+        .values(status=OutboxStatus.MERGED, sent_at=utcnow())
+    )
+
+
+def _fail(row: OutboxMessage, reason: str) -> None:
+    row.status = OutboxStatus.FAILED
+    row.last_error = reason
+    log.error("outbox %s (%s): %s", row.id, row.kind, reason)
+
+
+def _fail_waiting(session: Session, where: ColumnElement[bool], reason: str) -> None:
+    session.execute(
+        update(table(OutboxMessage))
+        .where(col(OutboxMessage.status) == OutboxStatus.PENDING, where)
+        .values(status=OutboxStatus.FAILED, last_error=reason[:2000])
+    )
 
 
 def _set_root(session: Session, incident_id: int, channel: str, ts: str) -> None:

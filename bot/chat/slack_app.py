@@ -17,6 +17,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.chat.blocks import OFFER_ACTION
 from bot.chat.commands import CommandContext, run_command
+from bot.chat.job_blocks import JOB_STOP_ACTION
 from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,27 @@ def build_bolt_app(rt: Runtime, client: AsyncWebClient) -> AsyncApp:
         user = str((body.get("user") or {}).get("id") or "?")
         text = await anyio.to_thread.run_sync(start_offered_playbook, rt, value, user)
         await respond(text=text, response_type="ephemeral", replace_original=False)
+
+    @app.action(JOB_STOP_ACTION)
+    async def stop_clicked(ack: Any, body: dict[str, Any], respond: Any) -> None:
+        # A job message's Stop button: the value is the job's number; who clicked comes from
+        # Slack's signed body, and the stop goes through policy and audit like `/ops stop`.
+        await ack()
+        job = str((body.get("actions") or [{}])[0].get("value") or "")
+        user = str((body.get("user") or {}).get("id") or "?")
+        if not job.isdigit():
+            await respond(text="That button is not one of opsbot's.", response_type="ephemeral")
+            return
+        ctx = CommandContext(
+            engine=rt.engine, user=user, channel="slack", catalog=rt.catalog, ops=rt.ops
+        )
+        reply = await anyio.to_thread.run_sync(run_command, ctx, f"stop {job}")
+        await respond(
+            text=reply.text,
+            blocks=reply.blocks,
+            response_type="in_channel" if reply.public else "ephemeral",
+            replace_original=False,
+        )
 
     @app.action("opsbot_approve")
     async def approve_clicked(ack: Any, body: dict[str, Any], respond: Any) -> None:

@@ -8,6 +8,8 @@ How a request is decided (``may_run``):
    its ``actions`` (or ``actions`` holds ``*``), a playbook when it is in its ``playbooks`` (or
    ``*``); an empty list covers nothing of that kind. A rule with ``namespaces`` covers only
    targets in one of them, so never a target without a namespace.
+   A rule with ``gpus: true`` covers only targets that ask for GPUs (a Ray job), ``false``
+   only those that do not.
 3. No rule covers it: refused (default deny), except read-only actions (``writes=False``): anyone
    may run those unless a rule names the action explicitly (a ``*`` does not restrict reads); such
    a rule then decides as for any action.
@@ -113,6 +115,8 @@ def find_rule(
         if not covered:
             continue
         if rule.namespaces and namespace not in rule.namespaces:
+            continue
+        if rule.gpus is not None and rule.gpus != (target is not None and target.gpus > 0):
             continue
         return rule
     return None

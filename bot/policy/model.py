@@ -14,6 +14,10 @@
           approval: required                  # required | none
           self_approve: false                 # may the requester approve their own run?
           environments: [production]          # where self_approve=false applies (default: all)
+        - actions: [submit_ray_job]
+          gpus: true                          # only requests that ask for GPUs (false: none)
+          run: ["@ml-oncall"]
+          approve: ["@sre"]
 
 Subjects: ``U…``/``W…`` Slack user IDs, ``@name`` a group above, ``S…`` a Slack user group
 (resolved through Slack), ``*`` anyone. Any other word is matched as it is (``console``, the
@@ -58,6 +62,9 @@ class Rule(BaseModel):
     approval: Literal["required", "none"] = "required"
     self_approve: bool = False
     environments: list[str] = Field(default_factory=list)
+    # Ray jobs: True covers only requests that ask for GPUs, False only those that do not,
+    # None (the default) both.
+    gpus: bool | None = None
 
     @field_validator("run", "approve")
     @classmethod

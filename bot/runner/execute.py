@@ -33,6 +33,7 @@ from actions.registry import get as get_action
 from bot.audit.log import append as audit
 from bot.catalog.model import Catalog
 from bot.errors import ExternalServiceError
+from bot.jobs.ledger import JobLedger
 from bot.policy.check import GroupResolver, approval_expiry, may_approve, may_run
 from bot.store.engine import session_scope
 from bot.store.models import table
@@ -50,6 +51,7 @@ class Clients:
     prom: Any = None
     pagerduty: Any = None
     airflow: Any = None
+    ray: Any = None
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,8 @@ class Executor:
             prom=self.clients.prom,
             pagerduty=self.clients.pagerduty,
             airflow=self.clients.airflow,
+            ray=self.clients.ray,
+            jobs=JobLedger(self.engine),
             catalog=self.catalog,
             pipelines=self.catalog.pipelines,
             say=post if say is not None else None,

@@ -87,7 +87,27 @@ def action_clients(settings: Settings) -> Clients:
             if settings.airflow_password
             else None,
         )
-    return Clients(kube=kube, prom=prom, pagerduty=pagerduty, airflow=airflow)
+    return Clients(
+        kube=kube, prom=prom, pagerduty=pagerduty, airflow=airflow, ray=ray_client(settings)
+    )
+
+
+def ray_client(settings: Settings) -> Any:
+    """The Ray job API at ``RAY_ADDRESS``; without it, a local head started on first use."""
+    from bot.clients.ray import RayJobsClient
+
+    if settings.ray_address:
+        address = settings.ray_address
+        if not address.startswith(("http://", "https://")):
+            # ray:// and bare host:port address the client server or GCS, not the job API.
+            log.warning("RAY_ADDRESS %s is not the job API's http(s) URL; using it as is", address)
+        return RayJobsClient(address, timeout_s=ACTION_TIMEOUT_S)
+    from bot.jobs.local_head import LocalRayHead
+
+    head = LocalRayHead(
+        dashboard_port=settings.ray_local_dashboard_port, gcs_port=settings.ray_local_gcs_port
+    )
+    return RayJobsClient(head.address, timeout_s=ACTION_TIMEOUT_S, ensure=head.ensure)
 
 
 MAX_OFFERED = 5

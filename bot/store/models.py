@@ -134,6 +134,11 @@ class OutboxKind:
     ROOT_UPDATE = "root_update"
     REPLY = "reply"
     FILE = "file"  # an upload into the thread; the bytes are in ``attachment``
+    # A Ray job's progress message, drawn from its ``job_run`` row when sent (like the root):
+    # posted once, then edited in place; waiting edits of one job fold into one chat.update.
+    JOB_POST = "job_post"
+    JOB_UPDATE = "job_update"
+    JOB_DONE = "job_done"  # the one reply that says how a job ended, under its progress message
 
 
 class Attachment(SQLModel, table=True):
@@ -165,7 +170,8 @@ class OutboxMessage(SQLModel, table=True):
     __table_args__ = (Index("ix_outbox_pending", "status", "channel", "id"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    incident_id: int = Field(foreign_key="incident.id", index=True)
+    # None only for a job message outside any incident (a job started from a channel)
+    incident_id: int | None = Field(default=None, foreign_key="incident.id", index=True)
     channel: str = Field(max_length=64)
     kind: str = Field(max_length=16)
     text: str = Field(default="", sa_column=Column(Text, nullable=False))
@@ -184,6 +190,7 @@ class OutboxMessage(SQLModel, table=True):
     sent_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     ts: str | None = Field(default=None, max_length=32)
     attachment_id: int | None = Field(default=None, foreign_key="attachment.id")  # kind "file"
+    job_run_id: int | None = Field(default=None, foreign_key="job_run.id")  # kinds "job_*"
 
 
 def table(model: type[SQLModel]) -> Table:
@@ -392,3 +399,6 @@ class AuditEntry(SQLModel, table=True):
     result: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON(none_as_null=True)))
     prev_hash: str = Field(max_length=64)  # hex SHA-256 of the row before; 64 zeros for seq 1
     hash: str = Field(max_length=64)  # hex SHA-256 of this row's content and prev_hash
+
+
+import bot.store.job_models  # noqa: E402,F401  (outbox rows may point at a job_run)

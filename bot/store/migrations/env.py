@@ -5,7 +5,8 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
-import bot.store.models  # registers the tables
+import bot.store.job_models  # registers the tables
+import bot.store.models  # (these too)
 import bot.store.run_models  # noqa: F401  (and these)
 from bot.store.engine import make_engine
 

@@ -1,0 +1,1 @@
+"""Ray jobs from chat: templates, the command line each becomes, tracking to the end."""
