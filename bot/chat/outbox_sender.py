@@ -26,24 +26,30 @@ import asyncio
 import logging
 import random
 from collections import defaultdict
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, case, update
+from sqlalchemy import Engine, case, update
 from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
 from bot.chat.blocks import root_message
-from bot.chat.job_blocks import render_job
+from bot.chat.outbox_jobs import job_thread, note_job_posted, prepare_job
 from bot.chat.outbox_queue import outbox_depth
+from bot.chat.outbox_rows import (
+    Due,
+    OrderKey,
+    Prepared,
+    fail_waiting,
+    mark_sent,
+    merge_waiting,
+)
 from bot.chat.ratelimit import TokenBucket
 from bot.chat.transport import ChatTransport
 from bot.errors import TransportError
 from bot.incidents.queries import alert_counts
 from bot.metrics import Metrics
 from bot.store.engine import session_scope
-from bot.store.job_models import JobRun
 from bot.store.models import (
     Attachment,
     Incident,
@@ -63,44 +69,6 @@ BATCH = 200
 RECONCILE_LOOKBACK = timedelta(minutes=5)
 JOB_KINDS = (OutboxKind.JOB_POST, OutboxKind.JOB_UPDATE, OutboxKind.JOB_DONE)
 EDIT_KINDS = (OutboxKind.ROOT_UPDATE, OutboxKind.JOB_UPDATE)  # chat.update: idempotent
-# What a pass keeps in order: an incident's thread, or a job outside any incident.
-OrderKey = int | tuple[str, int | None]
-
-
-@dataclass(frozen=True)
-class Due:
-    id: int
-    channel: str
-    incident_id: int | None
-    kind: str
-    job_run_id: int | None = None
-
-    @property
-    def key(self) -> OrderKey:
-        return self.incident_id if self.incident_id is not None else ("job", self.job_run_id)
-
-
-@dataclass
-class Prepared:
-    """A message ready to send: what to call, with which rows riding on it."""
-
-    kind: str
-    channel: str
-    incident_id: int | None
-    row_ids: list[int]
-    text: str
-    blocks: list[dict[str, Any]]
-    thread_ts: str | None = None
-    root_ts: str | None = None  # an edit: the message to edit
-    file: Attachment | None = None  # kind "file": what to upload
-    job_run_id: int | None = None  # kinds "job_*"
-
-    @property
-    def subject(self) -> str:
-        """Whose message this is, for the log."""
-        if self.job_run_id is not None:
-            return f"job {self.job_run_id}"
-        return f"incident {self.incident_id}"
 
 
 def backoff(attempts: int) -> float:
@@ -325,7 +293,7 @@ class OutboxSender:
             if row is None or row.status != OutboxStatus.PENDING:
                 return None
             if row.kind in JOB_KINDS:
-                return self._prepare_job(session, row)
+                return prepare_job(session, row)
             # No row lock on the incident: intake never waits for the sender (a FOR UPDATE here
             # queued every webhook that inserts rows pointing at this incident behind it).
             incident = session.get(Incident, row.incident_id)
@@ -344,7 +312,7 @@ class OutboxSender:
         assert incident.id is not None
         assert row.id is not None
         # Every redraw request waiting for this root is answered by this render.
-        _merge_waiting(
+        merge_waiting(
             session,
             row.id,
             col(OutboxMessage.incident_id) == incident.id,
@@ -437,100 +405,11 @@ class OutboxSender:
             file=attachment,
         )
 
-    # -- job messages ----------------------------------------------------------------------
-
-    def _prepare_job(self, session: Session, row: OutboxMessage) -> Prepared | None:
-        job = session.get(JobRun, row.job_run_id) if row.job_run_id is not None else None
-        if job is None:
-            _fail(row, "job run missing")
-            session.add(row)
-            return None
-        if row.kind == OutboxKind.JOB_POST and not job.message_ts:
-            return self._prepare_job_post(session, row, job)
-        if not job.message_ts:
-            # Edits and the final reply wait for the progress message, as long as it may come.
-            if not _job_post_waiting(session, row.job_run_id):
-                _fail(row, "the job's progress message was never posted")
-                session.add(row)
-            return None
-        if row.kind == OutboxKind.JOB_DONE:
-            return self._prepare_job_done(session, row, job)
-        return self._prepare_job_update(session, row, job)  # a second post redraws the first
-
-    def _prepare_job_post(self, session: Session, row: OutboxMessage, job: JobRun) -> Prepared:
-        # Edits requested before the post ride on it (it shows the current state), and share
-        # its fate: merged if it lands, retried or failed with it if not.
-        outbox = table(OutboxMessage)
-        riders = session.execute(
-            update(outbox)
-            .where(
-                outbox.c.job_run_id == job.id,
-                outbox.c.kind == OutboxKind.JOB_UPDATE,
-                outbox.c.status == OutboxStatus.PENDING,
-            )
-            .values(status=OutboxStatus.SENDING, attempts=outbox.c.attempts + 1)
-            .returning(outbox.c.id)
-        ).scalars()
-        rider_ids = sorted(riders)
-        session.refresh(job)  # render what was committed before the edits were taken
-        prepared = self._job_message(session, row, job, thread_ts=job.thread_ts)
-        prepared.row_ids += rider_ids
-        return prepared
-
-    def _prepare_job_update(self, session: Session, row: OutboxMessage, job: JobRun) -> Prepared:
-        assert row.id is not None
-        _merge_waiting(
-            session,
-            row.id,
-            col(OutboxMessage.job_run_id) == job.id,
-            col(OutboxMessage.kind) == OutboxKind.JOB_UPDATE,
-        )
-        session.refresh(job)  # render what was committed before the requests were taken
-        prepared = self._job_message(session, row, job, thread_ts=None)
-        prepared.kind = OutboxKind.JOB_UPDATE
-        prepared.root_ts = job.message_ts
-        return prepared
-
-    def _job_message(
-        self, session: Session, row: OutboxMessage, job: JobRun, *, thread_ts: str | None
-    ) -> Prepared:
-        assert row.id is not None
-        row.status = OutboxStatus.SENDING
-        row.attempts += 1
-        session.add(row)
-        text, blocks = render_job(job, utcnow())
-        return Prepared(
-            kind=row.kind,
-            channel=row.channel,
-            incident_id=row.incident_id,
-            row_ids=[row.id],
-            text=text,
-            blocks=blocks,
-            thread_ts=thread_ts,
-            job_run_id=job.id,
-        )
-
-    def _prepare_job_done(self, session: Session, row: OutboxMessage, job: JobRun) -> Prepared:
-        assert row.id is not None
-        row.status = OutboxStatus.SENDING
-        row.attempts += 1
-        session.add(row)
-        return Prepared(
-            kind=OutboxKind.JOB_DONE,
-            channel=row.channel,
-            incident_id=row.incident_id,
-            row_ids=[row.id],
-            text=row.text,
-            blocks=row.blocks,
-            thread_ts=job.thread_ts or job.message_ts,
-            job_run_id=job.id,
-        )
-
     # -- outcomes --------------------------------------------------------------------------
 
     def _record_sent(self, p: Prepared, ts: str) -> None:
         with session_scope(self.engine) as session:
-            _mark_sent(session, p.row_ids, ts)
+            mark_sent(session, p.row_ids, ts)
             _note_posted(session, p.kind, p.incident_id, p.job_run_id, p.channel, ts)
 
     def _record_failure(self, p: Prepared, exc: TransportError) -> None:
@@ -552,7 +431,7 @@ class OutboxSender:
                 log.error("%s: Slack refused %s for good: %s", p.subject, p.kind, exc.detail)
                 if p.kind == OutboxKind.JOB_POST:
                     # Without a progress message its edits and final reply have nowhere to go.
-                    _fail_waiting(
+                    fail_waiting(
                         session,
                         col(OutboxMessage.job_run_id) == p.job_run_id,
                         f"progress message failed: {exc.detail}",
@@ -611,7 +490,7 @@ class OutboxSender:
                 row.status = OutboxStatus.PENDING
                 session.add(row)
                 return
-            _mark_sent(session, [row_id], ts)
+            mark_sent(session, [row_id], ts)
             _note_posted(session, row.kind, row.incident_id, row.job_run_id, row.channel, ts)
 
 
@@ -637,11 +516,8 @@ def _thread_of(session: Session, row: OutboxMessage) -> str | None:
     if row.kind == OutboxKind.REPLY and row.incident_id is not None:
         incident = session.get(Incident, row.incident_id)
         return incident.slack_ts if incident else None
-    if row.kind in (OutboxKind.JOB_POST, OutboxKind.JOB_DONE) and row.job_run_id is not None:
-        job = session.get(JobRun, row.job_run_id)
-        if job is None:
-            return None
-        return job.thread_ts if row.kind == OutboxKind.JOB_POST else job.thread_ts or job.message_ts
+    if row.kind in (OutboxKind.JOB_POST, OutboxKind.JOB_DONE):
+        return job_thread(session, row)
     return None
 
 
@@ -658,50 +534,7 @@ def _note_posted(
         assert incident_id is not None
         _set_root(session, incident_id, channel, ts)
     elif kind == OutboxKind.JOB_POST:
-        job = session.get(JobRun, job_run_id) if job_run_id is not None else None
-        if job is not None:
-            job.message_ts = ts
-            session.add(job)
-
-
-def _job_post_waiting(session: Session, job_run_id: int | None) -> bool:
-    """Whether the job's progress message is still to be posted (queued or in flight)."""
-    found = session.exec(
-        select(OutboxMessage.id).where(
-            OutboxMessage.job_run_id == job_run_id,
-            OutboxMessage.kind == OutboxKind.JOB_POST,
-            col(OutboxMessage.status).in_([OutboxStatus.PENDING, OutboxStatus.SENDING]),
-        )
-    ).first()
-    return found is not None
-
-
-def _merge_waiting(session: Session, row_id: int, *where: ColumnElement[bool]) -> None:
-    """The pending rows matching ``where`` ride on row ``row_id``: one UPDATE (a storm leaves
-    hundreds of them; loading each as an object held the GIL for long)."""
-    session.execute(
-        update(table(OutboxMessage))
-        .where(
-            col(OutboxMessage.status) == OutboxStatus.PENDING,
-            col(OutboxMessage.id) != row_id,
-            *where,
-        )
-        .values(status=OutboxStatus.MERGED, sent_at=utcnow())
-    )
-
-
-def _fail(row: OutboxMessage, reason: str) -> None:
-    row.status = OutboxStatus.FAILED
-    row.last_error = reason
-    log.error("outbox %s (%s): %s", row.id, row.kind, reason)
-
-
-def _fail_waiting(session: Session, where: ColumnElement[bool], reason: str) -> None:
-    session.execute(
-        update(table(OutboxMessage))
-        .where(col(OutboxMessage.status) == OutboxStatus.PENDING, where)
-        .values(status=OutboxStatus.FAILED, last_error=reason[:2000])
-    )
+        note_job_posted(session, job_run_id, ts)
 
 
 def _set_root(session: Session, incident_id: int, channel: str, ts: str) -> None:
@@ -711,18 +544,3 @@ def _set_root(session: Session, incident_id: int, channel: str, ts: str) -> None
     incident.slack_ts = ts
     incident.slack_channel = channel
     session.add(incident)
-
-
-def _mark_sent(session: Session, row_ids: list[int], ts: str) -> None:
-    """The first row is the message that was sent; the others rode on it (merged)."""
-    now = utcnow()
-    outbox = table(OutboxMessage)
-    first, rest = row_ids[0], row_ids[1:]
-    values = {"ts": ts, "sent_at": now, "last_error": None}
-    session.execute(
-        update(outbox).where(outbox.c.id == first).values(status=OutboxStatus.SENT, **values)
-    )
-    if rest:
-        session.execute(
-            update(outbox).where(outbox.c.id.in_(rest)).values(status=OutboxStatus.MERGED, **values)
-        )

@@ -8,6 +8,7 @@ test, and every Slack write lands in the emulator through the real slack_sdk cli
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -47,6 +48,8 @@ jobs:
         dataset: {{type: path, default: {data}/fraud.parquet, under: [{data}/]}}
         epochs: {{type: int, default: 2, min: 1, max: 2000}}
         hidden: {{type: int, default: 16, min: 4, max: 256}}
+        lr: {{type: float, default: 0.01, min: 0.0001, max: 0.5}}
+        batch_size: {{type: int, default: 128, min: 16, max: 4096}}
       resources: {{cpus: 1, gpus: 0, memory_gb: 0.5, max_cpus: 2, max_gpus: 2}}
       artifacts: {artifacts}
       start_deadline_min: {start_deadline_min}
@@ -96,7 +99,7 @@ class JobsBot:
     executor: Executor = field(init=False)
     tracker: JobTracker = field(init=False)
     sender: OutboxSender = field(init=False)
-    seen: list[str] = field(default_factory=list)  # every distinct text of job messages seen
+    seen: list[str] = field(default_factory=list)  # every distinct rendering of messages seen
 
     def __post_init__(self) -> None:
         self.executor = Executor(self.engine, self.catalog, Clients(ray=self.ray))
@@ -128,8 +131,9 @@ class JobsBot:
         await anyio.to_thread.run_sync(self.tracker.poll_once)
         await self.sender.drain(deadline_s=10)
         for message in self.slack.messages(CHANNEL):
-            if message["text"] not in self.seen:
-                self.seen.append(message["text"])
+            shown = json.dumps(message["blocks"], ensure_ascii=False)
+            if shown not in self.seen:
+                self.seen.append(shown)
 
     async def follow(
         self, job_id: int, until: Callable[[JobRun], bool], timeout_s: float = 150

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -103,6 +104,9 @@ def test_progress_lines_become_edits_of_the_one_message(
     # Every distinct state the message showed while the job ran, in order.
     shown = [t for t in bot.seen if "epoch" in t]
     assert len(shown) >= 2, bot.seen
+    # Part-way (1, 2 or 3 of 4 epochs) while it ran, then all 4.
+    assert any(re.search(r"\*[123]/4\* epoch", t) for t in shown), shown
+    assert any("*4/4* epoch" in t for t in shown), shown
     assert len(slack.roots(CHANNEL)) == 1
 
 
@@ -219,7 +223,7 @@ async def test_a_waiting_gpu_job_needs_approval_and_is_stopped_at_its_start_dead
 
 
 async def test_a_restarted_bot_reattaches_and_posts_the_outcome_once(bot: JobsBot) -> None:
-    job_id = job_id_of(bot.command("train fraud-scorer epochs=30"))
+    job_id = job_id_of(bot.command("train fraud-scorer epochs=10"))
     await bot.follow(job_id, lambda j: j.status == JobStatus.RUNNING, timeout_s=90)
     old_tracker = bot.tracker
     bot.restart()  # the process died; a new one starts from the database
@@ -251,3 +255,33 @@ def test_injection_and_out_of_bounds_values_are_refused_before_anything_runs(
     assert not reply.ok
     assert reply.text.startswith("Refused") or "Refused" in reply.text, reply.text
     assert bot.jobs() == []
+
+
+def test_jobs_and_job_show_status_progress_and_result_at_the_console(
+    trained: tuple[JobsBot, int, SlackEmulator],
+) -> None:
+    bot, job_id, _ = trained
+    listing = bot.command("jobs", channel=None)
+    assert f"#{job_id} [succeeded 100%] train fraud-scorer" in listing.text
+    assert "Templates: train/fraud-scorer, score/fraud-scorer" in listing.text
+    one = bot.command(f"job {job_id}", channel=None)
+    assert "on Ray: SUCCEEDED" in one.text
+    assert "model_version" in one.text
+    assert "val_auc" in one.text
+    assert "log tail:" in one.text
+    unknown = bot.command("job 999", channel=None)
+    assert not unknown.ok
+    assert "No job `999`" in unknown.text
+
+
+def test_a_dry_run_shows_the_plan_and_starts_nothing(bot: JobsBot) -> None:
+    before = {j.submission_id for j in bot.ray.jobs()}
+    reply = bot.command("train fraud-scorer epochs=7 --dry-run")
+    assert reply.ok
+    assert "Dry run, nothing changed" in reply.text
+    shown = json.dumps(reply.blocks)
+    assert "python -m ray_jobs.train" in shown
+    assert "--epochs 7" in shown
+    assert "1 CPU" in shown
+    assert bot.jobs() == []
+    assert {j.submission_id for j in bot.ray.jobs()} == before
