@@ -4,7 +4,10 @@
         --out /scores/2026-11-27 --keep-columns transaction_id
 
 ``read_parquet`` → ``map_batches(BatchScorer)`` on an actor pool (the model is loaded once per
-actor) → ``write_parquet(<out>/predictions)``. Each output row carries the id columns
+actor) → ``write_parquet(<out>/predictions)``. When the input has at least one file per actor,
+Ray Data fuses the read into the actors: each actor task reads one file, scores it in
+``--batch-size`` slices (Arrow columns straight into one float32 matrix, no pandas) and hands
+only the id columns and ``score`` to the write tasks. Each output row carries the id columns
 (``--keep-columns``; by default the input's ``id`` / ``*_id`` columns) and ``score``, the fraud
 probability. With no id column at all, order is preserved: row i of the predictions (files in
 name order) is row i of the input. While it runs, the driver prints a ``{"opsbot": "progress"}``
@@ -23,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
 import pyarrow.parquet as pq
 import ray
 import ray.data
@@ -44,8 +48,13 @@ SCORE = "score"
 DEFAULT_BATCH_SIZE = 65_536
 # Logical CPUs an actor reserves. With a whole CPU each, a pool of one actor per CPU leaves no
 # slot for the read and write tasks and the pipeline never starts. The actors are single-threaded
-# and the reads and writes are short, so they share the cores.
+# and the reads and writes are short, so they share the cores. The read asks for the same
+# resources as the actors, so that Ray Data can fuse it into them.
 ACTOR_CPUS = 0.5
+# Logical CPUs a write task reserves. It writes the id columns and the score of one block (a few
+# MB); at a whole CPU each, Ray Data's resource budget let one write run at a time, only once
+# the reads had finished.
+WRITE_CPUS = 0.25
 
 
 @ray.remote(num_cpus=0)
@@ -62,43 +71,69 @@ class RowCounter:
         return self.rows
 
 
-Batch = dict[str, npt.NDArray[Any]]
+def feature_matrix(table: pa.Table, features: list[str]) -> npt.NDArray[np.float32]:
+    """The ``features`` columns of ``table`` as one C-order float32 matrix (nulls → NaN)."""
+    matrix = np.empty((table.num_rows, len(features)), dtype=np.float32)
+    for i, name in enumerate(features):
+        matrix[:, i] = table.column(name).to_numpy()
+    return matrix
 
 
-def score_batch(scorer: fraud_model.Scorer, batch: Batch, keep_columns: list[str]) -> Batch:
-    """The id columns of ``batch`` and a ``score`` column: what one output batch holds."""
-    features = np.column_stack([batch[f].astype(np.float32, copy=False) for f in scorer.features])
-    out = {c: batch[c] for c in keep_columns}
-    out[SCORE] = scorer.predict(features)
-    return out
+def score_batch(
+    scorer: fraud_model.Scorer,
+    batch: pa.Table | pa.RecordBatch,
+    keep_columns: list[str],
+    batch_size: int | None = None,
+) -> pa.Table:
+    """The id columns of ``batch`` and a ``score`` column, one row per input row, in order. The
+    model sees at most ``batch_size`` rows per call (all of them when None)."""
+    table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
+    step = batch_size or max(table.num_rows, 1)
+    scores = [
+        scorer.predict(feature_matrix(table.slice(start, step), scorer.features))
+        for start in range(0, table.num_rows, step)
+    ]
+    score = np.concatenate(scores) if scores else np.empty(0, dtype=np.float32)
+    return pa.table({**{c: table.column(c) for c in keep_columns}, SCORE: score})
 
 
 class BatchScorer:
-    """A Ray Data actor: loads the model once, then scores numpy batches."""
+    """A Ray Data actor: loads the model once, then scores Arrow blocks in ``batch_size``
+    slices."""
 
     def __init__(
-        self, model_dir: str, keep_columns: list[str], counter: Any, use_gpu: bool
+        self,
+        model_dir: str,
+        keep_columns: list[str],
+        counter: Any,
+        use_gpu: bool,
+        batch_size: int | None = None,
     ) -> None:
         if not use_gpu:
             torch.set_num_threads(1)
         self.scorer = fraud_model.load(model_dir, "cuda" if use_gpu else "cpu")
         self.keep_columns = keep_columns
         self.counter = counter
+        self.batch_size = batch_size
 
-    def __call__(self, batch: Batch) -> Batch:
-        out = score_batch(self.scorer, batch, self.keep_columns)
-        self.counter.add.remote(len(out[SCORE]))
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        out = score_batch(self.scorer, batch, self.keep_columns, self.batch_size)
+        self.counter.add.remote(out.num_rows)
         return out
+
+
+def parquet_files(path: str | Path) -> list[Path]:
+    """The Parquet files of a file or folder."""
+    return [f for f in table_files(path) if f.suffix == ".parquet" or Path(path).is_file()]
 
 
 def parquet_rows(path: str | Path) -> int:
     """Rows in a Parquet file or folder, from the files' metadata."""
-    files = [f for f in table_files(path) if f.suffix == ".parquet" or Path(path).is_file()]
-    return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in parquet_files(path))
 
 
 def input_columns(path: str | Path) -> list[str]:
-    files = [f for f in table_files(path) if f.suffix == ".parquet" or Path(path).is_file()]
+    files = parquet_files(path)
     if not files:
         raise InputError(f"no .parquet files in {path}")
     try:
@@ -171,7 +206,13 @@ def score(
     if missing:
         raise InputError(f"columns not in {input_path}: {', '.join(missing)}")
     rows_total = parquet_rows(input_path)
+    files = len(parquet_files(input_path))
     actors = actors or default_actors(gpus_per_actor)
+    # One read per file and at least one file per actor: the reads fuse into the actor tasks
+    # (same resources, no block splitting, no minimum batch size), so the feature columns never
+    # go through the object store. With fewer files than actors (or GPU actors), the reads stay
+    # separate tasks whose blocks are split and spread over the actors in ``batch_size`` bundles.
+    fuse_read = gpus_per_actor == 0 and files >= actors
     predictions = out_dir / PREDICTIONS
     shutil.rmtree(predictions, ignore_errors=True)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -189,8 +230,11 @@ def score(
     if progress:
         reporter.start()
     try:
-        ds = ray.data.read_parquet(str(input_path)).select_columns(
-            list(dict.fromkeys([*keep_columns, *features]))
+        ds = ray.data.read_parquet(
+            str(input_path),
+            columns=list(dict.fromkeys([*keep_columns, *features])),
+            num_cpus=ACTOR_CPUS,
+            override_num_blocks=files if fuse_read else None,
         )
         scored = ds.map_batches(
             BatchScorer,
@@ -199,15 +243,19 @@ def score(
                 "keep_columns": keep_columns,
                 "counter": counter,
                 "use_gpu": gpus_per_actor > 0,
+                "batch_size": batch_size,
             },
-            batch_format="numpy",
-            batch_size=batch_size,
+            batch_format="pyarrow",
+            zero_copy_batch=True,
+            # A batch size would stop the fusion (Ray Data then re-bundles the read's blocks
+            # between processes); the actor slices each block into ``batch_size`` rows itself.
+            batch_size=None if fuse_read else batch_size,
             compute=ray.data.ActorPoolStrategy(size=actors),
             num_cpus=ACTOR_CPUS,
             num_gpus=gpus_per_actor,
             udf_modifying_row_count=False,
         )
-        scored.write_parquet(str(predictions))
+        scored.write_parquet(str(predictions), ray_remote_args={"num_cpus": WRITE_CPUS})
     finally:
         score_s = time.perf_counter() - t1
         if progress:

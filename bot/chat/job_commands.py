@@ -101,8 +101,9 @@ def _pct(job: JobRun) -> str:
 
 
 def _line(job: JobRun) -> str:
-    gpus = job.resources.get("gpus") or 0
-    res = f"{job.resources.get('cpus', '?')} CPU" + (f", {gpus} GPU" if gpus else "")
+    cpus, gpus = job.resources.get("cpus"), job.resources.get("gpus") or 0
+    res = (f"{cpus:g}" if isinstance(cpus, int | float) else "?") + " CPU"
+    res += f", {gpus:g} GPU" if isinstance(gpus, int | float) and gpus else ""
     return (
         f"#{job.id} [{job.status}{_pct(job)}] {job.kind} {job.template} — {res}, "
         f"by {job.requested_by}, submitted {job.submitted_at:%Y-%m-%d %H:%M} UTC "

@@ -116,3 +116,29 @@ def test_train_refuses_bad_input_with_exit_2_before_starting_ray(
 
 def _write(folder: Path, df: pd.DataFrame) -> Path:
     return sample_data.write(df, folder / "data.parquet")
+
+
+def test_score_batch_scores_arrow_in_slices_one_row_per_input_row(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    from ray_jobs.batch_score import SCORE, score_batch
+
+    df = sample_data.generate(1_000, seed=5)
+    x = fraud_model.as_matrix(df, sample_data.FEATURES)
+    mean, std = fraud_model.standardisation(x)
+    torch.manual_seed(0)
+    net = fraud_model.FraudMLP(len(sample_data.FEATURES), 16, mean, std)
+    fraud_model.save(tmp_path, net, sample_data.FEATURES, 16, mean, std)
+    scorer = fraud_model.load(tmp_path)
+    table = pa.Table.from_pandas(df, preserve_index=False)
+
+    whole = score_batch(scorer, table, [sample_data.ID])
+    assert whole.column_names == [sample_data.ID, SCORE]
+    assert whole.column(sample_data.ID).to_pylist() == df[sample_data.ID].tolist()
+    np.testing.assert_allclose(whole.column(SCORE).to_numpy(), scorer.predict(df), rtol=1e-6)
+    sliced = score_batch(scorer, table.to_batches()[0], [sample_data.ID], batch_size=333)
+    assert sliced.num_rows == 1_000
+    np.testing.assert_allclose(
+        sliced.column(SCORE).to_numpy(), whole.column(SCORE).to_numpy(), rtol=1e-5
+    )
+    assert score_batch(scorer, table.slice(0, 0), [], batch_size=64).num_rows == 0
