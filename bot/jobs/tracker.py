@@ -104,9 +104,12 @@ class JobTracker:
         info = self.ray.job(job.submission_id)
         if info is None:
             if now - job.submitted_at > LOST_AFTER:
-                return self._finish(
-                    job, JobStatus.FAILED, message="never reached the Ray cluster", logs=""
+                lost = (
+                    "never reached the Ray cluster"
+                    if job.status == JobStatus.SUBMITTED
+                    else "no longer on the Ray cluster (was it restarted or replaced?)"
                 )
+                return self._finish(job, JobStatus.FAILED, message=lost, logs="")
             return 0
         if info.status in RAY_FINAL or info.status == "STOPPED":
             return self._ended(job, info)

@@ -38,10 +38,13 @@ async def test_the_thread_gets_metrics_evidence_and_a_chart(
         with Prometheus(tmp_path / "prom", exporter.url) as prometheus:
             client = PromClient(prometheus.url, timeout_s=2.0)
             origin = datetime.now(UTC) - timedelta(seconds=5)
+            # Enough baseline that its guard (a fifth of the pre-alert span) covers more than a
+            # scrape interval before the change: with six samples (a ~1.6 s guard) a range step
+            # just after the change could show the new value and land in the baseline.
             wait_until(
-                lambda: len(points_since(client, origin)) >= 6,
-                30,
-                "six baseline samples",
+                lambda: len(points_since(client, origin)) >= 15,
+                40,
+                "fifteen baseline samples",
                 prometheus.log_tail,
             )
             change_at = datetime.now(UTC)

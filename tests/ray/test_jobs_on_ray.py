@@ -285,3 +285,26 @@ def test_a_dry_run_shows_the_plan_and_starts_nothing(bot: JobsBot) -> None:
     assert "1 CPU" in shown
     assert bot.jobs() == []
     assert {j.submission_id for j in bot.ray.jobs()} == before
+
+
+def test_a_job_the_cluster_no_longer_has_is_reported_failed_once(bot: JobsBot) -> None:
+    from datetime import timedelta
+
+    from bot.jobs.ledger import NewJob
+    from bot.jobs.templates import resolve
+    from bot.store.types import utcnow
+
+    template = bot.catalog.jobs.get("train", "fraud-scorer")
+    assert template is not None
+    ledger = JobLedger(bot.engine, clock=lambda: utcnow() - timedelta(minutes=10))
+    job = ledger.record(
+        NewJob(template, resolve(template, {}), "opsbot-train-gone-1", "python -m x", ML)
+    )
+    assert job.id is not None
+    ledger.change(job.id, status=JobStatus.RUNNING)
+    assert bot.tracker.poll_once() == 1
+    assert bot.tracker.poll_once() == 0
+    ended = bot.job(job.id)
+    assert ended.status == JobStatus.FAILED
+    assert ended.message == "no longer on the Ray cluster (was it restarted or replaced?)"
+    assert len(bot.done_replies()) == 1
