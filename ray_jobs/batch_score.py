@@ -161,9 +161,13 @@ class ProgressReporter(threading.Thread):
     def run(self) -> None:
         while not self.stopping.wait(self.interval_s):
             try:
-                self.emit(int(ray.get(self.counter.get.remote(), timeout=5)))
+                rows = int(ray.get(self.counter.get.remote(), timeout=5))
             except ray.exceptions.GetTimeoutError:
                 continue
+            # Nothing until a batch is scored: the first line means the actors got their
+            # resources (opsbot stops a job with no progress line at its start deadline).
+            if rows > 0:
+                self.emit(rows)
 
     def stop(self, final_rows: int) -> None:
         self.stopping.set()

@@ -135,6 +135,10 @@ def train_loop(config: dict[str, Any]) -> None:
     batch_size: int = config["batch_size"]
     epochs: int = config["epochs"]
     generator = torch.Generator().manual_seed(config["seed"] + 1000 * rank)
+    if rank == 0:
+        # The workers got their resources and the data is loaded: the job has started (opsbot's
+        # start deadline stops a job with no progress line, however long an epoch takes).
+        protocol.emit_progress(0, epochs, "epoch")
 
     for epoch in range(epochs):
         model.train()

@@ -122,6 +122,8 @@ class JobTracker:
         if not job.progress and now > job.start_deadline_at:
             # Not started: Ray has it PENDING, or it runs but its workers wait for resources
             # (a Train worker asking for a GPU the cluster lacks) and no progress line came.
+            # The entrypoints print their first line once their workers run (train: 0 epochs
+            # done, before the first epoch; score: after the first batch).
             return self._stop_at_deadline(job, "not started within its start deadline", info)
         if info.status == "RUNNING" and now > job.deadline_at:
             return self._stop_at_deadline(job, "still running at its deadline", info)

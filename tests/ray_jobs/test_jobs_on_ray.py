@@ -82,7 +82,9 @@ def test_train_job_succeeds_and_its_log_carries_progress_and_the_manifest(
     assert job.status == JobStatus.SUCCEEDED, job.logs[-3000:]
 
     progress = [r for r in job.records if r["opsbot"] == "progress"]
+    # A line when the workers start (0 done), then one per epoch.
     assert [(r["done"], r["total"], r["unit"]) for r in progress] == [
+        (0, 2, "epoch"),
         (1, 2, "epoch"),
         (2, 2, "epoch"),
     ]
@@ -138,6 +140,7 @@ def test_score_job_writes_one_prediction_per_input_row(
     assert (progress["done"], progress["total"], progress["unit"]) == (rows, rows, "rows")
     dones = [r["done"] for r in job.records if r["opsbot"] == "progress"]
     assert dones == sorted(dones)
+    assert dones[0] > 0  # nothing is reported before the first batch is scored
     assert manifest_record is not None
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest_record["manifest"] == manifest

@@ -58,7 +58,22 @@ class RayHead:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=10)
+        # Ray workers put themselves in process groups of their own, but stay in the head's
+        # session: end whatever is left of it.
+        for pid in _session_members(self.process.pid):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
         shutil.rmtree(self.temp_dir, ignore_errors=True)
+
+
+def _session_members(sid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                if os.getsid(int(entry)) == sid:
+                    found.append(int(entry))
+    return found
 
 
 def start_head(num_cpus: int = 4) -> RayHead:
