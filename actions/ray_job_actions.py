@@ -29,7 +29,7 @@ from actions.base import (
 from actions.registry import register
 from bot.clients.ray import ClusterResources, RayJobsClient
 from bot.errors import ExternalServiceError
-from bot.jobs.entrypoints import command_line, output_dir, submission_id
+from bot.jobs.entrypoints import command_line, output_dir, runtime_env, submission_id
 from bot.jobs.ledger import JobLedger, NewJob
 from bot.jobs.templates import JobRequest, JobTemplate, TemplateError, resolve
 from bot.store.job_models import JobStatus
@@ -202,7 +202,7 @@ class SubmitRayJob(Action[SubmitParams]):
             submitted = _ray(ctx).submit(
                 sub_id,
                 entrypoint,
-                runtime_env=dict(template.runtime_env),
+                runtime_env=runtime_env(template),
                 memory_bytes=int(request.memory_gb * 1e9),
                 metadata={
                     "opsbot_job": str(job.id),

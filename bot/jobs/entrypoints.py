@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import shlex
+from pathlib import Path
 from typing import Any
 
 from bot.jobs.templates import JobRequest, JobTemplate
@@ -47,6 +48,21 @@ def argv(template: JobTemplate, request: JobRequest, sub_id: str) -> list[str]:
         actors = int(request.gpus) if request.gpus > 0 else max(1, int(request.cpus))
         out += ["--actors", str(actors), "--gpus-per-actor", "1" if request.gpus > 0 else "0"]
     return out
+
+
+def runtime_env(template: JobTemplate) -> dict[str, Any]:
+    """The template's runtime_env, with the ray_jobs package added to ``py_modules`` when the
+    template ships its code (Ray uploads the folder with the job)."""
+    env = dict(template.runtime_env)
+    if template.ship_code:
+        import ray_jobs
+
+        package = str(Path(ray_jobs.__file__).parent)
+        modules = list(env.get("py_modules") or [])
+        if package not in modules:
+            modules.append(package)
+        env["py_modules"] = modules
+    return env
 
 
 def command_line(template: JobTemplate, request: JobRequest, sub_id: str) -> str:

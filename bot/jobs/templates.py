@@ -10,6 +10,7 @@
             epochs: {type: int, default: 5, min: 1, max: 50}
           resources: {cpus: 1, gpus: 0, memory_gb: 2, max_cpus: 8, max_gpus: 4}
           runtime_env: {env_vars: {OMP_NUM_THREADS: "1"}}
+          ship_code: true                     # send ray_jobs/ with the job (py_modules)
           artifacts: /var/lib/opsbot/artifacts  # <artifacts>/<job id> is the job's output dir
           start_deadline_min: 5               # still PENDING after this: stopped, reported
           deadline_min: 60                    # still running after this: stopped, reported
@@ -144,6 +145,10 @@ class JobTemplate(BaseModel):
     params: dict[str, ParamSpec] = Field(default_factory=dict)
     resources: Resources = Field(default_factory=Resources)
     runtime_env: dict[str, Any] = Field(default_factory=dict)
+    # Ship opsbot's ray_jobs/ package with each job (runtime_env py_modules), so a cluster
+    # needs only the job runtime (torch, Ray Train and Data), not opsbot installed. Off: the
+    # cluster's image already has ray_jobs.
+    ship_code: bool = True
     artifacts: str = "/tmp/opsbot-artifacts"  # noqa: S108  (overridden in any real config)
     start_deadline_min: float = Field(5, gt=0, le=1440)
     deadline_min: float = Field(60, gt=0, le=10080)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+from pathlib import Path
 
 import pytest
 
@@ -137,3 +138,14 @@ def test_bad_templates_fail_at_load_with_the_line(yaml_text: str, says: str) -> 
         parse_catalog(yaml_text, "services.yaml")
     assert says in str(caught.value)
     assert "services.yaml:" in str(caught.value)
+
+
+def test_the_job_code_is_shipped_with_the_job_unless_the_template_says_not(
+    train: JobTemplate,
+) -> None:
+    import ray_jobs
+    from bot.jobs.entrypoints import runtime_env
+
+    package = str(Path(ray_jobs.__file__).parent)
+    assert runtime_env(train)["py_modules"] == [package]
+    assert "py_modules" not in runtime_env(train.model_copy(update={"ship_code": False}))

@@ -298,7 +298,14 @@ def test_a_job_the_cluster_no_longer_has_is_reported_failed_once(bot: JobsBot) -
     assert template is not None
     ledger = JobLedger(bot.engine, clock=lambda: utcnow() - timedelta(minutes=10))
     job = ledger.record(
-        NewJob(template, resolve(template, {}), "opsbot-train-gone-1", "python -m x", ML)
+        NewJob(
+            template,
+            resolve(template, {}),
+            "opsbot-train-gone-1",
+            "python -m x",
+            ML,
+            channel=CHANNEL,
+        )
     )
     assert job.id is not None
     ledger.change(job.id, status=JobStatus.RUNNING)
