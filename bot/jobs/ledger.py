@@ -1,7 +1,8 @@
 """opsbot's record of the Ray jobs it launched (``job_run``), and the messages each change queues.
 
 Every change that the progress message shows queues an edit in the same transaction
-(``enqueue_job_update``); the first record queues the message itself. ``finish`` moves a job to
+(``enqueue_job_update``); the first record queues the message itself. A job started for an
+incident is on its timeline: submitted, and how it ended. ``finish`` moves a job to
 its final status at most once (a conditional UPDATE on ``final_posted``), and only the caller
 that wins queues the final edit and the one reply saying how it ended, so a restart, a second
 replica or a repeated poll never posts an outcome twice.
@@ -20,6 +21,7 @@ from sqlmodel import Session, col, select
 
 from bot.audit.log import append as audit
 from bot.chat.outbox_queue import enqueue_job_done, enqueue_job_post, enqueue_job_update
+from bot.incidents import timeline
 from bot.jobs.templates import JobRequest, JobTemplate
 from bot.store.engine import session_scope
 from bot.store.job_models import JobRun, JobStatus
@@ -107,6 +109,16 @@ class JobLedger:
                 session.add(job)
                 session.flush()
                 enqueue_job_post(session, job)
+                if job.incident_id is not None:
+                    what = f"{job.kind} job #{job.id} {job.template} submitted ({job.entrypoint})"
+                    timeline.add(
+                        session,
+                        job.incident_id,
+                        "job_submitted",
+                        what,
+                        actor=job.requested_by,
+                        data={"job_run_id": job.id, "submission_id": job.submission_id},
+                    )
                 return job
         except IntegrityError:  # recorded a moment ago by another caller
             again = self.get(new.submission_id)
@@ -176,6 +188,16 @@ class JobLedger:
                 )
             enqueue_job_update(session, job)
             enqueue_job_done(session, job)
+            if job.incident_id is not None:
+                ended = f"{job.kind} job #{job.id} {job.template} {status}"
+                timeline.add(
+                    session,
+                    job.incident_id,
+                    f"job_{status}",
+                    ended + (f": {job.message}" if job.message else ""),
+                    actor=job.stop_requested_by or audit_as,
+                    data={"job_run_id": job.id, "submission_id": job.submission_id},
+                )
             return True
 
 
