@@ -82,11 +82,19 @@ def _mention(user: str) -> str:
     return f"<@{user}>" if _USER_ID.match(user) else escape(clip(user, 64))
 
 
-def _message(text: str, limit: int = MESSAGE_LIMIT) -> str:
+def _message(job: JobRun, limit: int = MESSAGE_LIMIT) -> str:
     """The first line of ``job.message`` (Ray's own goes on with the log, shown apart), escaped;
-    the user mentions opsbot writes itself (``stop requested by <@U1>``) stay mentions."""
+    the mentions opsbot writes itself (``stop requested by <@U1>``) stay mentions, and only of
+    the people the job knows (who started it, who stopped it): text from the cluster cannot
+    ping anyone."""
+    text = job.message or ""
+    known = {job.requested_by, job.stop_requested_by}
     first = next((line.strip() for line in text.splitlines() if line.strip()), "")
-    return _ESCAPED_MENTION.sub(r"<@\1>", escape(clip(first.rstrip(":"), limit)))
+
+    def mention(match: re.Match[str]) -> str:
+        return f"<@{match.group(1)}>" if match.group(1) in known else match.group(0)
+
+    return _ESCAPED_MENTION.sub(mention, escape(clip(first.rstrip(":"), limit)))
 
 
 def _aware(at: datetime) -> datetime:
@@ -332,8 +340,8 @@ def render_job(job: JobRun, now: datetime) -> tuple[str, list[Block]]:
     if (progress := _progress_text(job)) is not None:
         blocks.append(_section(progress))
     if job.message:
-        blocks.append(_section(f":information_source: {_message(job.message)}"))
-        text += f" — {_message(job.message)}"
+        blocks.append(_section(f":information_source: {_message(job)}"))
+        text += f" — {_message(job)}"
     if job.status in (JobStatus.FAILED, JobStatus.STOPPED) and job.log_tail:
         blocks.append(_section(log_tail_text(job.log_tail)))
     if job.status == JobStatus.SUCCEEDED and (lines := manifest_lines(job.manifest)):
@@ -361,7 +369,7 @@ def _success_summary(job: JobRun) -> str:
 
 def _outcome(job: JobRun) -> str:
     name = job_name(job)
-    message = _message(job.message) if job.message else ""
+    message = _message(job) if job.message else ""
     if job.status == JobStatus.SUCCEEDED:
         took = f" in {duration(elapsed_s(job, job.ended_at))}" if job.ended_at else ""
         summary = _success_summary(job)

@@ -230,8 +230,18 @@ def test_only_the_first_line_of_a_message_is_shown_the_log_goes_in_the_tail() ->
 
 
 def test_opsbots_own_user_mention_in_the_message_stays_a_mention() -> None:
-    _, blocks = render_job(running(message="stop requested by <@U0BOB>"), NOW)
+    job = running(message="stop requested by <@U0BOB>", stop_requested_by="U0BOB")
+    _, blocks = render_job(job, NOW)
     assert ":information_source: stop requested by <@U0BOB>" in texts(blocks)
+
+
+def test_a_mention_of_someone_the_job_does_not_know_stays_text() -> None:
+    # Ray's message can carry text from the job itself: it must not ping anyone.
+    _, blocks = render_job(running(message="failed: ask <@U0CEO> <!channel>"), NOW)
+    shown = texts(blocks)
+    assert "&lt;@U0CEO&gt;" in shown
+    assert "<@U0CEO>" not in shown
+    assert "<!channel>" not in shown
 
 
 def test_log_tail_is_cut_from_the_start_to_fit_a_section() -> None:
