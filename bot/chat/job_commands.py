@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from bot.chat.job_blocks import duration
 from bot.chat.ops_commands import _answer, _not_ready, _reply, _split_flags
 from bot.errors import ExternalServiceError
 from bot.jobs.ledger import JobLedger
@@ -138,7 +139,7 @@ def cmd_job(ctx: CommandContext, args: list[str]) -> Reply:
     lines = [_line(job), f"command: {job.entrypoint}"]
     end = job.ended_at or utcnow()
     if job.started_at:
-        lines.append(f"running for {_duration((end - job.started_at).total_seconds())}")
+        lines.append(f"running for {duration((end - job.started_at).total_seconds())}")
     metrics = job.progress.get("metrics")
     if isinstance(metrics, dict) and metrics:
         shown = ", ".join(f"{k} {_num(v)}" for k, v in list(metrics.items())[:6])
@@ -193,17 +194,6 @@ def _num(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)[:120]
-
-
-def _duration(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes, sec = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes}m{sec:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
 
 
 JOB_COMMANDS = {

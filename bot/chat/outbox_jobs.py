@@ -14,7 +14,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from bot.chat.job_blocks import render_job
-from bot.chat.outbox_rows import Prepared, fail_row, merge_waiting
+from bot.chat.outbox_rows import Prepared, fail_row, merge_waiting, take
 from bot.store.job_models import JobRun
 from bot.store.models import OutboxKind, OutboxMessage, OutboxStatus, table
 from bot.store.types import utcnow
@@ -79,9 +79,7 @@ def _job_message(
     session: Session, row: OutboxMessage, job: JobRun, *, thread_ts: str | None
 ) -> Prepared:
     assert row.id is not None
-    row.status = OutboxStatus.SENDING
-    row.attempts += 1
-    session.add(row)
+    take(session, row)
     text, blocks = render_job(job, utcnow())
     return Prepared(
         kind=row.kind,
@@ -97,9 +95,7 @@ def _job_message(
 
 def _prepare_job_done(session: Session, row: OutboxMessage, job: JobRun) -> Prepared:
     assert row.id is not None
-    row.status = OutboxStatus.SENDING
-    row.attempts += 1
-    session.add(row)
+    take(session, row)
     return Prepared(
         kind=OutboxKind.JOB_DONE,
         channel=row.channel,

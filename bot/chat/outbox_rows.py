@@ -69,6 +69,13 @@ def merge_waiting(session: Session, row_id: int, *where: ColumnElement[bool]) ->
     )
 
 
+def take(session: Session, row: OutboxMessage) -> None:
+    """The row is being handed to Slack: ``sending`` until the answer is recorded."""
+    row.status = OutboxStatus.SENDING
+    row.attempts += 1
+    session.add(row)
+
+
 def fail_row(row: OutboxMessage, reason: str) -> None:
     row.status = OutboxStatus.FAILED
     row.last_error = reason

@@ -43,6 +43,7 @@ from bot.chat.outbox_rows import (
     fail_waiting,
     mark_sent,
     merge_waiting,
+    take,
 )
 from bot.chat.ratelimit import TokenBucket
 from bot.chat.transport import ChatTransport
@@ -319,9 +320,7 @@ class OutboxSender:
             col(OutboxMessage.kind) == OutboxKind.ROOT_UPDATE,
         )
         session.refresh(incident)  # render what was committed before the requests were taken
-        row.status = OutboxStatus.SENDING
-        row.attempts += 1
-        session.add(row)
+        take(session, row)
         firing, total = alert_counts(session, incident.id)
         text, blocks = root_message(incident, firing, total, remediation_line(session, incident.id))
         return Prepared(
@@ -391,9 +390,7 @@ class OutboxSender:
             session.add(row)
             return None
         session.expunge(attachment)
-        row.status = OutboxStatus.SENDING
-        row.attempts += 1
-        session.add(row)
+        take(session, row)
         return Prepared(
             kind=OutboxKind.FILE,
             channel=row.channel,

@@ -109,16 +109,8 @@ class JobLedger:
                 session.add(job)
                 session.flush()
                 enqueue_job_post(session, job)
-                if job.incident_id is not None:
-                    what = f"{job.kind} job #{job.id} {job.template} submitted ({job.entrypoint})"
-                    timeline.add(
-                        session,
-                        job.incident_id,
-                        "job_submitted",
-                        what,
-                        actor=job.requested_by,
-                        data={"job_run_id": job.id, "submission_id": job.submission_id},
-                    )
+                what = f"{job.kind} job #{job.id} {job.template} submitted ({job.entrypoint})"
+                _on_timeline(session, job, "job_submitted", what, job.requested_by)
                 return job
         except IntegrityError:  # recorded a moment ago by another caller
             again = self.get(new.submission_id)
@@ -188,17 +180,23 @@ class JobLedger:
                 )
             enqueue_job_update(session, job)
             enqueue_job_done(session, job)
-            if job.incident_id is not None:
-                ended = f"{job.kind} job #{job.id} {job.template} {status}"
-                timeline.add(
-                    session,
-                    job.incident_id,
-                    f"job_{status}",
-                    ended + (f": {job.message}" if job.message else ""),
-                    actor=job.stop_requested_by or audit_as,
-                    data={"job_run_id": job.id, "submission_id": job.submission_id},
-                )
+            ended = f"{job.kind} job #{job.id} {job.template} {status}"
+            ended += f": {job.message}" if job.message else ""
+            _on_timeline(session, job, f"job_{status}", ended, job.stop_requested_by or audit_as)
             return True
+
+
+def _on_timeline(session: Session, job: JobRun, kind: str, text: str, actor: str | None) -> None:
+    """A job started for an incident is on its timeline."""
+    if job.incident_id is not None:
+        timeline.add(
+            session,
+            job.incident_id,
+            kind,
+            text,
+            actor=actor,
+            data={"job_run_id": job.id, "submission_id": job.submission_id},
+        )
 
 
 def _where(
