@@ -118,6 +118,9 @@ class Action(ABC, Generic[P]):
     description: ClassVar[str]
     params_model: ClassVar[type[Params]]
     writes: ClassVar[bool] = True  # False: read-only (wait_for_rollout, check_metric)
+    # True: a successful run mitigates an incident (rollback, scale, restart, rerun); the first
+    # one marks the end of "time to mitigate". Notes, pages and jobs do not.
+    remediates: ClassVar[bool] = False
 
     def parse(self, raw: Mapping[str, Any]) -> P:
         return self.params_model.model_validate(dict(raw))  # type: ignore[return-value]

@@ -37,6 +37,7 @@ class RestartParams(Params):
 @register
 class RestartDeployment(Action[RestartParams]):
     name = "restart_deployment"
+    remediates = True
     description = "Restart a Deployment's pods with a rolling update (kubectl rollout restart)"
     params_model = RestartParams
 

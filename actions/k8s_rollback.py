@@ -63,6 +63,7 @@ class RollbackParams(Params):
 @register
 class RollbackDeployment(Action[RollbackParams]):
     name = "rollback_deployment"
+    remediates = True
     description = (
         "Roll a Deployment back to an earlier revision (kubectl rollout undo), only if it is "
         "still as it was when the rollback was approved"

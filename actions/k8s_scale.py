@@ -36,6 +36,7 @@ class ScaleParams(Params):
 @register
 class ScaleDeployment(Action[ScaleParams]):
     name = "scale_deployment"
+    remediates = True
     description = (
         "Scale a Deployment (or raise its HPA's minReplicas when an HPA owns the count), "
         "at most doubling it at a time"

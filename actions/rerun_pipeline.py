@@ -65,6 +65,7 @@ class RerunParams(Params):
 @register
 class RerunPipeline(Action[RerunParams]):
     name = "rerun_pipeline"
+    remediates = True
     description = (
         "Run a data or training pipeline again (a Job from its CronJob, or an Airflow DAG run) "
         "and follow it to its end"

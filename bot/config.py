@@ -73,6 +73,22 @@ class Settings(BaseSettings):
         6380, ge=1, le=65535, validation_alias=_env("OPSBOT_RAY_LOCAL_GCS_PORT")
     )
 
+    # The LLM (summaries' narrative, triage on @mention). Unset key: templates only.
+    openai_api_key: SecretStr | None = Field(None, validation_alias=_env("OPENAI_API_KEY"))
+    openai_base_url: str | None = Field(None, validation_alias=_env("OPENAI_BASE_URL"))
+    llm_model: str = Field("gpt-4o-mini", validation_alias=_env("OPSBOT_LLM_MODEL"))
+    llm_timeout_s: float = Field(20.0, gt=0, le=300, validation_alias=_env("OPSBOT_LLM_TIMEOUT_S"))
+    # Tokens (prompt + completion) one summary or one triage answer may spend, all calls together.
+    llm_token_budget: int = Field(
+        12000, ge=500, le=200000, validation_alias=_env("OPSBOT_LLM_TOKEN_BUDGET")
+    )
+    # A reaction with this emoji on a message in an incident thread adds it to the timeline.
+    timeline_emoji: str = Field("pushpin", validation_alias=_env("OPSBOT_TIMELINE_EMOJI"))
+    # Change failure rate: a deploy followed by an incident on its service within this window.
+    change_failure_window_min: int = Field(
+        360, ge=5, le=10080, validation_alias=_env("OPSBOT_CHANGE_FAILURE_WINDOW_MIN")
+    )
+
     # Enrichment: every source gets its own deadline; a late source is reported, not waited for.
     enrich_timeout_s: float = Field(
         1.0, gt=0, le=30, validation_alias=_env("OPSBOT_ENRICH_TIMEOUT_S")

@@ -139,6 +139,10 @@ class OutboxKind:
     JOB_POST = "job_post"
     JOB_UPDATE = "job_update"
     JOB_DONE = "job_done"  # the one reply that says how a job ended, under its progress message
+    # The post-incident summary: one reply in the thread, drawn from its ``incident_summary``
+    # row when sent, then edited in place when a better version (the LLM's) is ready.
+    SUMMARY_POST = "summary_post"
+    SUMMARY_UPDATE = "summary_update"
 
 
 class Attachment(SQLModel, table=True):
@@ -401,4 +405,5 @@ class AuditEntry(SQLModel, table=True):
     hash: str = Field(max_length=64)  # hex SHA-256 of this row's content and prev_hash
 
 
-import bot.store.job_models  # noqa: E402,F401  (outbox rows may point at a job_run)
+import bot.store.job_models  # noqa: E402  (outbox rows may point at a job_run)
+import bot.store.summary_models  # noqa: E402,F401  (one summary per incident)
