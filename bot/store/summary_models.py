@@ -35,6 +35,11 @@ class IncidentSummary(SQLModel, table=True):
     incident_id: int = Field(foreign_key="incident.id", unique=True)
     source: str = Field(default=SummarySource.TEMPLATE, max_length=16)
     markdown: str = Field(default="", sa_column=Column(Text, nullable=False))
+    # The same summary as Slack shows it (mrkdwn text and Block Kit), rendered with the Markdown.
+    slack_text: str = Field(default="", sa_column=Column(Text, nullable=False))
+    slack_blocks: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
     # The LLM's parts that passed the check, with their citations (timeline event ids).
     narrative: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     llm_state: str = Field(default=LLMState.OFF, max_length=16)

@@ -29,6 +29,8 @@ def upgrade() -> None:
     sa.Column('incident_id', sa.Integer(), nullable=False),
     sa.Column('source', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('markdown', sa.Text(), nullable=False),
+    sa.Column('slack_text', sa.Text(), nullable=False),
+    sa.Column('slack_blocks', sa.JSON(), nullable=False),
     sa.Column('narrative', sa.JSON(), nullable=False),
     sa.Column('llm_state', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('llm_error', sa.Text(), nullable=True),
