@@ -34,6 +34,9 @@ class Runtime:
     pressure: IntakePressure
     ops: Any = None  # bot.chat.ops_commands.Ops: the executor and playbook runner
     jobs: Any = None  # bot.jobs.tracker.JobTracker: follows the Ray jobs opsbot launched
+    summaries: Any = None  # bot.summary.worker.SummaryWorker: writes post-incident summaries
+    llm: Any = None  # bot.clients.llm.LLMClient, or None: templates and deterministic triage
+    prom: Any = None  # bot.clients.prometheus.PromClient for summaries and triage, or None
     closers: list[Callable[[], None]] = field(default_factory=list)
 
     @property

@@ -9,7 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from sqlmodel import Session
+
 from bot.chat.approval_blocks import approval_request, outcome
+from bot.incidents.queries import the_open_incident_of
 from bot.runner.context import service_context
 from bot.store.run_models import RunStatus
 
@@ -72,6 +75,15 @@ def _deployment(ctx: CommandContext, service: str) -> tuple[str, str] | str:
     return entry.namespace, entry.deployments[0]
 
 
+def _incident_for(ctx: CommandContext, service: str | None) -> int | None:
+    """The incident a command acts for: the context's, else the service's one open incident
+    (so ``/ops rollback fraud-scorer`` during its incident lands on that incident's timeline)."""
+    if ctx.incident_id is not None:
+        return ctx.incident_id
+    with Session(ctx.engine) as session:
+        return the_open_incident_of(session, service)
+
+
 def _not_ready(ctx: CommandContext) -> Reply | None:
     if _ops(ctx) is None:
         return _reply("Actions are not available here.", ok=False)
@@ -92,7 +104,11 @@ def cmd_rollback(ctx: CommandContext, args: list[str]) -> Reply:
     if len(args) == 3:
         params["to_revision"] = int(args[2])
     view = ctx.ops.executor.request(
-        "rollback_deployment", params, actor=ctx.user, dry_run=dry, incident_id=ctx.incident_id
+        "rollback_deployment",
+        params,
+        actor=ctx.user,
+        dry_run=dry,
+        incident_id=_incident_for(ctx, args[0]),
     )
     return _answer(ctx, view)
 
@@ -108,7 +124,11 @@ def cmd_scale(ctx: CommandContext, args: list[str]) -> Reply:
         return _reply(found, ok=False)
     params = {"namespace": found[0], "deployment": found[1], "replicas": int(args[1])}
     view = ctx.ops.executor.request(
-        "scale_deployment", params, actor=ctx.user, dry_run=dry, incident_id=ctx.incident_id
+        "scale_deployment",
+        params,
+        actor=ctx.user,
+        dry_run=dry,
+        incident_id=_incident_for(ctx, args[0]),
     )
     return _answer(ctx, view)
 
@@ -127,7 +147,7 @@ def cmd_restart(ctx: CommandContext, args: list[str]) -> Reply:
         {"namespace": found[0], "deployment": found[1]},
         actor=ctx.user,
         dry_run=dry,
-        incident_id=ctx.incident_id,
+        incident_id=_incident_for(ctx, args[0]),
     )
     return _answer(ctx, view)
 
@@ -139,12 +159,13 @@ def cmd_rerun(ctx: CommandContext, args: list[str]) -> Reply:
     if len(args) != 1:
         known = ", ".join(sorted(ctx.catalog.pipelines)) or "none configured"
         return _reply(f"Usage: /ops rerun <pipeline> [--dry-run]   (pipelines: {known})", ok=False)
+    pipeline = ctx.catalog.pipelines.get(args[0])
     view = ctx.ops.executor.request(
         "rerun_pipeline",
         {"pipeline": args[0]},
         actor=ctx.user,
         dry_run=dry,
-        incident_id=ctx.incident_id,
+        incident_id=_incident_for(ctx, pipeline.service if pipeline else None),
     )
     return _answer(ctx, view)
 

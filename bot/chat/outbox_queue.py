@@ -84,6 +84,15 @@ def enqueue_reply(
         _add(session, incident.id, incident.slack_channel, OutboxKind.REPLY, text, blocks)
 
 
+def enqueue_summary(session: Session, incident: Incident, kind: str) -> None:
+    """Post (``summary_post``) or redraw (``summary_update``) the incident's summary in its
+    thread; the content is drawn from its ``incident_summary`` row when sent."""
+    assert incident.id is not None
+    assert kind in (OutboxKind.SUMMARY_POST, OutboxKind.SUMMARY_UPDATE)
+    if incident.slack_channel is not None:
+        _add(session, incident.id, incident.slack_channel, kind)
+
+
 def enqueue_file(
     session: Session,
     incident: Incident,

@@ -45,6 +45,7 @@ from bot.chat.outbox_rows import (
     merge_waiting,
     take,
 )
+from bot.chat.outbox_summary import note_summary_posted, prepare_summary
 from bot.chat.ratelimit import TokenBucket
 from bot.chat.transport import ChatTransport
 from bot.errors import TransportError
@@ -69,7 +70,12 @@ MAX_BACKOFF_S = 300.0
 BATCH = 200
 RECONCILE_LOOKBACK = timedelta(minutes=5)
 JOB_KINDS = (OutboxKind.JOB_POST, OutboxKind.JOB_UPDATE, OutboxKind.JOB_DONE)
-EDIT_KINDS = (OutboxKind.ROOT_UPDATE, OutboxKind.JOB_UPDATE)  # chat.update: idempotent
+EDIT_KINDS = (  # chat.update: idempotent
+    OutboxKind.ROOT_UPDATE,
+    OutboxKind.JOB_UPDATE,
+    OutboxKind.SUMMARY_UPDATE,
+)
+SUMMARY_KINDS = (OutboxKind.SUMMARY_POST, OutboxKind.SUMMARY_UPDATE)
 
 
 def backoff(attempts: int) -> float:
@@ -303,6 +309,8 @@ class OutboxSender:
                 return self._prepare_reply(session, row, incident)
             if row.kind == OutboxKind.FILE:
                 return self._prepare_file(session, row, incident)
+            if row.kind in SUMMARY_KINDS:
+                return prepare_summary(session, row, incident)
             return self._prepare_root(session, row, incident)
 
     def _prepare_root(
@@ -510,7 +518,7 @@ def remediation_line(session: Session, incident_id: int) -> str | None:
 
 def _thread_of(session: Session, row: OutboxMessage) -> str | None:
     """The thread a posted row went to (where to look for it), None for the channel itself."""
-    if row.kind == OutboxKind.REPLY and row.incident_id is not None:
+    if row.kind in (OutboxKind.REPLY, OutboxKind.SUMMARY_POST) and row.incident_id is not None:
         incident = session.get(Incident, row.incident_id)
         return incident.slack_ts if incident else None
     if row.kind in (OutboxKind.JOB_POST, OutboxKind.JOB_DONE):
@@ -532,6 +540,8 @@ def _note_posted(
         _set_root(session, incident_id, channel, ts)
     elif kind == OutboxKind.JOB_POST:
         note_job_posted(session, job_run_id, ts)
+    elif kind == OutboxKind.SUMMARY_POST:
+        note_summary_posted(session, incident_id, channel, ts)
 
 
 def _set_root(session: Session, incident_id: int, channel: str, ts: str) -> None:

@@ -41,6 +41,7 @@ from bot.store.models import (
 )
 from bot.store.tx import lock_for
 from bot.store.types import utcnow
+from bot.summary.requests import request_summary
 
 log = logging.getLogger(__name__)
 
@@ -300,4 +301,5 @@ def _resolve_if_all_resolved(session: Session, incident: Incident, now: datetime
     timeline.add(
         session, _id(incident), "incident_resolved", "All alerts resolved", at=incident.resolved_at
     )
+    request_summary(session, incident, final=True)
     return True

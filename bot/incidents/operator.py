@@ -10,6 +10,7 @@ from bot.incidents import timeline
 from bot.store.models import Incident, IncidentStatus
 from bot.store.tx import run_tx
 from bot.store.types import utcnow
+from bot.summary.requests import request_summary
 
 
 def set_status(
@@ -47,6 +48,8 @@ def set_status(
             actor=actor,
         )
         enqueue_root_update(session, incident)
+        if verb != "ack":
+            request_summary(session, incident, final=True, requested_by=actor)
         return incident.pagerduty_incident_id
 
     if dry:

@@ -19,6 +19,7 @@ from bot.intake.pagerduty_schema import PDEvent
 from bot.store.models import Delivery, Incident, IncidentStatus
 from bot.store.tx import lock_for
 from bot.store.types import utcnow
+from bot.summary.requests import request_summary
 
 SOURCE = "pagerduty"
 HANDLED = {"incident.triggered", "incident.acknowledged", "incident.resolved"}
@@ -111,6 +112,7 @@ def _apply(session: Session, event: PDEvent, channel: str, result: PDResult) -> 
         incident.status = IncidentStatus.RESOLVED
         incident.resolved_at = event.occurred_at
         result.resolved = True
+        request_summary(session, incident, final=True)
     incident.updated_at = now
     session.add(incident)
     timeline.add(

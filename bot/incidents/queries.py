@@ -57,3 +57,16 @@ def enrichment_of(session: Session, incident_id: int) -> Sequence[Enrichment]:
     return session.exec(
         select(Enrichment).where(Enrichment.incident_id == incident_id).order_by(col(Enrichment.id))
     ).all()
+
+
+def the_open_incident_of(session: Session, service: str | None) -> int | None:
+    """The id of the service's open incident when there is exactly one (a command on the
+    service during it belongs on its timeline), else None."""
+    if not service:
+        return None
+    found = session.exec(
+        select(Incident.id)
+        .where(Incident.service == service, col(Incident.status).in_(IncidentStatus.OPEN))
+        .limit(2)
+    ).all()
+    return found[0] if len(found) == 1 else None

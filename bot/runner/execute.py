@@ -33,6 +33,7 @@ from actions.registry import get as get_action
 from bot.audit.log import append as audit
 from bot.catalog.model import Catalog
 from bot.errors import ExternalServiceError
+from bot.incidents import timeline
 from bot.jobs.ledger import JobLedger
 from bot.policy.check import GroupResolver, approval_expiry, may_approve, may_run
 from bot.store.engine import session_scope
@@ -395,6 +396,7 @@ class Executor:
                     action=name,
                     params=params,
                 )
+                _on_timeline(session, run, "requested", actor)
                 return run
         except IntegrityError:
             return None
@@ -502,6 +504,59 @@ def _audit_run(
         plan=run.plan,
         approver=run.approver,
         result=result,
+    )
+    _on_timeline(session, run, event, actor)
+
+
+# What goes on an incident's timeline from an action run's audit trail (the rest stays in the
+# audit log): audit event → timeline kind.
+TIMELINE_KINDS = {
+    "requested": "action_requested",
+    "approval_requested": "approval_requested",
+    "approved": "action_approved",
+    "rejected": "action_rejected",
+    "expired": "approval_expired",
+    RunStatus.SUCCEEDED: "action_succeeded",
+    RunStatus.FAILED: "action_failed",
+    RunStatus.REFUSED: "action_refused",
+    RunStatus.DRY_RUN: "action_dry_run",
+}
+
+
+def _on_timeline(session: Session, run: ActionRun, event: str, actor: str) -> None:
+    """An action run on an incident is on its timeline: asked, approved, done (in the same
+    transaction as its audit entry)."""
+    kind = TIMELINE_KINDS.get(event)
+    if kind is None or run.incident_id is None:
+        return
+    summary = str(run.plan.get("summary") or "")
+    if event == "requested":
+        text = f"{run.action} requested" + (" (dry run)" if run.dry_run else "")
+    elif event == "approval_requested":
+        text = f"Approval requested for {run.action}: {summary}"
+    elif event == "approved":
+        text = f"{run.action} approved: {summary}"
+    elif event == "rejected":
+        text = f"{run.action} rejected: {summary}"
+    elif event == "expired":
+        text = f"Approval for {run.action} expired"
+    else:
+        text = f"{run.action}: {_message(run)}"
+    timeline.add(
+        session,
+        run.incident_id,
+        kind,
+        text[:1000],
+        at=run.updated_at,
+        actor=actor,
+        data={
+            "action_run_id": run.id,
+            "action": run.action,
+            "status": run.status,
+            "dry_run": run.dry_run,
+            "requested_by": run.requested_by,
+            "approver": run.approver,
+        },
     )
 
 

@@ -25,6 +25,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session, col, select
 
 from actions.base import Target
+from bot.incidents import timeline
 from bot.policy.check import may_run
 from bot.runner.execute import Executor, RunView
 from bot.runner.playbook import Playbook, Step, holds, render
@@ -184,6 +185,15 @@ class PlaybookRunner:
             session.flush()
             assert run.id is not None
             run_id = run.id
+            if incident_id is not None:
+                timeline.add(
+                    session,
+                    incident_id,
+                    "playbook_started",
+                    f"Playbook {name} started" + (" (dry run)" if dry_run else ""),
+                    actor=actor,
+                    data={"playbook_run_id": run_id, "playbook": name},
+                )
         state: RunState = {
             "context": {**context, "params": run_params, "run_id": run_id},
             "steps": {},
@@ -356,6 +366,14 @@ class PlaybookRunner:
             run = session.get(PlaybookRun, run_id)
             assert run is not None
             changed = run.status != status or (step is not None and run.current_step != step)
+            if run.status != status and status in ("succeeded", "failed") and run.incident_id:
+                timeline.add(
+                    session,
+                    run.incident_id,
+                    "playbook_finished",
+                    f"Playbook {run.playbook} {status}",
+                    data={"playbook_run_id": run_id, "playbook": run.playbook, "status": status},
+                )
             run.status = status
             if step is not None:
                 run.current_step = step

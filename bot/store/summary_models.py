@@ -21,6 +21,11 @@ class SummarySource:
     LLM = "llm"
 
 
+class SummaryState:
+    QUEUED = "queued"  # asked for (on resolve, or by /ops summary): the template is to be written
+    READY = "ready"  # written and queued for Slack
+
+
 class LLMState:
     OFF = "off"  # no LLM configured: the template is the summary
     PENDING = "pending"  # the template is out; the LLM's version is being written
@@ -33,6 +38,9 @@ class IncidentSummary(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     incident_id: int = Field(foreign_key="incident.id", unique=True)
+    state: str = Field(default=SummaryState.QUEUED, max_length=16, index=True)
+    # Bumped on every request: an LLM answer for an older generation is thrown away.
+    generation: int = 1
     source: str = Field(default=SummarySource.TEMPLATE, max_length=16)
     markdown: str = Field(default="", sa_column=Column(Text, nullable=False))
     # The same summary as Slack shows it (mrkdwn text and Block Kit), rendered with the Markdown.

@@ -27,6 +27,8 @@ def upgrade() -> None:
     op.create_table('incident_summary',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('incident_id', sa.Integer(), nullable=False),
+    sa.Column('state', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('generation', sa.Integer(), nullable=False),
     sa.Column('source', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('markdown', sa.Text(), nullable=False),
     sa.Column('slack_text', sa.Text(), nullable=False),
@@ -45,6 +47,9 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('incident_id')
     )
+    with op.batch_alter_table('incident_summary', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_incident_summary_state'), ['state'], unique=False)
+
     # ### end Alembic commands ###
 
 

@@ -1,0 +1,148 @@
+"""``/ops note`` and ``/ops summary``: a person's note on an incident's timeline, and the
+post-incident summary on demand.
+
+Slack does not say which thread a slash command was typed in, so both take the incident as
+``#12`` (or ``12``); without it they use the one open incident of the channel, and ask when there
+is none or several.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sqlmodel import Session, col, select
+
+from bot.chat.blocks import SECTION_TEXT_LIMIT, chunk_lines, escape, note_reply
+from bot.chat.outbox_queue import enqueue_reply
+from bot.incidents import timeline
+from bot.store.models import Incident, IncidentStatus
+from bot.store.summary_models import IncidentSummary
+from bot.store.tx import run_tx
+from bot.summary.requests import request_summary
+
+if TYPE_CHECKING:
+    from bot.chat.commands import CommandContext, Reply
+
+NOTE_LIMIT = 2000
+
+
+def _reply(lines: list[str], *, ok: bool = True, public: bool = False) -> Reply:
+    from bot.chat.commands import Reply
+
+    blocks = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": chunk}}
+        for chunk in chunk_lines([escape(line) for line in lines], SECTION_TEXT_LIMIT)
+    ][:50]
+    return Reply(text="\n".join(lines), blocks=blocks, ok=ok, public=public)
+
+
+def which_incident(ctx: CommandContext, args: list[str]) -> tuple[int | None, list[str], str]:
+    """(incident id, the remaining args, why none) from a leading ``#N``, the context's
+    incident, or the channel's one open incident."""
+    if args and args[0].lstrip("#").isdigit():
+        return int(args[0].lstrip("#")), args[1:], ""
+    if ctx.incident_id is not None:
+        return ctx.incident_id, args, ""
+    if ctx.channel is None:
+        return None, args, "Say which incident: `#12`."
+    with Session(ctx.engine) as session:
+        open_here = session.exec(
+            select(Incident.id)
+            .where(
+                Incident.slack_channel == ctx.channel,
+                col(Incident.status).in_(IncidentStatus.OPEN),
+            )
+            .limit(2)
+        ).all()
+    if len(open_here) == 1:
+        return open_here[0], args, ""
+    if not open_here:
+        return None, args, "No open incident in this channel: say which one, e.g. `#12`."
+    return None, args, "Several incidents are open in this channel: say which one, e.g. `#12`."
+
+
+def cmd_note(ctx: CommandContext, args: list[str]) -> Reply:
+    usage = "Usage: /ops note [#incident] <text>   (for example: /ops note #12 cause: bad feature)"
+    incident_id, rest, why = which_incident(ctx, args)
+    text = " ".join(rest).strip()
+    if incident_id is None or not text:
+        return _reply([why or usage, usage] if why else [usage], ok=False)
+    if len(text) > NOTE_LIMIT:
+        return _reply(
+            [f"That note is {len(text)} characters; the most is {NOTE_LIMIT}.", usage], ok=False
+        )
+    return add_note(ctx.engine, incident_id, text, actor=ctx.user, via="command")
+
+
+def add_note(
+    engine: Any,
+    incident_id: int,
+    text: str,
+    *,
+    actor: str,
+    via: str,
+    data: dict[str, Any] | None = None,
+) -> Reply:
+    """Put a note on the timeline and in the thread (once per call)."""
+
+    def work(session: Session) -> int | str:
+        incident = session.get(Incident, incident_id)
+        if incident is None:
+            return f"No incident #{incident_id}."
+        event = timeline.add(
+            session, incident_id, "note", text, actor=actor, data={"via": via, **(data or {})}
+        )
+        session.flush()
+        assert event.id is not None
+        reply_text, blocks = note_reply(f":memo: Note by <@{escape(actor)}>: {escape(text)}")
+        enqueue_reply(session, incident, reply_text, blocks)
+        return event.id
+
+    found = run_tx(engine, work)
+    if isinstance(found, str):
+        return _reply([found], ok=False)
+    return _reply([f"Noted on #{incident_id}'s timeline (event #{found})."])
+
+
+def cmd_summary(ctx: CommandContext, args: list[str]) -> Reply:
+    usage = "Usage: /ops summary [#incident]   (for example: /ops summary #12)"
+    incident_id, rest, why = which_incident(ctx, args)
+    if incident_id is None or rest:
+        return _reply([why, usage] if why else [usage], ok=False)
+
+    def ask(session: Session) -> str | None:
+        incident = session.get(Incident, incident_id)
+        if incident is None:
+            return f"No incident #{incident_id}."
+        final = incident.status == IncidentStatus.RESOLVED
+        request_summary(session, incident, final=final, requested_by=ctx.user)
+        return None
+
+    missing = run_tx(ctx.engine, ask)
+    if missing is not None:
+        return _reply([missing], ok=False)
+    worker = ctx.summaries
+    if worker is None:
+        from bot.summary.worker import SummaryWorker
+
+        worker = SummaryWorker(ctx.engine, ctx.catalog, on_saved=lambda: None)
+    worker.write_template(incident_id)
+    worker.on_saved()
+    with Session(ctx.engine) as session:
+        summary = session.exec(
+            select(IncidentSummary).where(IncidentSummary.incident_id == incident_id)
+        ).first()
+    if summary is None or not summary.markdown:
+        return _reply(
+            [f"The summary of #{incident_id} could not be written; see the log."], ok=False
+        )
+    from bot.chat.commands import Reply
+
+    where = "It is posted in the incident's thread." if ctx.summaries is not None else ""
+    return Reply(
+        text=summary.markdown + ("\n\n" + where if where else ""),
+        blocks=summary.slack_blocks,
+    )
+
+
+INCIDENT_COMMANDS = {"note": cmd_note, "summary": cmd_summary}

@@ -1,0 +1,108 @@
+"""An incident's post-incident summary in the outbox: one reply in its thread, drawn from its
+``incident_summary`` row when sent, and edited in place when a newer version is ready.
+
+- ``summary_post``: waits for the thread; renders the row as it is when taken (so a version
+  written while it waited goes out directly); the edits queued before it ride on it.
+- ``summary_update``: waits for the post's ``ts``; all waiting edits fold into one
+  ``chat.update`` of the row's latest version.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from bot.chat.outbox_rows import Prepared, fail_row, merge_waiting, take
+from bot.store.models import Incident, OutboxKind, OutboxMessage, OutboxStatus, table
+from bot.store.summary_models import IncidentSummary
+
+
+def summary_of(session: Session, incident_id: int | None) -> IncidentSummary | None:
+    return session.exec(
+        select(IncidentSummary).where(IncidentSummary.incident_id == incident_id)
+    ).first()
+
+
+def prepare_summary(session: Session, row: OutboxMessage, incident: Incident) -> Prepared | None:
+    summary = summary_of(session, incident.id)
+    if summary is None or not summary.slack_blocks:
+        fail_row(row, "summary missing")
+        session.add(row)
+        return None
+    if row.kind == OutboxKind.SUMMARY_POST:
+        if not incident.slack_ts:
+            return None  # no thread yet
+        return _prepare_post(session, row, incident, summary)
+    if not summary.message_ts:
+        if _post_waiting(session, incident.id):
+            return None  # the post goes first and takes this edit along
+        fail_row(row, "the summary was never posted")
+        session.add(row)
+        return None
+    assert row.id is not None
+    merge_waiting(
+        session,
+        row.id,
+        col(OutboxMessage.incident_id) == incident.id,
+        col(OutboxMessage.kind) == OutboxKind.SUMMARY_UPDATE,
+    )
+    session.refresh(summary)  # render what was committed before the edits were taken
+    take(session, row)
+    return Prepared(
+        kind=OutboxKind.SUMMARY_UPDATE,
+        channel=summary.channel or row.channel,
+        incident_id=incident.id,
+        row_ids=[row.id],
+        text=summary.slack_text,
+        blocks=summary.slack_blocks,
+        root_ts=summary.message_ts,
+    )
+
+
+def _prepare_post(
+    session: Session, row: OutboxMessage, incident: Incident, summary: IncidentSummary
+) -> Prepared:
+    assert row.id is not None
+    outbox = table(OutboxMessage)
+    riders = session.execute(
+        update(outbox)
+        .where(
+            outbox.c.incident_id == incident.id,
+            outbox.c.kind == OutboxKind.SUMMARY_UPDATE,
+            outbox.c.status == OutboxStatus.PENDING,
+        )
+        .values(status=OutboxStatus.SENDING, attempts=outbox.c.attempts + 1)
+        .returning(outbox.c.id)
+    ).scalars()
+    rider_ids = sorted(riders)
+    session.refresh(summary)
+    take(session, row)
+    return Prepared(
+        kind=OutboxKind.SUMMARY_POST,
+        channel=row.channel,
+        incident_id=incident.id,
+        row_ids=[row.id, *rider_ids],
+        text=summary.slack_text,
+        blocks=summary.slack_blocks,
+        thread_ts=incident.slack_ts,
+    )
+
+
+def _post_waiting(session: Session, incident_id: int | None) -> bool:
+    found = session.exec(
+        select(OutboxMessage.id).where(
+            OutboxMessage.incident_id == incident_id,
+            OutboxMessage.kind == OutboxKind.SUMMARY_POST,
+            col(OutboxMessage.status).in_([OutboxStatus.PENDING, OutboxStatus.SENDING]),
+        )
+    ).first()
+    return found is not None
+
+
+def note_summary_posted(session: Session, incident_id: int | None, channel: str, ts: str) -> None:
+    """The summary landed: its ``ts`` is where later versions go."""
+    summary = summary_of(session, incident_id)
+    if summary is not None:
+        summary.message_ts = ts
+        summary.channel = channel
+        session.add(summary)

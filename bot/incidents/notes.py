@@ -1,0 +1,81 @@
+"""Putting Slack messages on an incident's timeline: a message someone reacted to with the
+timeline emoji (``OPSBOT_TIMELINE_EMOJI``), and the questions asked of opsbot in the thread."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+
+from bot.incidents import timeline
+from bot.store.models import Incident, TimelineEvent
+from bot.store.tx import run_tx
+
+TEXT_LIMIT = 2000
+
+
+def incident_for_thread(session: Session, channel: str, thread_ts: str | None) -> Incident | None:
+    if not thread_ts:
+        return None
+    return session.exec(
+        select(Incident).where(Incident.slack_channel == channel, Incident.slack_ts == thread_ts)
+    ).first()
+
+
+def pin_message(
+    engine: Engine,
+    *,
+    channel: str,
+    thread_ts: str,
+    message_ts: str,
+    text: str,
+    author: str | None,
+    actor: str,
+) -> int | None:
+    """The timeline event for a message in an incident's thread (added once, however many
+    people react or how often Slack redelivers); None when the thread is no incident's."""
+
+    def work(session: Session) -> int | None:
+        incident = incident_for_thread(session, channel, thread_ts)
+        if incident is None or incident.id is None:
+            return None
+        for event in session.exec(
+            select(TimelineEvent).where(
+                TimelineEvent.incident_id == incident.id, col(TimelineEvent.kind) == "note"
+            )
+        ).all():
+            if event.data.get("message_ts") == message_ts:
+                return event.id
+        body = text.strip() or "(a message with no text)"
+        if len(body) > TEXT_LIMIT:
+            body = body[:TEXT_LIMIT] + "…"
+        event = timeline.add(
+            session,
+            incident.id,
+            "note",
+            body,
+            actor=actor,
+            data={"via": "reaction", "message_ts": message_ts, "author": author},
+        )
+        session.flush()
+        return event.id
+
+    return run_tx(engine, work)
+
+
+def record_question(
+    engine: Engine, incident_id: int, *, user: str, question: str, answered_with: str
+) -> None:
+    """A question asked of opsbot in the thread, and how it was answered (LLM or enrichment)."""
+
+    def work(session: Session) -> None:
+        q = question.strip()
+        timeline.add(
+            session,
+            incident_id,
+            "triage",
+            f"Asked opsbot: {q[:500]}",
+            actor=user,
+            data={"answered_with": answered_with},
+        )
+
+    run_tx(engine, work)
