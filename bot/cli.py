@@ -1,4 +1,5 @@
-"""The ``opsbot`` command: serve, console, db upgrade, playbooks validate, audit verify."""
+"""The ``opsbot`` command: serve, console, incidents export, db upgrade, playbooks validate,
+audit verify."""
 
 from __future__ import annotations
 
@@ -63,6 +64,44 @@ def _print_outcome(job: JobRun) -> None:
 
     text, _ = render_job_done(job)
     print(f"\n[job #{job.id}] {text}", flush=True)
+
+
+def _incidents_export(args: argparse.Namespace, settings: Settings) -> int:
+    """An incident's post-incident summary as Markdown: the stored one (the LLM's version when
+    it passed the check), or the template written now when none is stored yet."""
+    from sqlmodel import Session, select
+
+    from bot.catalog.load import load_catalog
+    from bot.store.engine import make_engine
+    from bot.store.migrate import upgrade
+    from bot.store.models import Incident
+    from bot.store.summary_models import IncidentSummary, SummaryState
+    from bot.summary.build import template_summary
+
+    upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        with Session(engine) as session:
+            if session.get(Incident, args.id) is None:
+                print(f"opsbot: no incident #{args.id}", file=sys.stderr)
+                return 1
+            stored = session.exec(
+                select(IncidentSummary).where(IncidentSummary.incident_id == args.id)
+            ).first()
+            if stored is not None and stored.state == SummaryState.READY and stored.markdown:
+                markdown = stored.markdown
+            else:
+                markdown = template_summary(
+                    session, args.id, load_catalog(settings.services_file)
+                ).markdown
+    finally:
+        engine.dispose()
+    if args.out is None:
+        sys.stdout.write(markdown if markdown.endswith("\n") else markdown + "\n")
+    else:
+        args.out.write_text(markdown if markdown.endswith("\n") else markdown + "\n")
+        print(f"wrote {args.out}")
+    return 0
 
 
 def _db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
@@ -140,6 +179,13 @@ def parser() -> argparse.ArgumentParser:
         help="the Slack user ID the policy sees you as (default: console, which no rule names)",
     )
     console.set_defaults(func=_console)
+
+    incidents = sub.add_parser("incidents", help="incidents")
+    inc_sub = incidents.add_subparsers(dest="incidents_command", required=True)
+    export = inc_sub.add_parser("export", help="an incident's post-incident summary as Markdown")
+    export.add_argument("id", type=int, help="the incident number, e.g. 12")
+    export.add_argument("--out", type=Path, default=None, help="write to this file, not stdout")
+    export.set_defaults(func=_incidents_export)
 
     db = sub.add_parser("db", help="database schema")
     db_sub = db.add_subparsers(dest="db_command", required=True)

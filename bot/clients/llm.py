@@ -1,0 +1,404 @@
+"""The LLM adapter: the only place opsbot meets the ``openai`` client (Chat Completions).
+
+``LLMClient.structured`` asks for an answer shaped like a pydantic model (strict JSON schema
+output) and returns the validated model; ``LLMClient.tool_turn`` makes one call with function
+tools and returns the text and the tool calls. Any failure comes back as ``LLMUnavailable``
+(``ExternalServiceError("llm", operation, status, detail)``), and callers fall back to
+templates: an outage, a timeout, a 429 past the retries, a 4xx, malformed or schema-invalid JSON,
+a refusal, an answer cut off at the token limit, or a ``TokenBudget`` that would be exceeded
+(``BudgetExceeded``, raised before any request is sent). The detail is one line and never holds
+the API key; the exception is raised with no ``__cause__`` or ``__context__``, since the
+``openai`` exception holds the request and its ``Authorization`` header.
+
+Retries, decided here (the ``openai`` client is built with ``max_retries=0``): a 429, a 5xx, a
+timeout and a failed connection are retried at most ``max_retries`` times, with exponential
+backoff and jitter, or after the wait ``Retry-After`` (or ``retry-after-ms``) asks for. A wait
+asked for that is longer than ``max_retry_wait_s`` is not waited: the call fails at once. Other
+4xx (400, 401, 403, 404) are final.
+
+Budget: ``reserve`` holds the prompt estimate plus ``max_output_tokens`` before a call;
+``record`` replaces the hold by the ``usage.total_tokens`` the answer reports. A call refused
+with an HTTP error costs nothing; one that timed out is charged its hold (it may have run).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any, TypeVar, cast
+
+import openai
+from openai.lib import type_to_response_format_param
+from openai.types.chat import ChatCompletion, ChatCompletionMessage
+from pydantic import BaseModel, ValidationError
+from tenacity import RetryCallState, Retrying, retry_if_exception
+from tenacity import wait_exponential_jitter as backoff
+
+from bot.errors import ExternalServiceError
+from bot.llm.untrusted import redact
+
+log = logging.getLogger(__name__)
+
+SYSTEM = "llm"
+DEFAULT_MODEL = "gpt-4o-mini"
+DETAIL_MAX = 300
+MESSAGE_OVERHEAD_TOKENS = 4  # role and separators around each chat message
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class LLMUnavailable(ExternalServiceError):
+    """The LLM gave no usable answer: outage, timeout, 429 past the retries, malformed or
+    schema-invalid output, refusal, or the token budget would be exceeded. Callers fall back
+    to templates."""
+
+
+class BudgetExceeded(LLMUnavailable):
+    """The call could spend more tokens than the budget has left; nothing was sent."""
+
+
+def estimate_tokens(text: str) -> int:
+    """A rough token count: one token per four characters, rounded up."""
+    return math.ceil(len(text) / 4)
+
+
+def estimate_messages_tokens(messages: list[dict[str, Any]]) -> int:
+    """Rough prompt tokens of chat messages (their JSON, plus a little per message)."""
+    return sum(
+        estimate_tokens(json.dumps(message, default=str)) + MESSAGE_OVERHEAD_TOKENS
+        for message in messages
+    )
+
+
+class TokenBudget:
+    """Tokens one piece of work (a summary, a triage answer) may spend, all calls together."""
+
+    def __init__(self, limit: int) -> None:
+        if limit < 0:
+            raise ValueError(f"limit must not be negative, got {limit}")
+        self.limit = limit
+        self.spent = 0
+        self._held: list[int] = []  # reservations of calls in flight, oldest first
+        self._lock = threading.Lock()
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.limit - self.spent - sum(self._held))
+
+    def reserve(self, prompt_tokens_estimate: int, max_output_tokens: int) -> None:
+        """Hold tokens for one call, or raise ``BudgetExceeded`` if they would not fit."""
+        need = max(0, prompt_tokens_estimate) + max(0, max_output_tokens)
+        with self._lock:
+            left = self.remaining
+            if need > left:
+                raise BudgetExceeded(
+                    SYSTEM,
+                    "budget",
+                    None,
+                    f"a call needs up to {need} tokens, {left} of {self.limit} are left",
+                )
+            self._held.append(need)
+
+    def record(self, usage_total_tokens: int) -> None:
+        """After a call: its actual usage replaces its reservation."""
+        with self._lock:
+            if self._held:
+                self._held.pop(0)
+            self.spent += max(0, usage_total_tokens)
+
+    def release(self) -> None:
+        """After a call that cost nothing (refused before the model ran): drop its hold."""
+        with self._lock:
+            if self._held:
+                self._held.pop(0)
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    id: str
+    name: str
+    arguments: dict[str, Any] | None  # None when the model's JSON did not parse to an object
+    raw_arguments: str
+
+
+@dataclass(frozen=True)
+class ToolTurn:
+    content: str | None
+    tool_calls: list[ToolCall]
+    total_tokens: int
+    assistant_message: dict[str, Any]  # to append to ``messages`` before the tool results
+
+
+class LLMClient:
+    """Chat Completions on one model, with opsbot's retries, budget and errors."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: str | None,
+        model: str,
+        timeout_s: float = 20.0,
+        max_retries: int = 3,
+        max_retry_wait_s: float = 10.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if timeout_s <= 0:
+            raise ValueError(f"timeout_s must be positive, got {timeout_s}")
+        self.model = model
+        self.timeout_s = timeout_s
+        self._api_key = api_key
+        self._max_retries = max(0, max_retries)
+        self._max_wait = max_retry_wait_s
+        self._sleep = sleep
+        self._backoff = backoff(multiplier=0.5, max=max_retry_wait_s, jitter=0.5)
+        self._client = openai.OpenAI(
+            api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=0
+        )
+
+    def structured(
+        self,
+        *,
+        system: str,
+        user: str,
+        schema: type[M],
+        budget: TokenBudget,
+        max_output_tokens: int = 1200,
+        purpose: str = "",
+    ) -> M:
+        """The model's answer to ``system`` + ``user``, validated as ``schema``."""
+        operation = f"structured:{purpose}" if purpose else "structured"
+        response_format = type_to_response_format_param(schema)
+        messages: list[dict[str, Any]] = [
+            {"role": "system", "content": system},
+            {"role": "user", "content": user},
+        ]
+        estimate = estimate_messages_tokens(messages) + estimate_tokens(json.dumps(response_format))
+        budget.reserve(estimate, max_output_tokens)
+        completion = self._complete(
+            operation,
+            budget,
+            estimate + max_output_tokens,
+            messages=messages,
+            response_format=response_format,
+            max_completion_tokens=max_output_tokens,
+        )
+        message = completion.choices[0].message
+        failure: str | None = None
+        if message.refusal:
+            failure = f"the model refused: {message.refusal}"
+        elif not message.content:
+            failure = "the answer has no content"
+        else:
+            try:
+                return schema.model_validate_json(message.content)
+            except ValidationError as exc:
+                failure = _validation_detail(exc, schema)
+        raise self._failure(operation, 200, failure)
+
+    def tool_turn(
+        self,
+        *,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]],
+        budget: TokenBudget,
+        max_output_tokens: int = 800,
+    ) -> ToolTurn:
+        """One call with ``tools`` (``tool_choice="auto"``): the text and the tool calls."""
+        operation = "tool_turn"
+        estimate = estimate_messages_tokens(messages) + estimate_tokens(json.dumps(tools))
+        budget.reserve(estimate, max_output_tokens)
+        completion = self._complete(
+            operation,
+            budget,
+            estimate + max_output_tokens,
+            messages=messages,
+            tools=tools,
+            tool_choice="auto",
+            max_completion_tokens=max_output_tokens,
+        )
+        message = completion.choices[0].message
+        if message.refusal:
+            raise self._failure(operation, 200, f"the model refused: {message.refusal}")
+        calls = _tool_calls(message)
+        if not calls and not message.content:
+            raise self._failure(operation, 200, "the answer has neither text nor tool calls")
+        assistant: dict[str, Any] = {"role": "assistant", "content": message.content}
+        if calls:
+            assistant["tool_calls"] = [
+                {
+                    "id": call.id,
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": call.raw_arguments},
+                }
+                for call in calls
+            ]
+        usage = completion.usage
+        return ToolTurn(message.content, calls, usage.total_tokens if usage else 0, assistant)
+
+    def close(self) -> None:
+        self._client.close()
+
+    # -- the call, its retries and its errors ------------------------------------------------
+
+    def _complete(
+        self, operation: str, budget: TokenBudget, hold: int, **params: Any
+    ) -> ChatCompletion:
+        """One chat completion, retried; settles the budget's ``hold`` for it; an answer cut
+        off at the token limit or by the content filter is a failure."""
+        retrying = Retrying(
+            stop=self._stop,
+            wait=self._wait,
+            retry=retry_if_exception(_retryable),
+            sleep=self._sleep,
+            reraise=True,
+        )
+        create = cast(Callable[..., ChatCompletion], self._client.chat.completions.create)
+        failure: LLMUnavailable | None = None
+        try:
+            completion = retrying(create, model=self.model, **params)
+        except openai.OpenAIError as exc:
+            attempts = int(retrying.statistics.get("attempt_number", 1))
+            if isinstance(exc, openai.APITimeoutError):
+                budget.record(hold)  # the model may have run and been paid for
+            else:
+                budget.release()
+            failure = self._error(operation, exc, attempts)
+        if failure is not None:
+            raise failure  # outside the except block: no __context__ holding the request
+        usage = completion.usage
+        budget.record(usage.total_tokens if usage else hold)
+        if not completion.choices:
+            raise self._failure(operation, 200, "the answer has no choices")
+        if completion.choices[0].finish_reason in ("length", "content_filter"):
+            reason = completion.choices[0].finish_reason
+            raise self._failure(operation, 200, f"the answer was cut off ({reason})")
+        return completion
+
+    def _wait(self, state: RetryCallState) -> float:
+        asked = _retry_after(_outcome_error(state))
+        return asked if asked is not None else float(self._backoff(state))
+
+    def _stop(self, state: RetryCallState) -> bool:
+        if state.attempt_number > self._max_retries:
+            return True
+        asked = _retry_after(_outcome_error(state))
+        return asked is not None and asked > self._max_wait  # give up rather than wait that long
+
+    def _error(self, operation: str, exc: openai.OpenAIError, attempts: int) -> LLMUnavailable:
+        tries = f"after {attempts} attempts" if attempts > 1 else "on the first attempt"
+        if isinstance(exc, openai.APITimeoutError):
+            return self._failure(operation, None, f"no answer within {self.timeout_s:g} s, {tries}")
+        if isinstance(exc, openai.APIConnectionError):
+            return self._failure(operation, None, f"cannot connect: {exc.message}, {tries}")
+        if isinstance(exc, openai.APIStatusError):
+            status = exc.status_code
+            said = f"HTTP {status}: {_api_message(exc)}"
+            asked = _retry_after(exc)
+            if status == 429 and asked is not None and asked > self._max_wait:
+                said += f" (asked to wait {asked:g} s, more than the {self._max_wait:g} s cap)"
+            elif _retryable(exc):
+                said += f" ({tries})"
+            return self._failure(operation, status, said)
+        return self._failure(operation, None, f"{type(exc).__name__}: {exc}")
+
+    def _failure(self, operation: str, status: int | None, detail: str) -> LLMUnavailable:
+        detail = _one_line(redact(detail.replace(self._api_key, "[REDACTED]")))
+        log.warning("llm %s failed (%s): %s", operation, status, detail)
+        return LLMUnavailable(SYSTEM, operation, status, detail)
+
+
+def llm_from_settings(settings: Any) -> LLMClient | None:
+    """An ``LLMClient`` from opsbot's settings; None when no OpenAI API key is set."""
+    key = getattr(settings, "openai_api_key", None)
+    if key is None:
+        return None
+    secret = key.get_secret_value() if hasattr(key, "get_secret_value") else str(key)
+    if not secret.strip():
+        return None
+    return LLMClient(
+        api_key=secret,
+        base_url=getattr(settings, "openai_base_url", None) or None,
+        model=getattr(settings, "llm_model", None) or DEFAULT_MODEL,
+        timeout_s=float(getattr(settings, "llm_timeout_s", None) or 20.0),
+    )
+
+
+def _tool_calls(message: ChatCompletionMessage) -> list[ToolCall]:
+    calls = []
+    for call in message.tool_calls or []:
+        if call.type != "function":  # custom tools are never offered by opsbot
+            continue
+        raw = call.function.arguments or ""
+        calls.append(ToolCall(call.id, call.function.name, _arguments(raw), raw))
+    return calls
+
+
+def _arguments(raw: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _retryable(exc: BaseException) -> bool:
+    if isinstance(exc, openai.APIConnectionError):  # APITimeoutError included
+        return True
+    return isinstance(exc, openai.APIStatusError) and (
+        exc.status_code == 429 or exc.status_code >= 500
+    )
+
+
+def _outcome_error(state: RetryCallState) -> BaseException | None:
+    return state.outcome.exception() if state.outcome is not None else None
+
+
+def _retry_after(exc: BaseException | None) -> float | None:
+    """Seconds the server asked to wait (``retry-after-ms``, ``Retry-After`` seconds or date)."""
+    if not isinstance(exc, openai.APIStatusError):
+        return None
+    headers = exc.response.headers
+    try:
+        if (millis := headers.get("retry-after-ms")) is not None:
+            return max(0.0, float(millis) / 1000)
+        if (value := headers.get("retry-after")) is None:
+            return None
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (ValueError, TypeError):
+        return None
+
+
+def _api_message(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict) and error.get("message"):
+            code = f" [{error['code']}]" if error.get("code") else ""
+            return f"{error['message']}{code}"
+    return exc.message
+
+
+def _validation_detail(exc: ValidationError, schema: type[BaseModel]) -> str:
+    first = exc.errors(include_url=False, include_input=False)[0]
+    if first["type"] == "json_invalid":
+        return f"the answer is not valid JSON ({first['msg']})"
+    where = ".".join(str(part) for part in first["loc"]) or "(root)"
+    return (
+        f"the answer does not fit {schema.__name__}: {exc.error_count()} error(s), "
+        f"first at {where}: {first['msg']}"
+    )
+
+
+def _one_line(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= DETAIL_MAX else text[: DETAIL_MAX - 1] + "…"
