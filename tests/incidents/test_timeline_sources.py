@@ -147,7 +147,8 @@ def test_note_command_adds_a_note_and_says_so_in_the_thread(engine: Engine) -> N
     assert f"event #{note.id}" in reply.text
     with Session(engine) as s:
         last = s.exec(select(OutboxMessage).order_by(col(OutboxMessage.id).desc())).first()
-    assert last is not None and last.kind == OutboxKind.REPLY
+    assert last is not None
+    assert last.kind == OutboxKind.REPLY
     assert "Note by <@U0ALICE>: cause: the 2.3.1 feature encoder" in last.text
     # Without "#N", the channel's one open incident.
     assert run_command(ctx, "note rolled back by hand").ok
@@ -196,7 +197,8 @@ def test_a_pinned_message_is_added_once(engine: Engine) -> None:
     }
     first = pin_message(engine, actor="U0ALICE", **args)
     again = pin_message(engine, actor="U0CAROL", **args)
-    assert first is not None and first == again
+    assert first is not None
+    assert first == again
     notes = [e for e in events(engine, incident_id) if e.kind == "note"]
     assert len(notes) == 1
     assert notes[0].data == {
