@@ -35,6 +35,13 @@ class Signal(BaseModel):
     query: str = Field(min_length=1)
     unit: str | None = None
     bad: BadDirection = "up"
+    volume: bool = Field(
+        False,
+        description=(
+            "this signal counts predictions served per second; the summary reports prediction "
+            "volume during the incident from it"
+        ),
+    )
 
 
 class Service(BaseModel):

@@ -210,9 +210,7 @@ def test_a_pinned_message_is_added_once(engine: Engine) -> None:
     assert pin_message(engine, actor="U0ALICE", **other) is None
 
 
-def test_resolving_asks_for_the_final_summary(
-    engine: Engine, ops: tuple[Ops, KubeApiFake]
-) -> None:
+def test_resolving_asks_for_the_final_summary(engine: Engine, ops: tuple[Ops, KubeApiFake]) -> None:
     incident_id = open_incident(engine)
     ctx = CommandContext(engine=engine, user="U0ALICE", channel="C0INCIDENT", ops=ops[0])
     assert run_command(ctx, f"resolve {incident_id}").ok
