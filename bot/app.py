@@ -14,6 +14,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 import anyio
 from fastapi import FastAPI, Request
@@ -23,6 +24,7 @@ from bot.catalog.load import load_catalog
 from bot.chat.console_transport import ConsoleTransport
 from bot.chat.outbox_sender import OutboxSender
 from bot.chat.transport import ChatTransport
+from bot.clients.llm import llm_from_settings
 from bot.clients.slack_web import SlackWebTransport, make_web_client
 from bot.config import Settings
 from bot.enrich.runner import Clients, Enricher
@@ -36,7 +38,8 @@ from bot.runner.wiring import action_clients, build_ops, playbook_offer
 from bot.runtime import Runtime
 from bot.store.engine import make_engine
 from bot.store.migrate import upgrade
-from bot.web import api_routes, health_routes, intake_routes, lineage_routes
+from bot.summary.worker import SummaryWorker
+from bot.web import api_routes, health_routes, intake_routes, lineage_routes, report_routes
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +81,19 @@ def build_runtime(settings: Settings) -> Runtime:
     ops, close_ops = build_ops(settings, engine, catalog, clients)
     tracker = JobTracker(JobLedger(engine), clients.ray, on_change=sender.wake)
     enricher.offer = playbook_offer(ops.playbooks)
+    llm = llm_from_settings(settings)
+    prom = reader_prom(settings)
+    summaries = SummaryWorker(
+        engine,
+        catalog,
+        on_saved=sender.wake,
+        llm=llm,
+        prom=prom,
+        token_budget=settings.llm_token_budget,
+    )
+    closers = [close_ops]
+    if llm is not None:
+        closers.append(llm.close)
     return Runtime(
         settings=settings,
         engine=engine,
@@ -90,8 +106,21 @@ def build_runtime(settings: Settings) -> Runtime:
         pressure=pressure,
         ops=ops,
         jobs=tracker,
-        closers=[close_ops],
+        summaries=summaries,
+        llm=llm,
+        prom=prom,
+        closers=closers,
     )
+
+
+def reader_prom(settings: Settings) -> Any:
+    """The Prometheus client summaries and triage read through (a longer timeout than
+    enrichment's, off the alert's hot path), or None."""
+    from bot.clients.prometheus import PromClient
+
+    if not settings.prometheus_url:
+        return None
+    return PromClient(settings.prometheus_url, timeout_s=max(settings.enrich_timeout_s, 5.0))
 
 
 def enrichment_clients(settings: Settings) -> Clients:
@@ -147,6 +176,8 @@ def build_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
             asyncio.create_task(rt.enrichment.run(stop), name="enrichment"),
             # Ray jobs opsbot launched, followed to their end (reattached after a restart).
             asyncio.create_task(rt.jobs.run(stop), name="job-tracker"),
+            # Post-incident summaries: the template at once, the LLM's version when ready.
+            asyncio.create_task(rt.summaries.run(stop), name="summaries"),
             # Actions and playbook runs a crash interrupted continue, in the background.
             asyncio.create_task(anyio.to_thread.run_sync(resume_runs, rt), name="resume-runs"),
         ]
@@ -184,6 +215,7 @@ def build_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
     app.include_router(intake_routes.make_router(rt))
     app.include_router(api_routes.make_router(rt))
     app.include_router(lineage_routes.make_router(rt))
+    app.include_router(report_routes.make_router(rt))
 
     bolt_app = None
     if isinstance(rt.transport, SlackWebTransport):

@@ -18,8 +18,10 @@ from sqlmodel import Session
 from bot.catalog.model import Catalog
 from bot.changes import deployments
 from bot.chat.blocks import SECTION_TEXT_LIMIT, chunk_lines, escape
+from bot.chat.incident_commands import INCIDENT_COMMANDS
 from bot.chat.job_commands import JOB_COMMANDS
 from bot.chat.ops_commands import OPS_COMMANDS
+from bot.chat.report_commands import REPORT_COMMANDS
 from bot.enrich.change_sources import data_change_events, deploy_changes
 from bot.incidents.queries import alert_counts, list_incidents, timeline_of
 from bot.lineage.queries import data_changes
@@ -46,6 +48,7 @@ class CommandContext:
     catalog: Catalog = field(default_factory=Catalog)
     ops: Any = None  # bot.chat.ops_commands.Ops: the executor and playbook runner, when available
     incident_id: int | None = None
+    summaries: Any = None  # bot.summary.worker.SummaryWorker, where one runs (opsbot serve)
 
 
 Handler = Callable[[CommandContext, list[str]], Reply]
@@ -55,9 +58,13 @@ USAGE = """Usage: /ops <command>
   incidents [open|resolved|all]
                             incidents, newest first (open by default)
   incident <id>             one incident: status, alerts and its timeline
+  note [#id] <text>         add a note to an incident's timeline (and its thread)
+  summary [#id]             the post-incident summary (posted in the thread; resolved or so far)
   deploys <service>         recent deploys of a service (code and model versions)
   changes <service> [since] deploys, model versions and data changes, newest first
                             (since: 30m, 6h, 2d or a time like 2026-11-27T03:00Z; default 24h)
+  report [30d]              reliability KPIs: incidents, MTTA/MTTR, change failure rate,
+                            rollbacks, top alerts (period 24h to 365d; default 30d)
   rollback <service> [to <revision>]   roll the Deployment back (approval per policy)
   scale <service> <replicas>           scale it (through its HPA when one owns it)
   restart <service>                    rolling restart
@@ -201,8 +208,10 @@ COMMANDS: dict[str, Handler] = {
     "incident": cmd_incident,
     "deploys": cmd_deploys,
     "changes": cmd_changes,
+    **INCIDENT_COMMANDS,
     **OPS_COMMANDS,
     **JOB_COMMANDS,
+    **REPORT_COMMANDS,
 }
 
 

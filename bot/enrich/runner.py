@@ -34,7 +34,13 @@ from bot.enrich.change_sources import (
     merge_deploys,
     rollout_changes,
 )
-from bot.enrich.metrics import fetch_signals, shift_after, summarize
+from bot.enrich.metrics import (
+    SHIFT_WINDOW_S,
+    fetch_signals,
+    first_deviation,
+    shift_after,
+    summarize,
+)
 from bot.enrich.suspects import Suspect, rank
 from bot.enrich.types import ChangeEvent, SignalSeries, SourceResult
 from bot.errors import ExternalServiceError
@@ -229,6 +235,7 @@ class Enricher:
                 "prometheus", "query_range", None, "; ".join(f"{k}: {v}" for k, v in errors.items())
             )
         summaries = [summarize(s, alert_start) for s in series]
+        deviations = {s.name: detection_start(s, alert_start) for s in series}
         data: dict[str, Any] = {
             "signals": [
                 {
@@ -238,6 +245,7 @@ class Enricher:
                     "now": s.now,
                     "change_pct": s.change_pct,
                     "deviated": s.deviated,
+                    "first_deviation_at": _iso(deviations.get(s.name)),
                 }
                 for s in summaries
             ],
@@ -292,6 +300,27 @@ def evidence(series: Sequence[SignalSeries], change: ChangeEvent) -> list[str]:
         else:
             out.append(f"{s.name} {shift.before:.3g} → {shift.after:.3g}")
     return out
+
+
+def detection_start(series: SignalSeries, alert_start: datetime) -> datetime | None:
+    """When the signal first left its normal band, for time to detect (bot/incidents/phases.py).
+
+    ``first_deviation`` looks for a deviation after its baseline: a baseline ending at the
+    alert would only find deviations after the alert. The band here is the start of the
+    fetched series instead, ``SHIFT_WINDOW_S`` or half of the pre-alert span if shorter, so a
+    deviation that began before the alert fired (its ``for:`` duration, a slow drift) is found.
+    None when there is too little data before the alert for a band, or no deviation.
+    """
+    if not series.points:
+        return None
+    first = series.points[0][0]
+    pre_alert = max(alert_start.timestamp() - first, 0.0)
+    band_end = first + min(SHIFT_WINDOW_S, pre_alert / 2)
+    return first_deviation(series, datetime.fromtimestamp(band_end, tz=UTC))
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at is not None else None
 
 
 def _changes_result(source: str, changes: list[ChangeEvent]) -> SourceResult:

@@ -1,0 +1,54 @@
+"""``/ops report [30d]``: reliability KPIs over the last 30 days (or 24h, 7d, 2w, … 365d).
+
+The change-failure window is the default of ``OPSBOT_CHANGE_FAILURE_WINDOW_MIN`` (360 minutes):
+commands get no settings (``CommandContext`` has none), so a deployment that configures another
+window sees it in ``GET /api/v1/report``, and the report says which window it used.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from sqlmodel import Session
+
+from bot.config import Settings
+from bot.reports.kpis import reliability_report
+from bot.reports.period import DEFAULT_PERIOD, PERIOD_HELP, PeriodError, parse_length
+from bot.reports.render import report_lines
+from bot.store.types import utcnow
+
+if TYPE_CHECKING:
+    from bot.chat.commands import CommandContext, Handler, Reply
+
+USAGE = f"Usage: /ops report [period]   (period: {PERIOD_HELP}; default 30d)"
+CHANGE_WINDOW = timedelta(minutes=Settings.model_fields["change_failure_window_min"].default)
+
+
+def cmd_report(ctx: CommandContext, args: list[str]) -> Reply:
+    from bot.chat.commands import _reply
+
+    if len(args) > 1:
+        return _reply([USAGE], ok=False)
+    length = DEFAULT_PERIOD
+    if args:
+        try:
+            parsed = parse_length(args[0])
+        except PeriodError as exc:
+            return _reply([str(exc), USAGE], ok=False)
+        if parsed is None:
+            return _reply([f"Could not read `{args[0]}` as a period.", USAGE], ok=False)
+        length = parsed
+    until = utcnow()
+    with Session(ctx.engine) as session:
+        report = reliability_report(
+            session,
+            since=until - length,
+            until=until,
+            change_window=CHANGE_WINDOW,
+            catalog=ctx.catalog,
+        )
+    return _reply(report_lines(report))
+
+
+REPORT_COMMANDS: dict[str, Handler] = {"report": cmd_report}

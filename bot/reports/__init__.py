@@ -1,0 +1,1 @@
+"""Reliability KPIs over a period: incidents, response times, change failure rate, rollbacks."""
