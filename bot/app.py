@@ -4,6 +4,7 @@ POST /slack/events            Bolt (HTTP mode; Socket Mode connects out instead)
 POST /webhooks/alertmanager   alerts in (bearer token)
 POST /webhooks/pagerduty      PagerDuty v3 webhooks in (HMAC signature)
 GET  /api/v1/incidents[/{id}]  JSON read API (bearer OPSBOT_API_TOKEN)
+GET  /api/v1/report?since=   reliability KPIs (bearer OPSBOT_API_TOKEN)
 GET  /healthz /readyz /metrics
 """
 
