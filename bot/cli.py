@@ -53,7 +53,13 @@ def _console(args: argparse.Namespace, settings: Settings) -> int:
     follower = threading.Thread(target=tracker.follow_until, args=(stop,), daemon=True)
     follower.start()
     try:
-        return repl(engine, catalog=catalog, ops=ops, user=args.user)
+        return repl(
+            engine,
+            catalog=catalog,
+            ops=ops,
+            user=args.user,
+            change_window_min=settings.change_failure_window_min,
+        )
     finally:
         stop.set()
         close()

@@ -49,6 +49,7 @@ class CommandContext:
     ops: Any = None  # bot.chat.ops_commands.Ops: the executor and playbook runner, when available
     incident_id: int | None = None
     summaries: Any = None  # bot.summary.worker.SummaryWorker, where one runs (opsbot serve)
+    change_window_min: int = 360  # OPSBOT_CHANGE_FAILURE_WINDOW_MIN, for `report`
 
 
 Handler = Callable[[CommandContext, list[str]], Reply]

@@ -22,11 +22,18 @@ def repl(
     catalog: Catalog | None = None,
     ops: Any = None,
     user: str = "console",
+    change_window_min: int = 360,
 ) -> int:
     stdin = stdin or sys.stdin
     stdout = stdout or sys.stdout
     interactive = stdin.isatty()
-    ctx = CommandContext(engine=engine, user=user, catalog=catalog or Catalog(), ops=ops)
+    ctx = CommandContext(
+        engine=engine,
+        user=user,
+        catalog=catalog or Catalog(),
+        ops=ops,
+        change_window_min=change_window_min,
+    )
     stdout.write(BANNER + "\n")
     while True:
         if interactive:

@@ -1,8 +1,8 @@
 """``/ops report [30d]``: reliability KPIs over the last 30 days (or 24h, 7d, 2w, … 365d).
 
-The change-failure window is the default of ``OPSBOT_CHANGE_FAILURE_WINDOW_MIN`` (360 minutes):
-commands get no settings (``CommandContext`` has none), so a deployment that configures another
-window sees it in ``GET /api/v1/report``, and the report says which window it used.
+The change-failure window is ``OPSBOT_CHANGE_FAILURE_WINDOW_MIN`` as the command context carries
+it (Slack and the console pass the settings' value; the default, 360 minutes, otherwise), the
+same as ``GET /api/v1/report``; the report says which window it used.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 
 from sqlmodel import Session
 
-from bot.config import Settings
 from bot.reports.kpis import reliability_report
 from bot.reports.period import DEFAULT_PERIOD, PERIOD_HELP, PeriodError, parse_length
 from bot.reports.render import report_lines
@@ -22,7 +21,6 @@ if TYPE_CHECKING:
     from bot.chat.commands import CommandContext, Handler, Reply
 
 USAGE = f"Usage: /ops report [period]   (period: {PERIOD_HELP}; default 30d)"
-CHANGE_WINDOW = timedelta(minutes=Settings.model_fields["change_failure_window_min"].default)
 
 
 def cmd_report(ctx: CommandContext, args: list[str]) -> Reply:
@@ -45,7 +43,7 @@ def cmd_report(ctx: CommandContext, args: list[str]) -> Reply:
             session,
             since=until - length,
             until=until,
-            change_window=CHANGE_WINDOW,
+            change_window=timedelta(minutes=ctx.change_window_min),
             catalog=ctx.catalog,
         )
     return _reply(report_lines(report))

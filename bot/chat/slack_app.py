@@ -48,6 +48,7 @@ def build_bolt_app(rt: Runtime, client: AsyncWebClient) -> AsyncApp:
             catalog=rt.catalog,
             ops=rt.ops,
             summaries=rt.summaries,
+            change_window_min=settings.change_failure_window_min,
         )
         reply = await anyio.to_thread.run_sync(run_command, ctx, command.get("text", ""))
         await respond(

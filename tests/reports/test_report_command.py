@@ -110,3 +110,13 @@ def test_a_bad_period_answers_with_usage(ctx: CommandContext, text: str, why: st
 
 def test_help_lists_the_report(ctx: CommandContext) -> None:
     assert "report [30d]" in run_command(ctx, "help").text
+
+
+def test_the_change_failure_window_comes_from_the_context(ctx: CommandContext) -> None:
+    # D1 was deployed 2 h before incident A: a failure within 6 h, not within 1 h.
+    ctx.change_window_min = 60
+    lines = run_command(ctx, "report 30d").text.splitlines()
+    assert (
+        "Change failure rate: 0% (0 of 2 deploys followed by an incident on their service "
+        "within 1h)" in lines
+    )
