@@ -25,7 +25,6 @@ from bot.catalog.load import load_catalog
 from bot.chat.console_transport import ConsoleTransport
 from bot.chat.outbox_sender import OutboxSender
 from bot.chat.transport import ChatTransport
-from bot.clients.llm import llm_from_settings
 from bot.clients.slack_web import SlackWebTransport, make_web_client
 from bot.config import Settings
 from bot.enrich.runner import Clients, Enricher
@@ -82,7 +81,11 @@ def build_runtime(settings: Settings) -> Runtime:
     ops, close_ops = build_ops(settings, engine, catalog, clients)
     tracker = JobTracker(JobLedger(engine), clients.ray, on_change=sender.wake)
     enricher.offer = playbook_offer(ops.playbooks)
-    llm = llm_from_settings(settings)
+    llm = None
+    if settings.openai_api_key is not None:
+        from bot.clients.llm import llm_from_settings  # the openai package: ~1 s to import
+
+        llm = llm_from_settings(settings)
     prom = reader_prom(settings)
     summaries = SummaryWorker(
         engine,
