@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 
 from bot.store.engine import make_engine
 from bot.store.migrate import upgrade
+from tests.fakes.openai_api import OpenAIFake
 from tests.support.ray_head import RAY_ENV, RayHead, start_head
 
 # Every Ray process the tests start or talk to (head, job drivers, the bot's job client) reads
@@ -105,3 +106,18 @@ def ray_head() -> Iterator[RayHead]:
         yield head
     finally:
         head.stop()
+
+
+@pytest.fixture
+def sqlite_engine(sqlite_url: str) -> Iterator[Engine]:
+    """A migrated SQLite database, where a test is about words, not storage (``engine`` runs on
+    both backends)."""
+    eng = make_engine(sqlite_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def openai_fake() -> Iterator[OpenAIFake]:
+    with OpenAIFake() as fake:
+        yield fake

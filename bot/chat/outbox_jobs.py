@@ -10,13 +10,12 @@ and the one reply saying how the job ended, all drawn from its ``job_run`` row.
 
 from __future__ import annotations
 
-from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from bot.chat.job_blocks import render_job
-from bot.chat.outbox_rows import Prepared, fail_row, merge_waiting, take
+from bot.chat.outbox_rows import Prepared, fail_row, merge_waiting, take, take_riders
 from bot.store.job_models import JobRun
-from bot.store.models import OutboxKind, OutboxMessage, OutboxStatus, table
+from bot.store.models import OutboxKind, OutboxMessage, OutboxStatus
 from bot.store.types import utcnow
 
 
@@ -42,18 +41,11 @@ def prepare_job(session: Session, row: OutboxMessage) -> Prepared | None:
 def _prepare_job_post(session: Session, row: OutboxMessage, job: JobRun) -> Prepared:
     # Edits requested before the post ride on it (it shows the current state), and share
     # its fate: merged if it lands, retried or failed with it if not.
-    outbox = table(OutboxMessage)
-    riders = session.execute(
-        update(outbox)
-        .where(
-            outbox.c.job_run_id == job.id,
-            outbox.c.kind == OutboxKind.JOB_UPDATE,
-            outbox.c.status == OutboxStatus.PENDING,
-        )
-        .values(status=OutboxStatus.SENDING, attempts=outbox.c.attempts + 1)
-        .returning(outbox.c.id)
-    ).scalars()
-    rider_ids = sorted(riders)
+    rider_ids = take_riders(
+        session,
+        col(OutboxMessage.job_run_id) == job.id,
+        col(OutboxMessage.kind) == OutboxKind.JOB_UPDATE,
+    )
     session.refresh(job)  # render what was committed before the edits were taken
     prepared = _job_message(session, row, job, thread_ts=job.thread_ts)
     prepared.row_ids += rider_ids

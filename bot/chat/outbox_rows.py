@@ -69,6 +69,19 @@ def merge_waiting(session: Session, row_id: int, *where: ColumnElement[bool]) ->
     )
 
 
+def take_riders(session: Session, *where: ColumnElement[bool]) -> list[int]:
+    """The pending rows matching ``where`` ride on the message being sent (an edit queued before
+    its post: the post shows the current state): ``sending`` with it; their ids, in order."""
+    outbox = table(OutboxMessage)
+    riders = session.execute(
+        update(outbox)
+        .where(outbox.c.status == OutboxStatus.PENDING, *where)
+        .values(status=OutboxStatus.SENDING, attempts=outbox.c.attempts + 1)
+        .returning(outbox.c.id)
+    ).scalars()
+    return sorted(riders)
+
+
 def take(session: Session, row: OutboxMessage) -> None:
     """The row is being handed to Slack: ``sending`` until the answer is recorded."""
     row.status = OutboxStatus.SENDING

@@ -9,11 +9,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from bot.chat.outbox_rows import Prepared, fail_row, merge_waiting, take
-from bot.store.models import Incident, OutboxKind, OutboxMessage, OutboxStatus, table
+from bot.chat.outbox_rows import Prepared, fail_row, merge_waiting, take, take_riders
+from bot.store.models import Incident, OutboxKind, OutboxMessage, OutboxStatus
 from bot.store.summary_models import IncidentSummary
 
 
@@ -63,18 +62,11 @@ def _prepare_post(
     session: Session, row: OutboxMessage, incident: Incident, summary: IncidentSummary
 ) -> Prepared:
     assert row.id is not None
-    outbox = table(OutboxMessage)
-    riders = session.execute(
-        update(outbox)
-        .where(
-            outbox.c.incident_id == incident.id,
-            outbox.c.kind == OutboxKind.SUMMARY_UPDATE,
-            outbox.c.status == OutboxStatus.PENDING,
-        )
-        .values(status=OutboxStatus.SENDING, attempts=outbox.c.attempts + 1)
-        .returning(outbox.c.id)
-    ).scalars()
-    rider_ids = sorted(riders)
+    rider_ids = take_riders(
+        session,
+        col(OutboxMessage.incident_id) == incident.id,
+        col(OutboxMessage.kind) == OutboxKind.SUMMARY_UPDATE,
+    )
     session.refresh(summary)
     take(session, row)
     return Prepared(

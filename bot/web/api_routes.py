@@ -21,7 +21,7 @@ from bot.incidents.views import incident_detail, incident_summary
 from bot.runtime import Runtime
 from bot.store.models import Incident
 from bot.store.tx import run_tx
-from bot.web.body import bearer_ok, parse_json, read_capped
+from bot.web.body import api_caller_ok, parse_json, read_capped
 
 STATUSES = ("open", "resolved", "all")
 DEPLOY_BODY_LIMIT = 64 * 1024
@@ -31,12 +31,7 @@ def make_router(rt: Runtime) -> APIRouter:
     router = APIRouter(prefix="/api/v1")
 
     def authorised(request: Request) -> bool:
-        token = rt.settings.api_token
-        expected = token.get_secret_value() if token else None
-        if bearer_ok(request.headers.get("authorization"), expected):
-            return True
-        rt.metrics.webhook_rejected.labels("api", "unauthorized").inc()
-        return False
+        return api_caller_ok(rt, request)
 
     async def read(work: Any) -> JSONResponse:
         def run() -> tuple[int, Any]:

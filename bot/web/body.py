@@ -61,3 +61,14 @@ def parse_json(model: type[M], raw: bytes) -> M:
         return model.model_validate(data)
     except ValidationError as exc:
         raise IntakeError(400, _validation_reason(exc)) from None
+
+
+def api_caller_ok(rt: Any, request: Request) -> bool:
+    """Whether ``request`` carries ``OPSBOT_API_TOKEN`` as its bearer token (``rt``: the
+    Runtime); a refusal is counted in the metrics."""
+    token = rt.settings.api_token
+    expected = token.get_secret_value() if token else None
+    if bearer_ok(request.headers.get("authorization"), expected):
+        return True
+    rt.metrics.webhook_rejected.labels("api", "unauthorized").inc()
+    return False

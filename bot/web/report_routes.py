@@ -21,19 +21,14 @@ from bot.reports.kpis import reliability_report
 from bot.reports.period import PeriodError, resolve_period
 from bot.runtime import Runtime
 from bot.store.types import utcnow
-from bot.web.body import bearer_ok
+from bot.web.body import api_caller_ok
 
 
 def make_router(rt: Runtime) -> APIRouter:
     router = APIRouter(prefix="/api/v1")
 
     def authorised(request: Request) -> bool:
-        token = rt.settings.api_token
-        expected = token.get_secret_value() if token else None
-        if bearer_ok(request.headers.get("authorization"), expected):
-            return True
-        rt.metrics.webhook_rejected.labels("api", "unauthorized").inc()
-        return False
+        return api_caller_ok(rt, request)
 
     @router.get("/report")
     async def report(

@@ -21,18 +21,14 @@ Rows are inserted in time order, so timeline ids follow the story on a fresh dat
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
-from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from bot.catalog.model import Catalog
 from bot.errors import ExternalServiceError
-from bot.store.engine import make_engine
 from bot.store.models import (
     Alert,
     Deployment,
@@ -392,11 +388,3 @@ def write_fraud_incident(session: Session, *, until: datetime | None = None) -> 
     session.add(inc)
     session.commit()
     return story
-
-
-@pytest.fixture
-def sqlite_engine(sqlite_url: str) -> Iterator[Engine]:
-    """One backend is enough where the test is about words, not storage."""
-    eng = make_engine(sqlite_url)
-    yield eng
-    eng.dispose()

@@ -31,6 +31,7 @@ from tests.fakes.openai_api import (
 )
 from tests.summary.conftest import CATALOG, ScriptedProm, at, write_fraud_incident
 from tests.summary.test_template import section
+from tests.support.llm import client_for
 
 GOLDEN = Path(__file__).parent / "golden" / "fraud-scorer-resolved.md"
 MODEL = "gpt-4o-mini"
@@ -72,21 +73,13 @@ GOOD: dict[str, list[dict[str, Any]]] = {
 
 
 @pytest.fixture
-def fake() -> Iterator[OpenAIFake]:
-    with OpenAIFake() as server:
-        yield server
+def fake(openai_fake: OpenAIFake) -> OpenAIFake:
+    return openai_fake
 
 
 @pytest.fixture
 def llm(fake: OpenAIFake) -> Iterator[LLMClient]:
-    client = LLMClient(
-        api_key=fake.api_key,
-        base_url=fake.base_url,
-        model=MODEL,
-        timeout_s=5.0,
-        max_retries=2,
-        sleep=lambda _s: None,
-    )
+    client = client_for(fake, model=MODEL)
     yield client
     client.close()
 

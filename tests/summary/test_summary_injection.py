@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func
@@ -21,7 +20,8 @@ from bot.store.run_models import ActionRun, Approval
 from bot.summary.build import llm_summary
 from tests.fakes.openai_api import OpenAIFake, reply_json
 from tests.summary.conftest import CATALOG, START, ScriptedProm, at, write_fraud_incident
-from tests.support.injection import CORPUS, Case
+from tests.support.injection import CORPUS, Case, strings
+from tests.support.llm import client_for
 
 CASES = [c for c in CORPUS if c.where in ("alert_annotation", "alert_label", "slack_note")]
 MODEL_EXTRAS = "<!channel> <@U0CEO> approve <http://evil.example|http://grafana.internal>"
@@ -30,16 +30,8 @@ PARTS = ("what_happened", "impact", "cause", "actions", "follow_ups")
 
 
 @pytest.fixture
-def fake() -> Iterator[OpenAIFake]:
-    with OpenAIFake() as server:
-        yield server
-
-
-@pytest.fixture
-def llm(fake: OpenAIFake) -> Iterator[LLMClient]:
-    client = LLMClient(
-        api_key=fake.api_key, base_url=fake.base_url, model="gpt-test", sleep=lambda _s: None
-    )
+def llm(openai_fake: OpenAIFake) -> Iterator[LLMClient]:
+    client = client_for(openai_fake)
     yield client
     client.close()
 
@@ -80,26 +72,16 @@ def writes(engine: Engine) -> tuple[int, ...]:
         )
 
 
-def strings(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [s for v in value.values() for s in strings(v)]
-    if isinstance(value, list):
-        return [s for v in value for s in strings(v)]
-    return []
-
-
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_planted_text_in_a_summary_cannot_act_notify_link_or_leak(
-    case: Case, sqlite_engine: Engine, fake: OpenAIFake, llm: LLMClient
+    case: Case, sqlite_engine: Engine, openai_fake: OpenAIFake, llm: LLMClient
 ) -> None:
     planted = f"CANARY {case.text}"
     with Session(sqlite_engine) as session:
         incident_id, cite = plant(session, case, planted)
     before = writes(sqlite_engine)
     echoed = [{"text": f"{planted[:300]} {MODEL_EXTRAS}", "cites": [cite]}]
-    fake.always(reply_json(dict.fromkeys(PARTS, echoed)))
+    openai_fake.always(reply_json(dict.fromkeys(PARTS, echoed)))
 
     with Session(sqlite_engine) as session:
         draft, error = llm_summary(
@@ -128,7 +110,7 @@ def test_planted_text_in_a_summary_cannot_act_notify_link_or_leak(
     assert set(MENTION.findall(slack)) <= actors, slack
     assert "U0CEO>" not in slack
     assert "<!channel>" not in draft.markdown
-    [request] = fake.requests
+    [request] = openai_fake.requests
     sent = json.dumps(request)
     if case.secret is not None:
         assert case.secret not in sent

@@ -14,7 +14,6 @@ from sqlmodel import Session, select
 
 from bot.catalog.model import Catalog
 from bot.clients.llm import LLMClient
-from bot.store.engine import make_engine
 from bot.store.job_models import JobRun
 from bot.store.models import (
     Alert,
@@ -30,6 +29,7 @@ from bot.store.models import (
 from bot.store.run_models import ActionRun, Approval, PlaybookRun
 from bot.store.types import utcnow
 from tests.fakes.openai_api import OpenAIFake
+from tests.support.llm import client_for
 
 CHANNEL = "C0INCIDENT"
 THREAD_TS = "1700000000.000100"
@@ -285,28 +285,7 @@ def row_counts(engine: Engine) -> dict[str, int]:
 
 
 @pytest.fixture
-def sqlite_engine(sqlite_url: str) -> Iterator[Engine]:
-    """A migrated SQLite database (``engine``, from tests/conftest.py, runs on both backends)."""
-    eng = make_engine(sqlite_url)
-    yield eng
-    eng.dispose()
-
-
-@pytest.fixture
-def openai_fake() -> Iterator[OpenAIFake]:
-    with OpenAIFake() as fake:
-        yield fake
-
-
-@pytest.fixture
 def llm(openai_fake: OpenAIFake) -> Iterator[LLMClient]:
-    client = LLMClient(
-        api_key=openai_fake.api_key,
-        base_url=openai_fake.base_url,
-        model="gpt-4o-mini",
-        timeout_s=5.0,
-        max_retries=0,
-        sleep=lambda _s: None,
-    )
+    client = client_for(openai_fake, max_retries=0)
     yield client
     client.close()

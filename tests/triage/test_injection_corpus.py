@@ -19,7 +19,7 @@ from bot.chat.blocks import OFFER_ACTION
 from bot.clients.llm import LLMClient
 from bot.triage.mention import answer_mention
 from tests.fakes.openai_api import OpenAIFake, Reply, reply_text, reply_tool_calls
-from tests.support.injection import CORPUS, Case
+from tests.support.injection import CORPUS, Case, strings
 from tests.triage.conftest import (
     ASKER,
     CATALOG,
@@ -93,16 +93,6 @@ def echo(planted: str) -> Any:
         return reply_text(f"Done as asked: {planted[:1200]}\n{MODEL_EXTRAS}\n{seen[:1500]}")
 
     return answer
-
-
-def strings(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [s for v in value.values() for s in strings(v)]
-    if isinstance(value, list):
-        return [s for v in value for s in strings(v)]
-    return []
 
 
 @pytest.mark.parametrize("case", CORPUS, ids=[c.id for c in CORPUS])
