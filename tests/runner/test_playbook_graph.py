@@ -19,6 +19,8 @@ from bot.runner.execute import Clients, Executor
 from bot.runner.graph import PlaybookRunner, checkpointer_for
 from bot.runner.playbook import PlaybookError, load_dir, load_file, matches, render
 from tests.fakes.k8s_api import KubeApiFake
+from tests.support.payloads import am_alert, am_payload
+from tests.support.store import ingest, timeline_kinds
 
 NS, DEPLOY = "ml-serving", "fraud-scorer"
 CATALOG = f"""
@@ -133,6 +135,32 @@ def test_a_run_waits_for_approval_and_a_new_process_finishes_it(
     ]
     patches = [r for r in kube.requests if r[0] == "PATCH"]
     assert len(patches) == 1
+
+
+def test_a_run_for_an_incident_is_on_its_timeline(harness: Harness) -> None:
+    ingest(harness.engine, am_payload("fraud-scorer", [am_alert("fraud-scorer", 1)]))
+    runner = harness.runner()
+    started = runner.start(
+        "roll-and-tell",
+        actor="U0ALICE",
+        context=service_context(harness.catalog, "fraud-scorer"),
+        incident_id=1,
+    )
+    assert started.waiting_for
+    runner.executor.approve(started.waiting_for, "U0BOB")
+    assert runner.resume(started.id).status == "succeeded"
+    kinds = timeline_kinds(harness.engine, 1)
+    assert kinds[-1] == "playbook_finished"
+    assert kinds[kinds.index("playbook_started") :] == [
+        "playbook_started",
+        "action_requested",  # the rollback step, by U0ALICE
+        "approval_requested",
+        "action_approved",  # by U0BOB
+        "action_succeeded",
+        "action_requested",  # the tell step
+        "action_succeeded",
+        "playbook_finished",
+    ]
 
 
 def test_a_failed_step_routes_to_its_on_failure_step(harness: Harness, kube: KubeApiFake) -> None:
