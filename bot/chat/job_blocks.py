@@ -104,19 +104,20 @@ def _aware(at: datetime) -> datetime:
 # -- pieces --------------------------------------------------------------------------------
 
 
-def duration(seconds: float) -> str:
-    """``45s``, ``3m12s``, ``2h05m``, ``3d04h``."""
-    s = int(max(0.0, min(seconds, 99 * 86400.0)))
+def duration(seconds: float, sep: str = "") -> str:
+    """``45s``, ``3m12s``, ``2h05m``, ``3d04h`` (two units at most, rounded down; ``sep``
+    between them: ``3m 12s``)."""
+    s = int(max(0.0, min(seconds, 999 * 86400.0)))
     if s < 60:
         return f"{s}s"
     m, s = divmod(s, 60)
     if m < 60:
-        return f"{m}m{s:02d}s"
+        return f"{m}m{sep}{s:02d}s"
     h, m = divmod(m, 60)
     if h < 24:
-        return f"{h}h{m:02d}m"
+        return f"{h}h{sep}{m:02d}m"
     d, h = divmod(h, 24)
-    return f"{d}d{h:02d}h"
+    return f"{d}d{sep}{h:02d}h"
 
 
 def progress_bar(done: float, total: float | None, width: int = 20) -> str:

@@ -5,20 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 
+from bot.chat.job_blocks import duration
+
 
 def human(span: timedelta) -> str:
     """``42s``, ``4m 10s``, ``1h 02m``, ``2d 03h``: two units at most, rounded down."""
-    seconds = max(0, int(span.total_seconds()))
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes, sec = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes}m {sec:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours}h {minutes:02d}m"
-    days, hours = divmod(hours, 24)
-    return f"{days}d {hours:02d}h"
+    return duration(span.total_seconds(), sep=" ")
 
 
 def day_minute(at: datetime) -> str:
