@@ -75,14 +75,15 @@ def _print_outcome(job: JobRun) -> None:
 def _incidents_export(args: argparse.Namespace, settings: Settings) -> int:
     """An incident's post-incident summary as Markdown: the stored one (the LLM's version when
     it passed the check), or the template written now when none is stored yet."""
-    from sqlmodel import Session, select
+    from sqlmodel import Session
 
     from bot.catalog.load import load_catalog
     from bot.store.engine import make_engine
     from bot.store.migrate import upgrade
     from bot.store.models import Incident
-    from bot.store.summary_models import IncidentSummary, SummaryState
+    from bot.store.summary_models import SummaryState
     from bot.summary.build import template_summary
+    from bot.summary.requests import summary_of
 
     upgrade(settings.database_url)
     engine = make_engine(settings.database_url)
@@ -91,9 +92,7 @@ def _incidents_export(args: argparse.Namespace, settings: Settings) -> int:
             if session.get(Incident, args.id) is None:
                 print(f"opsbot: no incident #{args.id}", file=sys.stderr)
                 return 1
-            stored = session.exec(
-                select(IncidentSummary).where(IncidentSummary.incident_id == args.id)
-            ).first()
+            stored = summary_of(session, args.id)
             if stored is not None and stored.state == SummaryState.READY and stored.markdown:
                 markdown = stored.markdown
             else:

@@ -16,9 +16,8 @@ from bot.chat.blocks import SECTION_TEXT_LIMIT, chunk_lines, escape, note_reply
 from bot.chat.outbox_queue import enqueue_reply
 from bot.incidents import timeline
 from bot.store.models import Incident, IncidentStatus
-from bot.store.summary_models import IncidentSummary
 from bot.store.tx import run_tx
-from bot.summary.requests import request_summary
+from bot.summary.requests import request_summary, summary_of
 
 if TYPE_CHECKING:
     from bot.chat.commands import CommandContext, Reply
@@ -129,9 +128,7 @@ def cmd_summary(ctx: CommandContext, args: list[str]) -> Reply:
     worker.write_template(incident_id)
     worker.on_saved()
     with Session(ctx.engine) as session:
-        summary = session.exec(
-            select(IncidentSummary).where(IncidentSummary.incident_id == incident_id)
-        ).first()
+        summary = summary_of(session, incident_id)
     if summary is None or not summary.markdown:
         return _reply(
             [f"The summary of #{incident_id} could not be written; see the log."], ok=False

@@ -14,12 +14,7 @@ from sqlmodel import Session, col, select
 from bot.chat.outbox_rows import Prepared, fail_row, merge_waiting, take, take_riders
 from bot.store.models import Incident, OutboxKind, OutboxMessage, OutboxStatus
 from bot.store.summary_models import IncidentSummary
-
-
-def summary_of(session: Session, incident_id: int | None) -> IncidentSummary | None:
-    return session.exec(
-        select(IncidentSummary).where(IncidentSummary.incident_id == incident_id)
-    ).first()
+from bot.summary.requests import summary_of
 
 
 def prepare_summary(session: Session, row: OutboxMessage, incident: Incident) -> Prepared | None:

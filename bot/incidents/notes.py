@@ -32,7 +32,8 @@ def pin_message(
     actor: str,
 ) -> int | None:
     """The timeline event for a message in an incident's thread (added once, however many
-    people react or how often Slack redelivers); None when the thread is no incident's."""
+    people react or how often Slack redelivers; ``reactors`` lists who pinned it); None when
+    the thread is no incident's."""
 
     def work(session: Session) -> int | None:
         incident = incident_for_thread(session, channel, thread_ts)
@@ -44,6 +45,10 @@ def pin_message(
             )
         ).all():
             if event.data.get("message_ts") == message_ts:
+                reactors = list(event.data.get("reactors") or [])
+                if actor not in reactors:  # who else pinned it; still one event
+                    event.data = {**event.data, "reactors": [*reactors, actor]}
+                    session.add(event)
                 return event.id
         body = text.strip() or "(a message with no text)"
         if len(body) > TEXT_LIMIT:
@@ -54,7 +59,12 @@ def pin_message(
             "note",
             body,
             actor=actor,
-            data={"via": "reaction", "message_ts": message_ts, "author": author},
+            data={
+                "via": "reaction",
+                "message_ts": message_ts,
+                "author": author,
+                "reactors": [actor],
+            },
         )
         session.flush()
         return event.id

@@ -16,14 +16,19 @@ from bot.store.summary_models import IncidentSummary, SummaryState
 from bot.store.types import utcnow
 
 
+def summary_of(session: Session, incident_id: int | None) -> IncidentSummary | None:
+    """The incident's summary row, if one was ever asked for."""
+    return session.exec(
+        select(IncidentSummary).where(IncidentSummary.incident_id == incident_id)
+    ).first()
+
+
 def request_summary(
     session: Session, incident: Incident, *, final: bool, requested_by: str | None = None
 ) -> IncidentSummary:
     assert incident.id is not None
     now = utcnow()
-    summary = session.exec(
-        select(IncidentSummary).where(IncidentSummary.incident_id == incident.id)
-    ).first()
+    summary = summary_of(session, incident.id)
     if summary is None:
         summary = IncidentSummary(incident_id=incident.id, created_at=now)
     else:

@@ -33,6 +33,7 @@ from bot.store.engine import session_scope
 from bot.store.models import Incident, OutboxKind
 from bot.store.summary_models import IncidentSummary, LLMState, SummarySource, SummaryState
 from bot.store.types import utcnow
+from bot.summary.requests import summary_of
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ class SummaryWorker:
         from bot.summary.build import template_summary
 
         with Session(self.engine) as session:
-            summary = _summary(session, incident_id)
+            summary = summary_of(session, incident_id)
             if summary is None or summary.state != SummaryState.QUEUED:
                 return None
             generation = summary.generation
@@ -111,7 +112,7 @@ class SummaryWorker:
                 log.exception("incident %s: the summary template failed", incident_id)
                 draft = None
         with session_scope(self.engine) as session:
-            summary = _summary(session, incident_id)
+            summary = summary_of(session, incident_id)
             incident = session.get(Incident, incident_id)
             if summary is None or incident is None or summary.generation != generation:
                 return None  # asked again meanwhile: the next pass writes the newer one
@@ -173,7 +174,7 @@ class SummaryWorker:
                 prom=self.prom,
             )
         with session_scope(self.engine) as session:
-            summary = _summary(session, incident_id)
+            summary = summary_of(session, incident_id)
             incident = session.get(Incident, incident_id)
             if summary is None or incident is None or summary.generation != generation:
                 return False
@@ -220,9 +221,3 @@ class SummaryWorker:
                 )
             ).all()
             return [(i, g) for i, g in rows]
-
-
-def _summary(session: Session, incident_id: int) -> IncidentSummary | None:
-    return session.exec(
-        select(IncidentSummary).where(IncidentSummary.incident_id == incident_id)
-    ).first()

@@ -205,6 +205,7 @@ def test_a_pinned_message_is_added_once(engine: Engine) -> None:
         "via": "reaction",
         "message_ts": "1700000050.000200",
         "author": "U0BOB",
+        "reactors": ["U0ALICE", "U0CAROL"],
     }
     other = {**args, "thread_ts": "1700000999.000000"}
     assert pin_message(engine, actor="U0ALICE", **other) is None
