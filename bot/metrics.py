@@ -63,3 +63,14 @@ class Metrics:
             ["source", "status"],
             registry=r,
         )
+        self.slack_requests_refused = Counter(
+            "opsbot_slack_requests_refused",
+            "Requests to /slack/events refused before Bolt: too_large, bad_signature, stale",
+            ["reason"],
+            registry=r,
+        )
+        self.slack_events_deduplicated = Counter(
+            "opsbot_slack_events_deduplicated",
+            "Slack Events API deliveries dropped as retries of an event already handled",
+            registry=r,
+        )
