@@ -18,6 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.chat.blocks import OFFER_ACTION
 from bot.chat.commands import CommandContext, run_command
 from bot.chat.job_blocks import JOB_STOP_ACTION
+from bot.chat.slack_events_once import events_once
 from bot.incidents.notes import pin_message, record_question
 from bot.runtime import Runtime
 from bot.triage.mention import answer_mention
@@ -35,6 +36,8 @@ def build_bolt_app(rt: Runtime, client: AsyncWebClient) -> AsyncApp:
         request_verification_enabled=not settings.socket_mode,
         process_before_response=False,
     )
+    # Slack retries an event it thinks was missed: each event_id is handled once (any replica).
+    app.middleware(events_once(rt.engine, rt.metrics))
 
     background: set[asyncio.Task[Any]] = set()  # playbooks going on after an approval
 
