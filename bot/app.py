@@ -6,6 +6,9 @@ POST /webhooks/pagerduty      PagerDuty v3 webhooks in (HMAC signature)
 GET  /api/v1/incidents[/{id}]  JSON read API (bearer OPSBOT_API_TOKEN)
 GET  /api/v1/report?since=   reliability KPIs (bearer OPSBOT_API_TOKEN)
 GET  /healthz /readyz /metrics
+
+Every replica serves HTTP; each background loop runs only on the replica leading its kind of
+work (``bot.fleet``), and SIGTERM drains (``bot.fleet.drain``).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -30,17 +33,19 @@ from bot.config import Settings
 from bot.enrich.runner import Clients, Enricher
 from bot.enrich.worker import EnrichmentWorker
 from bot.errors import ConfigError
+from bot.fleet.coordinator import coordinator_for
+from bot.fleet.leading import while_leading
 from bot.intake.pressure import IntakePressure
 from bot.jobs.ledger import JobLedger
 from bot.jobs.tracker import JobTracker
 from bot.metrics import Metrics
+from bot.runner.takeover import Takeover
 from bot.runner.wiring import action_clients, build_ops, playbook_offer
 from bot.runtime import Runtime
 from bot.store.engine import make_engine
 from bot.store.migrate import upgrade
 from bot.summary.worker import SummaryWorker
 from bot.web import api_routes, health_routes, intake_routes, lineage_routes, report_routes
-from bot.web.slack_guard import install_slack_guard
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +55,7 @@ ENRICH_THREADS = 8  # worker threads for enrichment sources (K8s, Prometheus, li
 def build_runtime(settings: Settings) -> Runtime:
     metrics = Metrics()
     engine = make_engine(settings.database_url)
+    fleet = coordinator_for(settings.database_url, engine)
     transport: ChatTransport
     if settings.slack_bot_token is not None:
         client = make_web_client(
@@ -79,7 +85,7 @@ def build_runtime(settings: Settings) -> Runtime:
         limiter=anyio.CapacityLimiter(ENRICH_THREADS),
     )
     clients = action_clients(settings)
-    ops, close_ops = build_ops(settings, engine, catalog, clients)
+    ops, close_ops = build_ops(settings, engine, catalog, clients, replica=fleet.replica)
     tracker = JobTracker(JobLedger(engine), clients.ray, on_change=sender.wake)
     enricher.offer = playbook_offer(ops.playbooks)
     llm = None
@@ -99,6 +105,12 @@ def build_runtime(settings: Settings) -> Runtime:
     closers = [close_ops]
     if llm is not None:
         closers.append(llm.close)
+    enrichment = EnrichmentWorker(enricher, sender.wake, metrics=metrics, pressure=pressure)
+    # Rows committed here wake the leader of their kind, on this replica or another.
+    sender.announce = lambda: fleet.notify("outbox")
+    enrichment.announce = lambda: fleet.notify("enrich")
+    fleet.on_wake("outbox", sender.wake_here)
+    fleet.on_wake("enrich", enrichment.poke)
     return Runtime(
         settings=settings,
         engine=engine,
@@ -107,8 +119,9 @@ def build_runtime(settings: Settings) -> Runtime:
         sender=sender,
         db_limiter=anyio.CapacityLimiter(settings.db_concurrency),
         catalog=catalog,
-        enrichment=EnrichmentWorker(enricher, sender.wake, metrics=metrics, pressure=pressure),
+        enrichment=enrichment,
         pressure=pressure,
+        fleet=fleet,
         ops=ops,
         jobs=tracker,
         summaries=summaries,
@@ -145,13 +158,19 @@ def enrichment_clients(settings: Settings) -> Clients:
     return Clients(kube=kube, prom=prom)
 
 
-def resume_runs(rt: Runtime) -> None:
-    try:
-        rt.ops.executor.resume_interrupted()
-        if rt.ops.runner is not None:
-            rt.ops.runner.resume_all()
-    except Exception:
-        log.exception("resuming interrupted runs failed; they stay as they are")
+def background_loops(rt: Runtime) -> dict[str, Callable[[asyncio.Event], Awaitable[None]]]:
+    """Each kind of background work and its loop; one replica of the fleet runs each."""
+    takeover = Takeover(rt.ops.executor, rt.ops.runner, rt.fleet.is_alive)
+    return {
+        "outbox": rt.sender.run,
+        "enrich": rt.enrichment.run,
+        # Ray jobs opsbot launched, followed to their end (reattached after a restart).
+        "jobs": rt.jobs.run,
+        # Post-incident summaries: the template at once, the LLM's version when ready.
+        "summaries": rt.summaries.run,
+        # Actions and playbook runs a dead replica (or a crash) left behind continue here.
+        "runs": takeover.run,
+    }
 
 
 def check_settings(settings: Settings) -> None:
@@ -175,16 +194,19 @@ def build_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if migrate:
             await anyio.to_thread.run_sync(upgrade, settings.database_url)
+        rt.fleet.start()
         stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def begin_drain() -> None:
+            """SIGTERM (from a signal handler): not ready, and hand background work over."""
+            rt.draining = True
+            loop.call_soon_threadsafe(stop.set)
+
+        app.state.begin_drain = begin_drain
         tasks = [
-            asyncio.create_task(rt.sender.run(stop), name="outbox-sender"),
-            asyncio.create_task(rt.enrichment.run(stop), name="enrichment"),
-            # Ray jobs opsbot launched, followed to their end (reattached after a restart).
-            asyncio.create_task(rt.jobs.run(stop), name="job-tracker"),
-            # Post-incident summaries: the template at once, the LLM's version when ready.
-            asyncio.create_task(rt.summaries.run(stop), name="summaries"),
-            # Actions and playbook runs a crash interrupted continue, in the background.
-            asyncio.create_task(anyio.to_thread.run_sync(resume_runs, rt), name="resume-runs"),
+            asyncio.create_task(while_leading(rt.fleet, kind, body, stop), name=kind)
+            for kind, body in background_loops(rt).items()
         ]
         socket_handler = None
         if settings.socket_mode and bolt_app is not None:
@@ -200,23 +222,24 @@ def build_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
         try:
             yield
         finally:
+            rt.draining = True
             stop.set()
             if socket_handler is not None:
                 await socket_handler.close_async()  # type: ignore[no-untyped-call]
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await asyncio.wait_for(task, timeout=5)
+            _finished, late = await asyncio.wait(tasks, timeout=5)
+            for task in late:
+                task.cancel()
             client = getattr(rt.transport, "client", None)
             session = getattr(client, "session", None)
             if session is not None:
                 await session.close()
             for close in rt.closers:
                 close()
+            rt.fleet.close()  # last: until now another replica must not adopt our runs
             rt.engine.dispose()
 
     app = FastAPI(title="opsbot", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.runtime = rt
-    install_slack_guard(app, settings, rt.metrics)  # body cap + signature before Bolt
     app.include_router(health_routes.make_router(rt))
     app.include_router(intake_routes.make_router(rt))
     app.include_router(api_routes.make_router(rt))

@@ -23,11 +23,29 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from bot.app import build_app
+    from bot.fleet.drain import DrainingServer
+    from bot.fleet.sqlite import hold_sole_server
 
-    app = build_app(settings)
-    uvicorn.run(
-        app, host=args.host, port=args.port, log_level=settings.log_level.lower(), access_log=False
-    )
+    sole = hold_sole_server(settings.database_url)  # SQLite: one serve per file
+    try:
+        app = build_app(settings)
+        config = uvicorn.Config(
+            app,
+            host=args.host,
+            port=args.port,
+            log_level=settings.log_level.lower(),
+            access_log=False,
+            timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
+        )
+
+        def begin_drain() -> None:
+            drain = getattr(app.state, "begin_drain", None)
+            if drain is not None:  # None: SIGTERM before the app started; nothing to drain
+                drain()
+
+        DrainingServer(config, begin_drain, settings.drain_delay_s).run()
+    finally:
+        sole.release()
     return 0
 
 
@@ -36,6 +54,7 @@ def _console(args: argparse.Namespace, settings: Settings) -> int:
 
     from bot.catalog.load import load_catalog
     from bot.chat.console_repl import repl
+    from bot.fleet.coordinator import coordinator_for
     from bot.jobs.ledger import JobLedger
     from bot.jobs.tracker import JobTracker
     from bot.runner.wiring import action_clients, build_ops
@@ -46,7 +65,11 @@ def _console(args: argparse.Namespace, settings: Settings) -> int:
     upgrade(settings.database_url)
     engine = make_engine(settings.database_url)
     clients = action_clients(settings)
-    ops, close = build_ops(settings, engine, catalog, clients)
+    # The console leads no background work, but the runs it applies carry its name as owner,
+    # and its liveness keeps serving replicas from adopting them while it runs.
+    fleet = coordinator_for(settings.database_url, engine)
+    fleet.start()
+    ops, close = build_ops(settings, engine, catalog, clients, replica=fleet.replica)
     # Jobs started here are followed here too: their outcome is printed when they end.
     stop = threading.Event()
     tracker = JobTracker(JobLedger(engine), clients.ray, on_final=_print_outcome)
@@ -63,6 +86,7 @@ def _console(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         stop.set()
         close()
+        fleet.close()
 
 
 def _print_outcome(job: JobRun) -> None:

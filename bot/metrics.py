@@ -74,3 +74,10 @@ class Metrics:
             "Slack Events API deliveries dropped as retries of an event already handled",
             registry=r,
         )
+        self.fleet_leader = Gauge(
+            "opsbot_fleet_leader",
+            "1 where this replica leads the kind of background work (outbox, enrich, jobs, "
+            "summaries, runs)",
+            ["kind"],
+            registry=r,
+        )

@@ -1,5 +1,5 @@
 """What a running opsbot holds: settings, the database engine, metrics, the outbox sender,
-the service catalog and the enrichment worker."""
+the service catalog, the enrichment worker, and its place in the fleet."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from bot.chat.outbox_sender import OutboxSender
 from bot.chat.transport import ChatTransport
 from bot.config import Settings
 from bot.enrich.worker import EnrichmentWorker
+from bot.fleet.coordinator import Coordinator
 from bot.intake.pressure import IntakePressure
 from bot.metrics import Metrics
 
@@ -32,12 +33,14 @@ class Runtime:
     catalog: Catalog
     enrichment: EnrichmentWorker
     pressure: IntakePressure
+    fleet: Coordinator
     ops: Any = None  # bot.chat.ops_commands.Ops: the executor and playbook runner
     jobs: Any = None  # bot.jobs.tracker.JobTracker: follows the Ray jobs opsbot launched
     summaries: Any = None  # bot.summary.worker.SummaryWorker: writes post-incident summaries
     llm: Any = None  # bot.clients.llm.LLMClient, or None: templates and deterministic triage
     prom: Any = None  # bot.clients.prometheus.PromClient for summaries and triage, or None
     closers: list[Callable[[], None]] = field(default_factory=list)
+    draining: bool = False  # SIGTERM: /readyz says 503 while requests finish (bot.fleet.drain)
 
     @property
     def incident_channel(self) -> str:

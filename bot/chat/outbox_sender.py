@@ -14,6 +14,9 @@
 - Root edits carry no content: the root is rendered from the incident at send time, and all
   edits waiting for the same root collapse into one call. Replies waiting for the same thread
   are merged into one message (up to Block Kit's limits), so a storm cannot flood a channel.
+- One sender in a fleet: it runs only on the replica leading ``outbox`` (``bot.fleet``). Each
+  new leader starts by settling the rows the last one left ``sending``. ``wake()`` reaches
+  the leader wherever it runs (``announce``: PostgreSQL NOTIFY).
 - A Ray job's progress message is a root of its own, drawn from its ``job_run`` row: posted
   once (in its incident's thread, or top-level in its channel), the edits waiting for it folded
   into the post or into one ``chat.update``; the reply saying how it ended waits for it. Job rows
@@ -23,9 +26,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -106,18 +111,39 @@ class OutboxSender:
         # posting limit: a chart does not wait behind the thread's replies for a token.
         self._file_bucket = TokenBucket(max(channel_rate, 1.5), max(channel_burst, 5))
         self._wake: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.announce: Callable[[], None] | None = None  # tells the fleet's sender, if elsewhere
         self._reconciled = False
         self._soonest = poll_interval  # seconds until a waiting message may go
 
     # -- running ---------------------------------------------------------------------------
 
     def wake(self) -> None:
-        """New rows were committed: look now instead of at the next poll."""
-        if self._wake is not None:
-            self._wake.set()
+        """New rows were committed: look now instead of at the next poll, here or on the
+        replica that sends (any thread)."""
+        self.wake_here()
+        if self.announce is not None:
+            self.announce()
+
+    def wake_here(self) -> None:
+        """Look now, if this process is the one sending (any thread)."""
+        loop, event = self._loop, self._wake
+        if loop is None or event is None:
+            return
+        try:
+            current = asyncio.get_running_loop()
+        except RuntimeError:
+            current = None
+        if current is loop:
+            event.set()
+        else:
+            with contextlib.suppress(RuntimeError):  # the loop has closed
+                loop.call_soon_threadsafe(event.set)
 
     async def run(self, stop: asyncio.Event) -> None:
+        self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
+        self._reconciled = False  # a new leader settles what the last one left ``sending``
         while not stop.is_set():
             try:
                 if not self._reconciled:

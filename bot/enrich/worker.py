@@ -7,6 +7,9 @@ speed and enriched just behind it.
 
 On start (and every ``RESCAN_S``) incidents still ``pending`` are picked up again, so a restart
 or a failed run does not leave an incident without its "what changed" reply.
+
+In a fleet it runs only on the replica leading ``enrich``: an incident opened on another
+replica reaches it through ``announce`` (PostgreSQL NOTIFY), which makes it look at once.
 """
 
 from __future__ import annotations
@@ -48,12 +51,29 @@ class EnrichmentWorker:
         self._in_flight: set[int] = set()
         self._slots = asyncio.Semaphore(concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._look = asyncio.Event()
+        self.announce: Callable[[], None] | None = None  # tells the fleet's enricher, if elsewhere
 
     def submit(self, incident_id: int) -> None:
-        self._queue.put_nowait(incident_id)
+        """A new incident was stored (from the event loop): enrich it here when this process
+        enriches, else tell the replica that does."""
+        if self._loop is not None:
+            self._queue.put_nowait(incident_id)
+        elif self.announce is not None:
+            self.announce()
+
+    def poke(self) -> None:
+        """Look for incidents waiting for enrichment now (any thread)."""
+        loop = self._loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has closed
+                loop.call_soon_threadsafe(self._look.set)
 
     async def run(self, stop: asyncio.Event) -> None:
         await anyio.to_thread.run_sync(warm_up)
+        self._loop = asyncio.get_running_loop()
+        self._look = asyncio.Event()
         rescan = asyncio.create_task(self._rescan(stop))
         try:
             while not stop.is_set():
@@ -77,6 +97,7 @@ class EnrichmentWorker:
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
         finally:
+            self._loop = None
             rescan.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await rescan
@@ -109,6 +130,9 @@ class EnrichmentWorker:
                 ids = []
             for incident_id in ids:
                 if incident_id not in self._in_flight:
-                    self.submit(incident_id)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=RESCAN_S)
+                    self._queue.put_nowait(incident_id)
+            self._look.clear()
+            waiters = {asyncio.create_task(stop.wait()), asyncio.create_task(self._look.wait())}
+            await asyncio.wait(waiters, timeout=RESCAN_S, return_when=asyncio.FIRST_COMPLETED)
+            for waiter in waiters:
+                waiter.cancel()

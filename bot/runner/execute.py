@@ -5,9 +5,11 @@
     approve:  token → not expired, approver allowed, the FIRST approval wins (a conditional
               UPDATE: two clicks, a Slack retry, two replicas → one winner) → execute
     execute:  claim the run (approved → running, conditional UPDATE) → apply once → record the
-              result + audit. A crash after the claim leaves the run ``running``; on start
-              ``resume_interrupted`` applies it again, and apply() is idempotent (it re-checks
-              what the plan pinned), so the target is changed at most once.
+              result + audit. The run carries its ``owner``, the replica applying it. A crash
+              after the claim leaves it ``running``; once that replica is dead, the ``runs``
+              leader adopts it (``adopt_orphans``, a conditional UPDATE on the dead owner) and
+              applies it again: apply() is idempotent (it re-checks what the plan pinned), so
+              the target is changed at most once. A live owner's run is never taken.
 
 Every step writes an audit entry in the same transaction as the state it records.
 """
@@ -24,7 +26,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -90,8 +92,10 @@ class Executor:
         resolve: GroupResolver | None = None,
         clock: Callable[[], datetime] = utcnow,
         sleep: Callable[[float], None] = time.sleep,
+        replica: str = "local",
     ) -> None:
         self.engine = engine
+        self.replica = replica  # written as ``owner`` on the runs this process applies
         self.catalog = catalog
         self.clients = clients
         self.say = say
@@ -251,6 +255,7 @@ class Executor:
                 return self._view(run, "Someone approved it a moment before you; it runs once.")
             run.status = RunStatus.APPROVED
             run.approver = approver
+            run.owner = self.replica
             run.updated_at = now
             session.add(run)
             _audit_run(session, run, "approved", approver)
@@ -279,13 +284,19 @@ class Executor:
     # -- execution -------------------------------------------------------------------------
 
     def execute(self, run_id: int) -> RunView:
-        """Apply an approved run, once: only the caller whose claim succeeds applies it."""
+        """Apply an approved run, once: only the caller whose claim succeeds applies it. A run
+        approved on another replica is that replica's to apply (or, once it is dead, the
+        adopter's)."""
         with session_scope(self.engine) as session:
             claimed = _rowcount(
                 session,
                 update(table(ActionRun))
-                .where(col(ActionRun.id) == run_id, col(ActionRun.status) == RunStatus.APPROVED)
-                .values(status=RunStatus.RUNNING, updated_at=self.clock()),
+                .where(
+                    col(ActionRun.id) == run_id,
+                    col(ActionRun.status) == RunStatus.APPROVED,
+                    or_(col(ActionRun.owner).is_(None), col(ActionRun.owner) == self.replica),
+                )
+                .values(status=RunStatus.RUNNING, owner=self.replica, updated_at=self.clock()),
             )
             run = session.get(ActionRun, run_id)
             assert run is not None
@@ -294,26 +305,62 @@ class Executor:
             _audit_run(session, run, "started", run.approver or run.requested_by)
         return self._apply(run)
 
-    def resume_interrupted(self) -> list[RunView]:
-        """After a restart: runs that were claimed (or approved) when the process died are
-        applied again; apply() re-checks the pinned state, so nothing happens twice."""
-        with session_scope(self.engine) as session:
-            stuck = session.exec(
-                select(ActionRun.id).where(
+    def adopt_orphans(self, alive: Callable[[str], bool]) -> list[RunView]:
+        """Runs approved, or being applied, by a replica that is gone (killed, or this process
+        before a restart) are adopted and applied here; apply() re-checks the pinned state, so
+        nothing happens twice. ``alive(owner)`` says whether a replica still runs: a live
+        owner's run is never touched."""
+        with Session(self.engine) as session:
+            rows = session.exec(
+                select(ActionRun.id, ActionRun.status, ActionRun.owner).where(
                     col(ActionRun.status).in_([RunStatus.RUNNING, RunStatus.APPROVED])
                 )
             ).all()
-            session.execute(
-                update(table(ActionRun))
-                .where(col(ActionRun.status) == RunStatus.RUNNING)
-                .values(status=RunStatus.APPROVED)
-            )
+        verdicts: dict[str, bool] = {}
         out = []
-        for run_id in stuck:
-            if run_id is not None:
-                log.info("resuming action run %s interrupted by a restart", run_id)
+        for run_id, status, owner in rows:
+            assert run_id is not None
+            if owner is not None:
+                if owner not in verdicts:
+                    verdicts[owner] = alive(owner)
+                if verdicts[owner]:
+                    continue
+            if self._adopt(run_id, status, owner):
+                log.info("adopted action run %s (%s) from %s", run_id, status, owner or "?")
                 out.append(self.execute(run_id))
         return out
+
+    def _adopt(self, run_id: int, status: str, owner: str | None) -> bool:
+        """Take a dead replica's run: one conditional UPDATE, so two adopters never both win."""
+        with session_scope(self.engine) as session:
+            won = _rowcount(
+                session,
+                update(table(ActionRun))
+                .where(
+                    col(ActionRun.id) == run_id,
+                    col(ActionRun.status) == status,
+                    col(ActionRun.owner).is_(None)
+                    if owner is None
+                    else col(ActionRun.owner) == owner,
+                )
+                .values(status=RunStatus.APPROVED, owner=self.replica, updated_at=self.clock()),
+            )
+            if won != 1:
+                return False
+            run = session.get(ActionRun, run_id)
+            assert run is not None
+            audit(
+                session,
+                actor="opsbot",
+                event="adopted",
+                subject=f"action_run:{run_id}",
+                action=run.action,
+                params=run.params,
+                plan=run.plan,
+                approver=run.approver,
+                result={"from": owner, "was": status, "by": self.replica},
+            )
+        return True
 
     def _apply(self, run: ActionRun) -> RunView:
         assert run.id is not None
@@ -407,6 +454,7 @@ class Executor:
             assert run is not None
             run.plan = plan.as_json()
             run.status = status
+            run.owner = self.replica
             run.updated_at = self.clock()
             session.add(run)
             _audit_run(session, run, "planned", actor)

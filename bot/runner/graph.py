@@ -6,6 +6,11 @@ by ``on_failure`` (or the end) when it did not succeed. A step that needs approv
 click resumes it with ``Command(resume=...)``. A node re-runs from its start on resume, so a
 step's side effects go through ``Executor.request`` with a key fixed per run and step: the
 second pass finds the same action run (approved, executed once) instead of making another.
+
+A run is invoked by one replica at a time: its ``owner`` is set (a conditional UPDATE from
+nobody, or from a dead replica) while a replica drives the graph, and cleared when the graph
+stops (waiting, or done). The ``runs`` leader adopts runs whose owner died mid-step
+(``adopt_orphans``), and those whose approval was decided while nobody drove them.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, TypedDict
 
 from jinja2 import TemplateError
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, col, select
 
@@ -30,6 +35,7 @@ from bot.policy.check import may_run
 from bot.runner.execute import Executor, RunView
 from bot.runner.playbook import Playbook, Step, holds, render
 from bot.store.engine import session_scope
+from bot.store.models import table
 from bot.store.run_models import ActionRun, Approval, PlaybookRun, RunStatus
 from bot.store.types import utcnow
 
@@ -180,6 +186,7 @@ class PlaybookRunner:
                 requested_by=actor,
                 dry_run=dry_run,
                 status="running",
+                owner=self.executor.replica,
             )
             session.add(run)
             session.flush()
@@ -201,23 +208,31 @@ class PlaybookRunner:
         return self._invoke(run_id, state)
 
     def resume(self, run_id: int) -> PlaybookRunView:
-        """Continue a run after its approval was decided (or after a restart)."""
+        """Continue a run after its approval was decided, unless a replica drives it already."""
+        if not self._claim(run_id, None):
+            return self.view(run_id)
         return self._invoke(run_id, _resume())
 
-    def resume_all(self) -> list[PlaybookRunView]:
-        """After a restart: runs that were running (not waiting for a person) continue from
-        their last checkpoint; waiting runs whose approval was decided meanwhile too."""
+    def adopt_orphans(self, alive: Callable[[str], bool]) -> list[PlaybookRunView]:
+        """Runs nobody drives that should move: those whose owner died mid-step continue from
+        their last checkpoint; waiting runs whose approval was decided continue too. A run a
+        live replica drives is never touched."""
         with Session(self.engine) as session:
             runs = session.exec(
-                select(PlaybookRun.id, PlaybookRun.status).where(
+                select(PlaybookRun.id, PlaybookRun.status, PlaybookRun.owner).where(
                     col(PlaybookRun.status).in_(["running", "waiting"])
                 )
             ).all()
         out = []
-        for run_id, status in runs:
+        for run_id, status, owner in runs:
             assert run_id is not None
+            if owner is not None and alive(owner):
+                continue
             if status == "waiting" and self._still_waiting(run_id):
                 continue
+            if not self._claim(run_id, owner):
+                continue
+            log.info("adopted playbook run %s (%s) from %s", run_id, status, owner or "nobody")
             out.append(self._invoke(run_id, _resume() if status == "waiting" else None))
         return out
 
@@ -232,20 +247,47 @@ class PlaybookRunner:
     # -- the graph -------------------------------------------------------------------------
 
     def _invoke(self, run_id: int, payload: Any) -> PlaybookRunView:
-        with Session(self.engine) as session:
-            run = session.get(PlaybookRun, run_id)
-            assert run is not None
-        graph = self._graph(run.playbook)
-        graph.invoke(payload, _config(run_id))
-        snapshot = graph.get_state(_config(run_id))
-        values = snapshot.values or {}
-        # A run whose failure path ran to its end still failed: say so.
-        failed = values.get("failed") or any(
-            not r.get("ok", False) for r in values.get("steps", {}).values()
-        )
-        status = "waiting" if snapshot.next else "failed" if failed else "succeeded"
-        self._set_status(run_id, status)
+        """Drive the graph until it waits or ends; the caller holds the run (``owner``)."""
+        try:
+            with Session(self.engine) as session:
+                run = session.get(PlaybookRun, run_id)
+                assert run is not None
+            graph = self._graph(run.playbook)
+            graph.invoke(payload, _config(run_id))
+            snapshot = graph.get_state(_config(run_id))
+            values = snapshot.values or {}
+            # A run whose failure path ran to its end still failed: say so.
+            failed = values.get("failed") or any(
+                not r.get("ok", False) for r in values.get("steps", {}).values()
+            )
+            status = "waiting" if snapshot.next else "failed" if failed else "succeeded"
+            self._set_status(run_id, status)
+        finally:
+            self._let_go(run_id)
         return self.view(run_id)
+
+    def _claim(self, run_id: int, owner: str | None) -> bool:
+        """Become the run's driver, taking it from ``owner`` (None: nobody drives it)."""
+        runs = table(PlaybookRun)
+        with session_scope(self.engine) as session:
+            result = session.connection().execute(
+                update(runs)
+                .where(
+                    runs.c.id == run_id,
+                    runs.c.owner.is_(None) if owner is None else runs.c.owner == owner,
+                )
+                .values(owner=self.executor.replica)
+            )
+            return int(result.rowcount) == 1
+
+    def _let_go(self, run_id: int) -> None:
+        runs = table(PlaybookRun)
+        with session_scope(self.engine) as session:
+            session.connection().execute(
+                update(runs)
+                .where(runs.c.id == run_id, runs.c.owner == self.executor.replica)
+                .values(owner=None)
+            )
 
     def _graph(self, name: str) -> Any:
         if name not in self._graphs:
@@ -343,9 +385,9 @@ class PlaybookRunner:
             self.executor.execute(action_run.id)  # claims it: runs once even if raced
         deadline = time.monotonic() + SETTLE_WAIT_S
         found = self.executor.lookup(key)
-        # ``running``: another thread is applying it right now (or, after a crash, the start-up
-        # resume is). Wait for its result rather than applying it a second time.
-        while found is not None and found.status == RunStatus.RUNNING:
+        # ``approved``/``running``: another thread or replica is applying it right now (or,
+        # after a crash, its adopter is). Wait for its result rather than applying it twice.
+        while found is not None and found.status in (RunStatus.APPROVED, RunStatus.RUNNING):
             if time.monotonic() > deadline:
                 break
             time.sleep(0.2)

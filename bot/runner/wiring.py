@@ -165,9 +165,10 @@ def root_redraw(engine: Engine) -> Callable[[PlaybookRun], None]:
 
 
 def build_ops(
-    settings: Settings, engine: Engine, catalog: Catalog, clients: Clients
+    settings: Settings, engine: Engine, catalog: Catalog, clients: Clients, *, replica: str
 ) -> tuple[Ops, Any]:
-    """The executor and the playbook runner, and a closer for the checkpointer."""
+    """The executor and the playbook runner, and a closer for the checkpointer. ``replica``
+    is written as the owner of the runs this process applies (``bot.fleet``)."""
     say = thread_poster(engine)
     resolve = None
     if settings.slack_bot_token is not None:
@@ -176,7 +177,7 @@ def build_ops(
         resolve = SlackGroupResolver(
             settings.slack_bot_token.get_secret_value(), settings.slack_api_url
         )
-    executor = Executor(engine, catalog, clients, say=say, resolve=resolve)
+    executor = Executor(engine, catalog, clients, say=say, resolve=resolve, replica=replica)
     playbooks, problems = load_dir(settings.playbooks_dir)
     for problem in problems:
         log.error("playbook not loaded: %s", problem)

@@ -5,6 +5,9 @@ action_run   one execution request of one action, unique per idempotency ``key``
              another replica) finds this row instead of starting a second execution
 approval     an approval request; the button carries only its opaque ``token``
 playbook_run one run of a playbook (its steps' state lives in the LangGraph checkpointer)
+
+``owner`` names the replica (``bot.fleet``) applying an action run or invoking a playbook run;
+when that replica is dead, the ``runs`` leader adopts the row (``bot.runner.takeover``).
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ class ActionRun(SQLModel, table=True):
     approver: str | None = Field(default=None, max_length=64)
     result: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     error: str | None = Field(default=None, sa_column=Column(Text))
+    owner: str | None = Field(default=None, max_length=96)  # replica holding it approved/running
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
     )
@@ -90,6 +94,7 @@ class PlaybookRun(SQLModel, table=True):
     dry_run: bool = False
     status: str = Field(max_length=24, index=True)  # running, waiting, succeeded, failed
     current_step: str | None = Field(default=None, max_length=128)
+    owner: str | None = Field(default=None, max_length=96)  # replica invoking it now, else None
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
     )

@@ -1,4 +1,5 @@
-"""``/healthz`` (the process answers), ``/readyz`` (the database answers), ``/metrics``."""
+"""``/healthz`` (the process answers), ``/readyz`` (the database answers, and the replica is not
+draining), ``/metrics``."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from bot.chat.outbox_queue import outbox_depth
+from bot.fleet.coordinator import KINDS
 from bot.runtime import Runtime
 
 
@@ -33,19 +35,25 @@ def make_router(rt: Runtime) -> APIRouter:
 
     @router.get("/readyz")
     async def readyz() -> JSONResponse:
+        fleet = {"replica": rt.fleet.replica, "leads": rt.fleet.leading()}
+        if rt.draining:
+            return JSONResponse({"status": "draining", **fleet}, status_code=503)
         try:
             await anyio.to_thread.run_sync(_ping)
         except SQLAlchemyError as exc:
             return JSONResponse(
                 {"status": "unavailable", "database": type(exc).__name__}, status_code=503
             )
-        return JSONResponse({"status": "ready", "database": "ok"})
+        return JSONResponse({"status": "ready", "database": "ok", **fleet})
 
     @router.get("/metrics")
     async def metrics() -> Response:
         # On a database error keep serving the last known depth; /readyz reports the database.
         with contextlib.suppress(SQLAlchemyError):
             rt.metrics.outbox_depth.set(await anyio.to_thread.run_sync(_depth))
+        leading = set(rt.fleet.leading())
+        for kind in KINDS:
+            rt.metrics.fleet_leader.labels(kind).set(1 if kind in leading else 0)
         return Response(generate_latest(rt.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return router

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import Engine, update
 from sqlmodel import Session, select
 
+from bot.audit.log import read as read_audit
 from bot.audit.verify import verify
 from bot.catalog.load import parse_catalog
 from bot.clients.kubernetes import KubeClient
@@ -164,37 +165,60 @@ def test_dry_run_shows_the_plan_and_changes_nothing(executor: Executor, kube: Ku
     assert template_patches(kube) == 0
 
 
+def _left_running(engine: Engine, run_id: int, owner: str) -> None:
+    """What a replica leaves behind when it dies while applying a run."""
+    with session_scope(engine) as session:
+        session.execute(
+            update(table(ActionRun))
+            .where(ActionRun.id == run_id)  # type: ignore[arg-type]
+            .values(status=RunStatus.RUNNING, approver="U0ALICE", owner=owner)
+        )
+
+
 def test_a_crash_before_or_after_the_patch_never_patches_twice(
     executor: Executor, kube: KubeApiFake, engine: Engine
 ) -> None:
     asked = executor.request("rollback_deployment", PARAMS, actor="U0CAROL")
     assert asked.approval_token
     assert asked.id is not None
-    # Approved and claimed, then the process died before apply(): the run is left ``running``.
-    with session_scope(engine) as session:
-        session.execute(
-            update(table(ActionRun))
-            .where(ActionRun.id == asked.id)  # type: ignore[arg-type]
-            .values(status=RunStatus.RUNNING, approver="U0ALICE")
-        )
-    [resumed] = executor.resume_interrupted()
-    assert resumed.status == RunStatus.SUCCEEDED
+    # Approved and claimed, then its replica died before apply(): the run is left ``running``.
+    _left_running(engine, asked.id, "replica-a")
+    [adopted] = executor.adopt_orphans(alive=lambda replica: False)
+    assert adopted.status == RunStatus.SUCCEEDED
     assert template_patches(kube) == 1
 
-    # The patch landed but the process died before recording it: ``running`` again.
-    with session_scope(engine) as session:
-        session.execute(
-            update(table(ActionRun))
-            .where(ActionRun.id == asked.id)  # type: ignore[arg-type]
-            .values(status=RunStatus.RUNNING)
-        )
-    [again] = executor.resume_interrupted()
+    # The patch landed but the adopter died before recording it: ``running`` again.
+    _left_running(engine, asked.id, executor.replica + "-before-restart")
+    [again] = executor.adopt_orphans(alive=lambda replica: False)
     assert again.status == RunStatus.SUCCEEDED
     assert "already" in again.message.lower()
     assert template_patches(kube) == 1
     with Session(engine) as session:
         run = session.exec(select(ActionRun).where(ActionRun.id == asked.id)).one()
+        events = [e.event for e in read_audit(session, subject=f"action_run:{asked.id}")]
     assert run.status == RunStatus.SUCCEEDED
+    assert run.owner == executor.replica
+    assert events.count("adopted") == 2
+
+
+def test_a_live_replicas_run_is_never_adopted(
+    executor: Executor, kube: KubeApiFake, engine: Engine
+) -> None:
+    asked = executor.request("rollback_deployment", PARAMS, actor="U0CAROL")
+    assert asked.id is not None
+    _left_running(engine, asked.id, "replica-b")
+    asked_about: list[str] = []
+
+    def alive(replica: str) -> bool:
+        asked_about.append(replica)
+        return replica == "replica-b"
+
+    assert executor.adopt_orphans(alive) == []
+    assert asked_about == ["replica-b"]
+    assert template_patches(kube) == 0
+    with Session(engine) as session:
+        run = session.exec(select(ActionRun).where(ActionRun.id == asked.id)).one()
+    assert (run.status, run.owner) == (RunStatus.RUNNING, "replica-b")
 
 
 def test_a_step_cannot_waive_an_approval_the_policy_requires(executor: Executor) -> None:
