@@ -72,7 +72,9 @@ USAGE = """Usage: /ops <command>
   rerun <pipeline>                     rerun a data / training pipeline
   playbooks                            the runbook playbooks
   run <playbook> <service> [key=value…]  run one
-  approve <token> / reject <token>     decide an approval (Slack has buttons)
+  approve <token> / reject <token>     decide an approval (Slack has buttons); reject is
+                                       for approvers, or the requester (it withdraws it)
+  withdraw <token>                     withdraw your own request before it is decided
   ack <incident> / resolve <incident>  here and on its PagerDuty incident
   train <template> [key=value…]        start a training job on Ray (gpus=1, wait=true, …)
   score <template> [key=value…]        start a batch-scoring job on Ray

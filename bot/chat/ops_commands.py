@@ -1,4 +1,5 @@
-"""The remediation commands: rollback, scale, restart, rerun, playbooks, run, approve, reject.
+"""The remediation commands: rollback, scale, restart, rerun, playbooks, run, approve, reject,
+withdraw.
 
 Each asks the one execution path (``bot/runner/execute.py``): policy, audit, plan, approval.
 ``--dry-run`` anywhere in a command shows the plan and changes nothing.
@@ -238,16 +239,32 @@ def cmd_approve(ctx: CommandContext, args: list[str]) -> Reply:
 
 
 def cmd_reject(ctx: CommandContext, args: list[str]) -> Reply:
+    """An approver rejects a request, or its requester withdraws it (policy decides, as for
+    approve); anyone else is told privately why not, and nothing changes."""
+    return _turn_down(ctx, args, "reject")
+
+
+def cmd_withdraw(ctx: CommandContext, args: list[str]) -> Reply:
+    """The requester withdraws their own pending request."""
+    return _turn_down(ctx, args, "withdraw")
+
+
+def _turn_down(ctx: CommandContext, args: list[str], verb: str) -> Reply:
     if (refusal := _not_ready(ctx)) is not None:
         return refusal
     if len(args) != 1:
-        return _reply("Usage: /ops reject <token>", ok=False)
+        return _reply(f"Usage: /ops {verb} <token>", ok=False)
     ops = ctx.ops
-    view = ops.executor.reject(args[0], ctx.user)
+    decide = ops.executor.reject if verb == "reject" else ops.executor.cancel
+    view = decide(args[0], ctx.user)
+    if not view.decided:
+        # Refused, expired, unknown, or already decided: tell only this person.
+        return _reply(view.message, ok=False)
     text, blocks = outcome(view)
     reply = _reply(text, blocks, public=True)
     if view.id is not None:
         run_id = view.id
+        # A playbook waiting on this step goes on to its end: a turned-down step fails it.
         reply.then = lambda: resume_playbook(ops, run_id)
     return reply
 
@@ -327,4 +344,5 @@ OPS_COMMANDS = {
     "run": cmd_run,
     "approve": cmd_approve,
     "reject": cmd_reject,
+    "withdraw": cmd_withdraw,
 }

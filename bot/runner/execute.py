@@ -4,6 +4,8 @@
               only) → dry run | nothing to do | approval required (opaque token) | execute
     approve:  token → not expired, approver allowed, the FIRST approval wins (a conditional
               UPDATE: two clicks, a Slack retry, two replicas → one winner) → execute
+    reject:   token → an approver (``rejected``) or the requester (``withdrawn``, also
+              ``cancel``); anyone else is refused and audited → the same conditional UPDATE
     execute:  claim the run (approved → running, conditional UPDATE) → apply once → record the
               result + audit. The run carries its ``owner``, the replica applying it. A crash
               after the claim leaves it ``running``; once that replica is dead, the ``runs``
@@ -263,23 +265,85 @@ class Executor:
         return replace(self.execute(run_id), decided=True)
 
     def reject(self, token: str, who: str) -> RunView:
+        """A click on Reject (or ``reject <token>``). One of the run's approvers rejects it; its
+        requester rejecting it withdraws it (as ``cancel``). Anyone else is refused: audited
+        (``rejection_refused``), nothing changes. The first decision wins, as for approve."""
+        return self._turn_down(token, who, withdraw_only=False)
+
+    def cancel(self, token: str, who: str) -> RunView:
+        """The requester withdraws their own pending request (``withdrawn``); only they may."""
+        return self._turn_down(token, who, withdraw_only=True)
+
+    def _turn_down(self, token: str, who: str, *, withdraw_only: bool) -> RunView:
+        now = self.clock()
         with session_scope(self.engine) as session:
             approval = session.exec(select(Approval).where(Approval.token == token)).first()
             if approval is None:
-                return RunView(None, "", "", RunStatus.REFUSED, "This approval is unknown.")
+                return RunView(
+                    None,
+                    "",
+                    "",
+                    RunStatus.REFUSED,
+                    "This approval is unknown: the button may be from another opsbot, or altered.",
+                )
             run = session.get(ActionRun, approval.action_run_id)
             assert run is not None
             if approval.status != ApprovalStatus.PENDING:
-                return self._view(run, f"This approval is already {approval.status}.")
-            approval.status = ApprovalStatus.REJECTED
-            approval.decided_by = who
-            approval.decided_at = self.clock()
+                by = f" by <@{approval.decided_by}>" if approval.decided_by else ""
+                return self._view(run, f"This approval is already {approval.status}{by}.")
+            withdraw = who == run.requested_by
+            if not withdraw:
+                refusal = (
+                    f"Only <@{run.requested_by}>, who asked for it, may withdraw this request."
+                    if withdraw_only
+                    else self._may_not_reject(run, who)
+                )
+                if refusal is not None:
+                    event = "withdrawal_refused" if withdraw_only else "rejection_refused"
+                    _audit_run(session, run, event, who, result={"reason": refusal})
+                    return self._view(run, refusal, status=RunStatus.REFUSED)
+            if now > approval.expires_at:
+                self._expire(session, approval, run, who)
+                return self._view(run, "This approval had already expired; nothing was changed.")
+            won = _rowcount(
+                session,
+                update(table(Approval))
+                .where(
+                    col(Approval.id) == approval.id, col(Approval.status) == ApprovalStatus.PENDING
+                )
+                .values(status=ApprovalStatus.REJECTED, decided_by=who, decided_at=now),
+            )
+            if won != 1:
+                return self._view(run, "Someone decided it a moment before you; nothing changed.")
             run.status = RunStatus.REJECTED
             run.approver = who
-            session.add(approval)
+            run.updated_at = now
             session.add(run)
-            _audit_run(session, run, "rejected", who)
-            return self._view(run, f"Rejected by <@{who}>; nothing was changed.")
+            _audit_run(session, run, "withdrawn" if withdraw else "rejected", who)
+            return replace(self._view(run, _message(run)), decided=True)
+
+    def _may_not_reject(self, run: ActionRun, who: str) -> str | None:
+        """None when ``who`` may reject ``run`` (the approvers of the rule that covers it); else
+        why not, for that person."""
+        action = get_action(run.action)
+        assert action is not None
+        params = action.parse(run.params)
+        target = action.target(self.context(run.requested_by, run.key, run.incident_id), params)
+        decision = may_approve(
+            self.catalog.policy,
+            who,
+            requester=run.requested_by,
+            action=run.action,
+            target=target,
+            resolve=self.resolve,
+            writes=action.writes,
+        )
+        if decision.allowed:
+            return None
+        return (
+            f"You may not reject this: {decision.reason}. Only an approver may reject it, or "
+            f"<@{run.requested_by}>, who asked for it, may withdraw it."
+        )
 
     # -- execution -------------------------------------------------------------------------
 
@@ -563,6 +627,7 @@ TIMELINE_KINDS = {
     "approval_requested": "approval_requested",
     "approved": "action_approved",
     "rejected": "action_rejected",
+    "withdrawn": "action_withdrawn",
     "expired": "approval_expired",
     RunStatus.SUCCEEDED: "action_succeeded",
     RunStatus.FAILED: "action_failed",
@@ -586,6 +651,8 @@ def _on_timeline(session: Session, run: ActionRun, event: str, actor: str) -> No
         text = f"{run.action} approved: {summary}"
     elif event == "rejected":
         text = f"{run.action} rejected: {summary}"
+    elif event == "withdrawn":
+        text = f"{run.action} withdrawn by its requester: {summary}"
     elif event == "expired":
         text = f"Approval for {run.action} expired"
     else:
@@ -618,6 +685,9 @@ def _message(run: ActionRun) -> str:
         return f"Refused: {run.error}"
     if run.status == RunStatus.FAILED:
         return f"Failed: {run.error or run.result.get('summary')}"
+    if run.status == RunStatus.REJECTED:
+        verb = "Withdrawn" if run.approver == run.requested_by else "Rejected"
+        return f"{verb} by <@{run.approver}>; nothing was changed. It was: {summary}"
     return f"{run.status}: {summary}"
 
 

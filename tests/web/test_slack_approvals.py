@@ -183,3 +183,50 @@ async def test_a_slack_user_group_in_the_policy_is_resolved_through_slack(
     assert "Done" in slack.responses("dave")[0]["text"]
     assert patches(kube) == 1
     assert slack.calls("usergroups.users.list")
+
+
+async def ask_for_rollback(client: httpx.AsyncClient, slack: SlackEmulator) -> str:
+    """U0ONCALL asks; the token on the buttons of the approval request."""
+    await post(client, slash_command("rollback fraud-scorer", slack.response_url("ask")))
+    await slack.await_for(lambda: len(slack.responses("ask")) == 1, timeout=10)
+    actions = next(b for b in slack.responses("ask")[0]["blocks"] if b["type"] == "actions")
+    return str(actions["elements"][1]["value"])  # the Reject button's
+
+
+async def test_reject_is_for_approvers_and_a_strangers_click_changes_nothing(
+    client: httpx.AsyncClient, slack: SlackEmulator, kube: KubeApiFake
+) -> None:
+    token = await ask_for_rollback(client, slack)
+
+    await post(client, click("opsbot_reject", token, "U0MALLORY", slack.response_url("m")))
+    await slack.await_for(lambda: len(slack.responses("m")) == 1, timeout=10)
+    [refusal] = slack.responses("m")
+    assert refusal["response_type"] == "ephemeral"
+    assert refusal.get("replace_original") is False  # the buttons stay for the others
+    assert "U0MALLORY may not approve" in refusal["text"]
+    assert "Only an approver may reject it" in refusal["text"]
+
+    await post(client, click("opsbot_reject", token, "U0ALICE", slack.response_url("a")))
+    await slack.await_for(lambda: len(slack.responses("a")) == 1, timeout=10)
+    [rejected] = slack.responses("a")
+    assert rejected.get("replace_original") is True
+    assert rejected["text"].startswith("Rejected by <@U0ALICE>; nothing was changed.")
+
+    await post(client, click("opsbot_approve", token, "U0BOB", slack.response_url("b")))
+    await slack.await_for(lambda: len(slack.responses("b")) == 1, timeout=10)
+    [late] = slack.responses("b")
+    assert late["response_type"] == "ephemeral"
+    assert "This approval is rejected" in late["text"]
+    assert patches(kube) == 0
+
+
+async def test_the_requester_withdraws_with_the_reject_button(
+    client: httpx.AsyncClient, slack: SlackEmulator, kube: KubeApiFake
+) -> None:
+    token = await ask_for_rollback(client, slack)
+    await post(client, click("opsbot_reject", token, "U0ONCALL", slack.response_url("o")))
+    await slack.await_for(lambda: len(slack.responses("o")) == 1, timeout=10)
+    [withdrawn] = slack.responses("o")
+    assert withdrawn.get("replace_original") is True
+    assert withdrawn["text"].startswith("Withdrawn by <@U0ONCALL>; nothing was changed.")
+    assert patches(kube) == 0
