@@ -2,50 +2,19 @@
 
 from __future__ import annotations
 
-import json
-import re
 import sqlite3
 import threading
 import time
-from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
-
-import httpx
 
 from bot.store.engine import make_engine
 from tests.fakes.slack_api import SlackEmulator
-from tests.support.payloads import am_alert, am_payload
+from tests.support.fleet import TOKEN, deliver, listed_alerts, outbox_depth, storm
 from tests.support.server import BotProcess, free_port
 from tests.support.store import alerts, incidents
 
-TOKEN = "storm-token"
 GROUPS, PER_GROUP, PER_DELIVERY = 30, 10, 2
-
-
-def storm() -> list[dict[str, Any]]:
-    deliveries = []
-    for chunk in range(PER_GROUP // PER_DELIVERY):
-        for g in range(GROUPS):
-            service = f"svc-{g}"
-            batch = [am_alert(service, chunk * PER_DELIVERY + i) for i in range(PER_DELIVERY)]
-            deliveries.append(am_payload(service, batch))
-    return deliveries
-
-
-def deliver(url: str, payload: dict[str, Any]) -> bool:
-    """One Alertmanager attempt: True only on a 2xx, like Alertmanager's own notion of done."""
-    try:
-        r = httpx.post(
-            f"{url}/webhooks/alertmanager",
-            content=json.dumps(payload),
-            headers={"Authorization": f"Bearer {TOKEN}"},
-            timeout=5,
-        )
-    except httpx.HTTPError:
-        return False
-    return r.status_code == 200
 
 
 def wait_for_post_in_flight(db_path: Path, slack: SlackEmulator) -> set[str]:
@@ -66,13 +35,6 @@ def wait_for_post_in_flight(db_path: Path, slack: SlackEmulator) -> set[str]:
     raise AssertionError("no Slack post was ever caught in flight")
 
 
-def outbox_depth(url: str) -> float:
-    text = httpx.get(f"{url}/metrics", timeout=5).text
-    match = re.search(r"^opsbot_outbox_depth (\S+)$", text, re.M)
-    assert match, text[-2000:]
-    return float(match.group(1))
-
-
 def test_kill_9_mid_storm_loses_nothing_and_posts_no_duplicate_root(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path}/opsbot.db"
     with SlackEmulator(channels=("C0INCIDENT",)) as slack:
@@ -88,12 +50,12 @@ def test_kill_9_mid_storm_loses_nothing_and_posts_no_duplicate_root(tmp_path: Pa
         }
         port = free_port()
         bot = BotProcess(env, port=port, log_path=tmp_path / "bot.log").start()
-        deliveries = storm()
+        deliveries = storm(GROUPS, PER_GROUP, PER_DELIVERY)
         done = [False] * len(deliveries)
         acked = threading.Event()
 
         def send(i: int) -> None:
-            done[i] = deliver(bot.url, deliveries[i])
+            done[i] = deliver(bot.url, deliveries[i]) == 200
             if sum(done) >= len(deliveries) // 2:
                 acked.set()
 
@@ -116,7 +78,7 @@ def test_kill_9_mid_storm_loses_nothing_and_posts_no_duplicate_root(tmp_path: Pa
             retry = [d for d, ok in zip(deliveries, done, strict=True) if not ok]
             resent = [d for d, ok in zip(deliveries, done, strict=True) if ok][:20]
             for payload in retry + resent:
-                assert deliver(restarted.url, payload)
+                assert deliver(restarted.url, payload) == 200
             deadline = time.monotonic() + 90
             while outbox_depth(restarted.url) > 0:
                 assert time.monotonic() < deadline, "outbox did not drain"
@@ -138,11 +100,7 @@ def test_kill_9_mid_storm_loses_nothing_and_posts_no_duplicate_root(tmp_path: Pa
         assert landed_in_flight <= landed_ts
         assert len(roots) == GROUPS, "exactly one root message per incident"
         assert sorted(r["ts"] for r in roots) == sorted(i.slack_ts for i in stored)
-        seen: Counter[str] = Counter()
-        for root in roots:
-            for reply in slack.replies("C0INCIDENT", root["ts"]):
-                for block in reply["blocks"]:
-                    seen.update(re.findall(r"instance=(svc-\d+-\d+):8000", block["text"]["text"]))
+        seen = listed_alerts(slack)
         expected = {f"svc-{g}-{n}" for g in range(GROUPS) for n in range(PER_GROUP)}
         assert set(seen) == expected, "every alert is listed in its thread"
         assert max(seen.values()) == 1, "no alert listed twice"
