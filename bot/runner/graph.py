@@ -274,6 +274,7 @@ class PlaybookRunner:
                 update(runs)
                 .where(
                     runs.c.id == run_id,
+                    runs.c.status.in_(("running", "waiting")),  # a finished run stays finished
                     runs.c.owner.is_(None) if owner is None else runs.c.owner == owner,
                 )
                 .values(owner=self.executor.replica)

@@ -18,6 +18,8 @@ from bot.runner.context import service_context
 from bot.runner.execute import Clients, Executor
 from bot.runner.graph import PlaybookRunner, checkpointer_for
 from bot.runner.playbook import PlaybookError, load_dir, load_file, matches, render
+from bot.store.engine import session_scope
+from bot.store.run_models import PlaybookRun
 from tests.fakes.k8s_api import KubeApiFake
 from tests.support.payloads import am_alert, am_payload
 from tests.support.store import ingest, timeline_kinds
@@ -86,13 +88,14 @@ class Harness:
         assert problems == []
         self.closers: list[Any] = []
 
-    def runner(self) -> PlaybookRunner:
-        """A fresh executor and runner: what a restarted process builds."""
+    def runner(self, replica: str = "local") -> PlaybookRunner:
+        """A fresh executor and runner: what a restarted process (or a replica) builds."""
         executor = Executor(
             self.engine,
             self.catalog,
             Clients(kube=self.kube),
             say=lambda _incident, text: self.said.append(text),
+            replica=replica,
         )
         saver, close = checkpointer_for(self.db_url)
         self.closers.append(close)
@@ -135,6 +138,47 @@ def test_a_run_waits_for_approval_and_a_new_process_finishes_it(
     ]
     patches = [r for r in kube.requests if r[0] == "PATCH"]
     assert len(patches) == 1
+
+
+def test_a_decided_run_nobody_drives_is_adopted_once(harness: Harness, kube: KubeApiFake) -> None:
+    first = harness.runner(replica="replica-a")
+    started = first.start(
+        "roll-and-tell", actor="U0ALICE", context=service_context(harness.catalog, "fraud-scorer")
+    )
+    assert started.waiting_for
+    first.executor.approve(started.waiting_for, "U0BOB")  # the click; its resume never came
+
+    leader = harness.runner(replica="replica-b")
+    [adopted] = leader.adopt_orphans(alive=lambda replica: True)
+    assert adopted.status == "succeeded"
+    assert leader.adopt_orphans(alive=lambda replica: True) == []
+    assert first.resume(started.id).status == "succeeded"  # late: finds it finished
+    assert len([r for r in kube.requests if r[0] == "PATCH"]) == 1
+    assert len([s for s in harness.said if s.startswith("Rolled back")]) == 1
+
+
+def test_a_run_whose_driver_died_mid_step_is_adopted_and_a_live_ones_is_not(
+    harness: Harness, kube: KubeApiFake
+) -> None:
+    first = harness.runner(replica="replica-a")
+    started = first.start(
+        "roll-and-tell", actor="U0ALICE", context=service_context(harness.catalog, "fraud-scorer")
+    )
+    assert started.waiting_for
+    first.executor.approve(started.waiting_for, "U0BOB")
+    with session_scope(harness.engine) as session:  # replica-a died while resuming it
+        run = session.get(PlaybookRun, started.id)
+        assert run is not None
+        run.status, run.owner = "running", "replica-a"
+        session.add(run)
+
+    leader = harness.runner(replica="replica-b")
+    assert leader.adopt_orphans(alive=lambda replica: replica == "replica-a") == []
+    assert harness.said == []
+    [adopted] = leader.adopt_orphans(alive=lambda replica: replica == "replica-b")
+    assert adopted.status == "succeeded"
+    assert adopted.steps["tell"]["ok"] is True
+    assert len([r for r in kube.requests if r[0] == "PATCH"]) == 1
 
 
 def test_a_run_for_an_incident_is_on_its_timeline(harness: Harness) -> None:
