@@ -53,6 +53,7 @@ def _console(args: argparse.Namespace, settings: Settings) -> int:
     import threading
 
     from bot.catalog.load import load_catalog
+    from bot.chat.console_identity import console_identity, current_os_user
     from bot.chat.console_repl import repl
     from bot.fleet.coordinator import coordinator_for
     from bot.jobs.ledger import JobLedger
@@ -62,6 +63,8 @@ def _console(args: argparse.Namespace, settings: Settings) -> int:
     from bot.store.migrate import upgrade
 
     catalog = load_catalog(settings.services_file)
+    # Who types is the OS user; whom they act as, the policy decides (ConfigError: one line).
+    identity = console_identity(catalog.policy, current_os_user(), args.user)
     upgrade(settings.database_url)
     engine = make_engine(settings.database_url)
     clients = action_clients(settings)
@@ -80,7 +83,7 @@ def _console(args: argparse.Namespace, settings: Settings) -> int:
             engine,
             catalog=catalog,
             ops=ops,
-            user=args.user,
+            identity=identity,
             change_window_min=settings.change_failure_window_min,
         )
     finally:
@@ -204,8 +207,10 @@ def parser() -> argparse.ArgumentParser:
     console.add_argument(
         "--as",
         dest="user",
-        default="console",
-        help="the Slack user ID the policy sees you as (default: console, which no rule names)",
+        default=None,
+        metavar="U…",
+        help="act as this Slack user: only one that policy.console_users maps your OS user to "
+        "(default: the one it maps you to, else console:<os user>, which no rule names)",
     )
     console.set_defaults(func=_console)
 

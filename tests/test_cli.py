@@ -1,8 +1,10 @@
-"""The opsbot command: db upgrade, playbooks validate, configuration errors."""
+"""The opsbot command: db upgrade, playbooks validate, configuration errors, the console's
+identity."""
 
 from __future__ import annotations
 
 import os
+import pwd
 import subprocess
 import sys
 from pathlib import Path
@@ -82,3 +84,49 @@ def test_invalid_setting_value_is_reported(tmp_path: Path) -> None:
     result = opsbot("db", "upgrade", env={"OPSBOT_SLACK_CHANNEL_RATE": "fast"})
     assert result.returncode == 2
     assert "OPSBOT_SLACK_CHANNEL_RATE" in result.stderr
+
+
+def console_as(claimed: str | None, tmp_path: Path, typed: str) -> subprocess.CompletedProcess[str]:
+    """`opsbot console [--as …]` under a catalog that maps this OS user to U0ALICE only."""
+    me = pwd.getpwuid(os.getuid()).pw_name
+    (tmp_path / "services.yaml").write_text(f"policy:\n  console_users: {{{me}: U0ALICE}}\n")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("OPSBOT_", "SLACK_"))}
+    env = {
+        **clean,
+        "OPSBOT_DATABASE_URL": f"sqlite:///{tmp_path}/console.db",
+        "OPSBOT_SERVICES_FILE": str(tmp_path / "services.yaml"),
+        "USER": "U0BOB",  # the environment names no one: only the real uid counts
+        "LOGNAME": "bob",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "console", *(["--as", claimed] if claimed else [])],
+        input=typed,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_console_as_someone_the_policy_does_not_map_is_refused_in_one_line(
+    tmp_path: Path,
+) -> None:
+    me = pwd.getpwuid(os.getuid()).pw_name
+    result = console_as("U0BOB", tmp_path, "incidents\n")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"opsbot: --as U0BOB refused: OS user {me} may act only as whom policy.console_users "
+        f"allows (it maps {me} to U0ALICE); add U0BOB there to allow it"
+    ]
+
+
+def test_console_acts_as_the_slack_user_the_os_user_maps_to(tmp_path: Path) -> None:
+    me = pwd.getpwuid(os.getuid()).pw_name
+    for claimed in (None, "U0ALICE"):
+        result = console_as(claimed, tmp_path, "incidents\n")
+        assert result.returncode == 0, result.stderr
+        assert f"Acting as U0ALICE (OS user {me}, policy.console_users)." in result.stdout
+        assert "No open incidents." in result.stdout

@@ -7,13 +7,20 @@ or inserting a row therefore breaks the chain where it happened; ``bot/audit/ver
 
 The log is append-only: this module has no update or delete, and the migration adds triggers that
 refuse both in the database.
+
+Where a request came from, when the actor alone does not say it: inside ``with origin(...)``
+every entry appended (in this thread, or in work it hands to a copied context) carries those
+fields under ``result["origin"]``, covered by the hash like the rest. ``opsbot console`` records
+who typed (``console:<os user>``) next to the Slack user they acted as.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,6 +47,19 @@ HASHED_FIELDS = (
     "result",
     "prev_hash",
 )
+
+
+_ORIGIN: ContextVar[dict[str, str] | None] = ContextVar("audit_origin", default=None)
+
+
+@contextmanager
+def origin(**fields: str) -> Iterator[None]:
+    """Entries appended inside record ``fields`` as ``result["origin"]`` (see the module doc)."""
+    token = _ORIGIN.set(dict(fields))
+    try:
+        yield
+    finally:
+        _ORIGIN.reset(token)
 
 
 def _iso(value: datetime) -> str:
@@ -110,6 +130,9 @@ def append(
     when = at if at is not None else utcnow()
     if when.tzinfo is None:
         raise ValueError("naive datetime refused: the audit log records UTC-aware datetimes only")
+    came_from = _ORIGIN.get()
+    if came_from is not None:
+        result = {**(result or {}), "origin": came_from}
     lock_for(session, CHAIN_LOCK)
     last = last_entry(session)
     entry = AuditEntry(

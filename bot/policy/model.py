@@ -18,10 +18,15 @@
           gpus: true                          # only requests that ask for GPUs (false: none)
           run: ["@ml-oncall"]
           approve: ["@sre"]
+      console_users:                          # opsbot console: OS user -> Slack users
+        alice: U0ALICE                        # alice acts as U0ALICE
+        root: [U0OPS, U0ALICE]                # several: pick one with --as
 
 Subjects: ``U…``/``W…`` Slack user IDs, ``@name`` a group above, ``S…`` a Slack user group
-(resolved through Slack), ``*`` anyone. Any other word is matched as it is (``console``, the
-actor of the terminal transport). A group lists user IDs and Slack user groups, not other groups.
+(resolved through Slack), ``*`` anyone. Any other word is matched as it is. A group lists user IDs
+and Slack user groups, not other groups. ``console`` and ``console:<os user>`` are not subjects:
+the console acts as the Slack user ``console_users`` maps its operating-system user to (see
+``bot/chat/console_identity.py``), and as ``console:<os user>``, whom no rule may name, otherwise.
 
 A rule names the actions and the playbooks it covers (``*``: all of that kind); an empty list
 covers none of that kind, and a rule that covers nothing is refused. An empty ``run`` is a rule
@@ -39,6 +44,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 ANYONE = "*"
 GROUP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _SUBJECT = re.compile(r"^(\*|@[A-Za-z0-9][A-Za-z0-9_.-]*|[A-Za-z0-9][A-Za-z0-9_.:-]*)$")
+SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
+OS_USER = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?$")
+CONSOLE = "console"  # the console's own actor is ``console:<os user>``: no rule may name it
 
 
 def _check_subjects(values: list[str]) -> list[str]:
@@ -47,6 +55,11 @@ def _check_subjects(values: list[str]) -> list[str]:
             raise ValueError(
                 f"{value!r} is not a subject: use a Slack user ID (U…/W…), @group, "
                 "a Slack user group (S…) or *"
+            )
+        if value == CONSOLE or value.startswith(f"{CONSOLE}:"):
+            raise ValueError(
+                f"{value!r}: a rule cannot name the console; map the operating-system user to "
+                "a Slack user under policy.console_users and name that Slack user"
             )
     return values
 
@@ -92,6 +105,35 @@ class Policy(BaseModel):
     approval_expiry_min: int = Field(15, ge=1, le=1440)
     groups: dict[str, list[str]] = Field(default_factory=dict)
     rules: list[Rule] = Field(default_factory=list)
+    # ``opsbot console``: the operating-system user -> the Slack users they may act as.
+    console_users: dict[str, list[str]] = Field(default_factory=dict)
+
+    @field_validator("console_users", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: object) -> object:
+        if isinstance(value, dict):
+            return {k: [v] if isinstance(v, str) else v for k, v in value.items()}
+        return value
+
+    @field_validator("console_users")
+    @classmethod
+    def _console_users(cls, users: dict[str, list[str]]) -> dict[str, list[str]]:
+        for os_user, slack_ids in users.items():
+            if not OS_USER.match(os_user):
+                raise ValueError(f"console_users: {os_user!r} is not an operating-system user name")
+            if not slack_ids:
+                raise ValueError(f"console_users.{os_user}: name the Slack user(s) it acts as")
+            for slack_id in slack_ids:
+                if not SLACK_USER.match(slack_id):
+                    raise ValueError(
+                        f"console_users.{os_user}: {slack_id!r} is not a Slack user ID (U…/W…); "
+                        "a console user acts as one person, not a group"
+                    )
+        return users
+
+    def console_slack_users(self, os_user: str) -> list[str]:
+        """The Slack users the operating-system user ``os_user`` may act as at the console."""
+        return list(self.console_users.get(os_user, []))
 
     @field_validator("groups")
     @classmethod
