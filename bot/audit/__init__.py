@@ -3,9 +3,10 @@
 append(session, actor=..., event=..., subject=..., ...)   add a row in the caller's transaction
 read(session, subject=..., after_seq=..., limit=...)      rows in chain order
 verify(session, anchor=...)                               recompute the chain: VerifyReport
+with origin(typed_by=..., acted_as=...): ...             entries inside record where they came from
 """
 
-from bot.audit.log import GENESIS_HASH, append, entry_hash, last_entry, read
+from bot.audit.log import GENESIS_HASH, append, entry_hash, last_entry, origin, read
 from bot.audit.verify import VerifyReport, verify
 
 __all__ = [
@@ -14,6 +15,7 @@ __all__ = [
     "append",
     "entry_hash",
     "last_entry",
+    "origin",
     "read",
     "verify",
 ]
