@@ -143,3 +143,30 @@ def test_an_unmapped_os_user_reads_but_every_write_is_refused(
         "typed_by": "console:mallory",
         "acted_as": "console:mallory",
     }
+
+
+def test_at_the_console_only_the_requester_withdraws_and_a_stranger_cannot_reject(
+    engine: Engine, ops: tuple[Ops, KubeApiFake]
+) -> None:
+    alice = console_identity(POLICY, "alice", None)
+    asked = console(engine, ops[0], alice, "rollback fraud-scorer\n")
+    token = asked.split("Approve with: approve ")[1].split()[0]
+    bob = console_identity(POLICY, "root", "U0BOB")
+    mallory = console_identity(POLICY, "mallory", None)
+    assert "Only <@U0ALICE>, who asked for it, may withdraw" in console(
+        engine, ops[0], bob, f"withdraw {token}\n"
+    )
+    assert "You may not reject this: console:mallory may not approve" in console(
+        engine, ops[0], mallory, f"reject {token}\n"
+    )
+    assert "Withdrawn by <@U0ALICE>; nothing was changed." in console(
+        engine, ops[0], alice, f"withdraw {token}\n"
+    )
+    with Session(engine) as s:
+        tail = [(e.event, e.actor) for e in read_audit(s)][-3:]
+    assert tail == [
+        ("withdrawal_refused", "U0BOB"),
+        ("rejection_refused", "console:mallory"),
+        ("withdrawn", "U0ALICE"),
+    ]
+    assert not any(r[0] == "PATCH" for r in ops[1].requests)
