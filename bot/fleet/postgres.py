@@ -9,6 +9,10 @@ PostgreSQL ends the session at once; a replica that freezes or is cut off loses 
 ``idle_session_timeout`` (the thread speaks every half second) or to TCP keepalives, so its
 work is taken over within ``SESSION_TIMEOUT_S``. A replica whose connection fails stops
 leading at once (``leads`` is false) and reconnects.
+
+While a replica has no session it counts as dead, so the runs it is applying may be adopted
+elsewhere meanwhile. That is safe for the same reason a restart is: an action's apply()
+re-checks the state its plan pinned, so the target is changed at most once.
 """
 
 from __future__ import annotations
