@@ -46,6 +46,7 @@ from bot.store.engine import make_engine
 from bot.store.migrate import upgrade
 from bot.summary.worker import SummaryWorker
 from bot.web import api_routes, health_routes, intake_routes, lineage_routes, report_routes
+from bot.web.slack_guard import install_slack_guard
 
 log = logging.getLogger(__name__)
 
@@ -240,6 +241,7 @@ def build_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
 
     app = FastAPI(title="opsbot", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.runtime = rt
+    install_slack_guard(app, settings, rt.metrics)  # body cap + signature before Bolt
     app.include_router(health_routes.make_router(rt))
     app.include_router(intake_routes.make_router(rt))
     app.include_router(api_routes.make_router(rt))
