@@ -188,7 +188,10 @@ async def test_a_hanging_source_times_out_without_holding_up_the_others(
         took = time.monotonic() - began
         assert outcome is not None
         assert outcome.results["rollouts"].status == "unavailable"
-        assert outcome.results["rollouts"].reason == "timed out after 0.5 s"
+        # The source's deadline, or the client's own timeout of the same length, whichever
+        # fires first on a loaded machine.
+        reason = outcome.results["rollouts"].reason
+        assert reason == "timed out after 0.5 s" or reason.endswith("within 0.5s"), reason
         assert outcome.results["deploys"].status == "ok"
         assert outcome.results["data"].status == "ok"
         assert took < 2.0, f"enrichment waited {took:.1f} s for a source with a 0.5 s deadline"
