@@ -6,10 +6,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, HttpUrl
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
+from bot.intake.times import PastTime
 from bot.store.models import Deployment, table
 from bot.store.types import utcnow
 
@@ -25,7 +26,7 @@ class DeployEvent(BaseModel):
     environment: str = Field("production", min_length=1, max_length=64)
     commit: str | None = Field(None, max_length=64, description="VCS commit of the build")
     actor: str | None = Field(None, max_length=128, description="who or what deployed")
-    timestamp: AwareDatetime = Field(description="when the deploy happened (with a timezone)")
+    timestamp: PastTime = Field(description="when the deploy happened (with a timezone)")
     url: HttpUrl | None = Field(None, description="link to the pipeline run or release")
 
 

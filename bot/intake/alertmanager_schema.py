@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from bot.intake.times import UtcTime, in_utc
+
 # Alertmanager's zero time: the alert has no end yet.
 ZERO_TIME_YEAR = 1
 
@@ -17,7 +19,7 @@ class AMAlert(BaseModel):
     status: Literal["firing", "resolved"]
     labels: dict[str, str]
     annotations: dict[str, str] = Field(default_factory=dict)
-    startsAt: AwareDatetime
+    startsAt: UtcTime  # clamped when it is in the future: bot/incidents/alert_times.py
     endsAt: AwareDatetime | None = None
     generatorURL: str = ""
     fingerprint: str = Field(min_length=1, max_length=64)
@@ -25,7 +27,7 @@ class AMAlert(BaseModel):
     @field_validator("endsAt")
     @classmethod
     def _zero_is_none(cls, v: datetime | None) -> datetime | None:
-        return None if v is None or v.year == ZERO_TIME_YEAR else v
+        return None if v is None or v.year == ZERO_TIME_YEAR else in_utc(v)
 
     @property
     def alertname(self) -> str:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from bot.intake.times import PastTime
 
 
 class PDReference(BaseModel):
@@ -35,7 +36,7 @@ class PDEvent(BaseModel):
     id: str = Field(min_length=1, max_length=128)
     event_type: str = Field(min_length=1)
     resource_type: str
-    occurred_at: datetime
+    occurred_at: PastTime
     agent: PDReference | None = None
     data: PDIncidentData
 

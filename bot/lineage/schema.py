@@ -10,15 +10,12 @@ event.
 
 from __future__ import annotations
 
-import json
 import math
-import re
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import (
     AfterValidator,
-    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -27,6 +24,8 @@ from pydantic import (
 )
 
 from bot.errors import IntakeError
+from bot.intake.json_body import load_json, validation_reason
+from bot.intake.times import PastTime
 
 EventType = Literal["START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER"]
 TERMINAL_STATES = frozenset({"COMPLETE", "FAIL", "ABORT"})
@@ -37,14 +36,11 @@ MAX_FIELDS = 2000  # schema fields read per level
 MAX_FIELD_DEPTH = 8
 MAX_COLUMNS = 500  # data-quality column metrics and assertions kept
 MAX_TEXT = 2000  # error messages
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 def _identifier(value: str) -> str:
     if not value.strip():
         raise ValueError("must not be empty")
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
     if len(value.encode()) > MAX_NAME_BYTES:
         raise ValueError(f"must be at most {MAX_NAME_BYTES} bytes")
     return value
@@ -98,7 +94,7 @@ class RunEvent(_Part):
     """One run event; ``inputs``/``outputs`` may be partial, later events add to them."""
 
     eventType: EventType
-    eventTime: AwareDatetime
+    eventTime: PastTime
     run: Run
     job: Job
     producer: Identifier
@@ -115,51 +111,18 @@ class RunEvent(_Part):
         return str(self.run.runId)
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _describe(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors(include_url=False)[:3]:
-        where = ".".join(str(p) for p in err["loc"]) or "body"
-        if err["type"] == "missing":
-            parts.append(f"{where} is required")
-        else:
-            parts.append(f"{where}: {err['msg']}")
-    more = exc.error_count() - len(parts)
-    return "invalid OpenLineage event: " + "; ".join(parts) + (f" (+{more} more)" if more else "")
-
-
 def parse_event(raw: bytes) -> RunEvent | None:
     """``raw`` as a RunEvent; ``None`` for a static DatasetEvent or JobEvent (nothing to store);
     ``IntakeError(400)`` saying what is wrong and where."""
-    try:
-        data: Any = json.loads(raw, parse_constant=_reject_constant)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise IntakeError(400, f"malformed JSON: {exc}") from None
-    except ValueError as exc:  # NaN, Infinity
-        raise IntakeError(400, f"malformed JSON: {exc}") from None
-    except RecursionError:
-        raise IntakeError(400, "malformed JSON: nested too deeply") from None
+    data: Any = load_json(raw)
     if not isinstance(data, dict):
         raise IntakeError(400, "invalid OpenLineage event: expected a JSON object")
-    if _SURROGATE_ESCAPE.search(raw):
-        # A lone surrogate (\ud800) parses, but no database can store it as text.
-        try:
-            json.dumps(data, ensure_ascii=False).encode()
-        except UnicodeEncodeError:
-            raise IntakeError(400, "malformed JSON: unpaired Unicode surrogate") from None
-        except RecursionError:
-            raise IntakeError(400, "malformed JSON: nested too deeply") from None
     if "run" not in data and "eventType" not in data and ("dataset" in data or "job" in data):
         return None
     try:
         return RunEvent.model_validate(data)
     except ValidationError as exc:
-        raise IntakeError(400, _describe(exc)) from None
-    except RecursionError:
-        raise IntakeError(400, "invalid OpenLineage event: nested too deeply") from None
+        raise IntakeError(400, validation_reason(exc, "invalid OpenLineage event")) from None
 
 
 # ── Facets, read leniently ─────────────────────────────────────────────────────────────────────
@@ -187,7 +150,7 @@ def _text(value: Any, limit: int = 256) -> str | None:
         value = str(value)
     if not isinstance(value, str) or not value:
         return None
-    return value.replace("\x00", "")[:limit]
+    return value[:limit]
 
 
 def _fields(items: list[Any], depth: int) -> list[dict[str, Any]]:

@@ -2,12 +2,15 @@
 
 ``resolve_period("30d", None, now)`` is ``[now - 30 days, now)``; with an end given, a length
 counts back from that end. An ISO time without a timezone is UTC. A period is at least one hour
-and at most ``MAX_PERIOD`` (365 days) long.
+and at most ``MAX_PERIOD`` (365 days) long. Its times follow the rule for every outside time
+(``bot/intake/times.py``), and it ends at most ``MAX_PERIOD`` after now.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+
+from bot.intake.times import EARLIEST, in_utc
 
 MAX_PERIOD = timedelta(days=365)
 MIN_PERIOD = timedelta(hours=1)
@@ -26,19 +29,26 @@ def parse_length(text: str) -> timedelta | None:
     number, unit = text[:-1], text[-1:].lower()
     if not number.isdigit() or unit not in UNITS:
         return None
-    length = int(number) * UNITS[unit]
+    try:
+        length = int(number) * UNITS[unit]
+    except OverflowError:  # 99999999999999999999d
+        length = MAX_PERIOD * 2
     if not MIN_PERIOD <= length <= MAX_PERIOD:
         raise PeriodError(f"`{text}` is out of range: the period must be {PERIOD_HELP}")
     return length
 
 
 def parse_time(text: str) -> datetime | None:
-    """An ISO 8601 time (``2026-10-01``, ``2026-10-01T00:00Z``), UTC unless it says otherwise."""
+    """An ISO 8601 time (``2026-10-01``, ``2026-10-01T00:00Z``), UTC unless it says otherwise;
+    ``PeriodError`` when it is one but out of range."""
     try:
         at = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
         return None
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
+    try:
+        return in_utc(at if at.tzinfo else at.replace(tzinfo=UTC))
+    except ValueError as exc:
+        raise PeriodError(f"`{text}` {exc}") from None
 
 
 def resolve_period(
@@ -54,11 +64,13 @@ def resolve_period(
                 f"until must be an ISO 8601 time like 2026-10-31T00:00Z, not {until!r}"
             )
         end = parsed_end
+        if end > now + MAX_PERIOD:
+            raise PeriodError(f"until ({end.isoformat()}) must be at most 365 days from now")
     if since is None:
-        return end - DEFAULT_PERIOD, end
+        return _within_range(end - DEFAULT_PERIOD, end)
     length = parse_length(since)
     if length is not None:
-        return end - length, end
+        return _within_range(end - length, end)
     start = parse_time(since)
     if start is None:
         raise PeriodError(
@@ -68,4 +80,12 @@ def resolve_period(
         raise PeriodError(f"since ({start.isoformat()}) must be before until ({end.isoformat()})")
     if end - start > MAX_PERIOD:
         raise PeriodError("the period from since to until must be at most 365 days")
+    return start, end
+
+
+def _within_range(start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    if start < EARLIEST:
+        raise PeriodError(
+            f"the period must not start before {EARLIEST.date()} UTC, not {start.isoformat()}"
+        )
     return start, end

@@ -43,12 +43,16 @@ def make_engine(url: str, *, pool_size: int = 20) -> Engine:
         max_overflow=pool_size,
         pool_timeout=10,
         connect_args={"connect_timeout": 5},
+        hide_parameters=True,  # no SQL parameters (alert text) in error messages
     )
 
 
 def _sqlite_engine(url: str) -> Engine:
     in_memory = make_url(url).database in (None, "", ":memory:")
-    kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 30}}
+    kwargs: dict[str, Any] = {
+        "connect_args": {"check_same_thread": False, "timeout": 30},
+        "hide_parameters": True,
+    }
     if in_memory:
         # One shared connection, or every session would see its own empty database.
         kwargs["poolclass"] = StaticPool

@@ -44,7 +44,9 @@ def run_tx(engine: Engine, work: Callable[[Session], T], *, attempts: int = 4) -
         except IntegrityError as exc:
             if attempt == attempts:
                 raise
-            log.info("transaction conflict, retrying (attempt %s): %s", attempt, exc.orig)
+            # Not the message: it quotes the conflicting values (alert text).
+            code = getattr(exc.orig, "sqlstate", None)
+            log.info("transaction conflict (SQLSTATE %s), retrying (attempt %s)", code, attempt)
         except OperationalError as exc:
             # PostgreSQL deadlock / serialisation failure: worth a retry; a dead server is not.
             code = getattr(exc.orig, "sqlstate", None)

@@ -18,12 +18,15 @@ from bot.changes.deployments import DeployEvent
 from bot.errors import IntakeError
 from bot.incidents.queries import list_incidents
 from bot.incidents.views import incident_detail, incident_summary
+from bot.intake.json_body import parse_model
 from bot.runtime import Runtime
 from bot.store.models import Incident
 from bot.store.tx import run_tx
-from bot.web.body import api_caller_ok, parse_json, read_capped
+from bot.web.body import api_caller_ok, read_capped
+from bot.web.storage_errors import delivery_key, storage_failure
 
 STATUSES = ("open", "resolved", "all")
+MAX_ID = 2**63 - 1  # the largest id any backend can hold: a larger one cannot exist
 DEPLOY_BODY_LIMIT = 64 * 1024
 
 
@@ -40,8 +43,8 @@ def make_router(rt: Runtime) -> APIRouter:
 
         try:
             status, body = await anyio.to_thread.run_sync(run, limiter=rt.db_limiter)
-        except SQLAlchemyError:
-            return JSONResponse({"error": "storage unavailable, retry later"}, status_code=503)
+        except SQLAlchemyError as exc:
+            return storage_failure("api", "read", exc)
         return JSONResponse(body, status_code=status)
 
     @router.post("/deployments")
@@ -51,7 +54,7 @@ def make_router(rt: Runtime) -> APIRouter:
             return JSONResponse({"error": "missing or invalid bearer token"}, status_code=401)
         try:
             raw = await read_capped(request, DEPLOY_BODY_LIMIT)
-            event = parse_json(DeployEvent, raw)
+            event = parse_model(DeployEvent, raw)
         except IntakeError as exc:
             rt.metrics.webhook_rejected.labels("deployments", str(exc.status)).inc()
             return JSONResponse({"error": exc.reason}, status_code=exc.status)
@@ -62,8 +65,8 @@ def make_router(rt: Runtime) -> APIRouter:
                 lambda s: deployments_store.record(s, event),
                 limiter=rt.db_limiter,
             )
-        except SQLAlchemyError:
-            return JSONResponse({"error": "storage unavailable, retry later"}, status_code=503)
+        except SQLAlchemyError as exc:
+            return storage_failure("deployments", delivery_key(raw), exc)
         return JSONResponse(
             {"id": deployment_id, "created": created}, status_code=201 if created else 200
         )
@@ -94,6 +97,9 @@ def make_router(rt: Runtime) -> APIRouter:
     async def incident(request: Request, incident_id: int) -> JSONResponse:
         if not authorised(request):
             return JSONResponse({"error": "missing or invalid bearer token"}, status_code=401)
+
+        if not 1 <= incident_id <= MAX_ID:
+            return JSONResponse({"error": f"no incident {incident_id}"}, status_code=404)
 
         def detail(s: Session) -> tuple[int, Any]:
             found = s.get(Incident, incident_id)

@@ -1,17 +1,14 @@
-"""Reading a request body with a size cap, parsing it into a model, and bearer-token checks."""
+"""Reading a request body with a size cap, and bearer-token checks (the JSON in it is parsed by
+``bot.intake.json_body``)."""
 
 from __future__ import annotations
 
 import hmac
-import json
-from typing import Any, TypeVar
+from typing import Any
 
-from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 
 from bot.errors import IntakeError
-
-M = TypeVar("M", bound=BaseModel)
 
 
 async def read_capped(request: Request, limit: int) -> bytes:
@@ -41,26 +38,6 @@ def bearer_ok(header: str | None, expected: str | None) -> bool:
     if scheme.lower() != "bearer":
         return False
     return hmac.compare_digest(token.strip().encode(), expected.encode())
-
-
-def _validation_reason(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors()[:5]:
-        where = ".".join(str(p) for p in err["loc"]) or "body"
-        parts.append(f"{where}: {err['msg']}")
-    return "invalid payload: " + "; ".join(parts)
-
-
-def parse_json(model: type[M], raw: bytes) -> M:
-    """``raw`` as ``model``, or ``IntakeError(400)`` naming what is wrong and where."""
-    try:
-        data: Any = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise IntakeError(400, f"malformed JSON: {exc}") from None
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise IntakeError(400, _validation_reason(exc)) from None
 
 
 def api_caller_ok(rt: Any, request: Request) -> bool:

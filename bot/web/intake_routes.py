@@ -1,7 +1,8 @@
 """``POST /webhooks/alertmanager`` and ``POST /webhooks/pagerduty``.
 
-Order of checks: authentication (401) → size (413) → JSON and schema (400) → store (503 when the
-database cannot take it; Alertmanager retries only 5xx) → 200 with what was stored.
+Order of checks: authentication (401) → size (413) → JSON and schema (400, ``bot.intake``) →
+store (400 when the database refuses a value, 503 only when it is unavailable; Alertmanager and
+PagerDuty retry every 5xx: ``bot/web/storage_errors.py``) → 200 with what was stored.
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ from sqlmodel import Session
 from bot.errors import IntakeError
 from bot.incidents import alertmanager_flow, pagerduty_flow
 from bot.intake.alertmanager_schema import AMPayload
+from bot.intake.json_body import parse_model
 from bot.intake.pagerduty_schema import PDWebhook, signature_valid
 from bot.runtime import Runtime
 from bot.store.tx import run_tx
-from bot.web.body import bearer_ok, parse_json, read_capped
+from bot.web.body import bearer_ok, read_capped
+from bot.web.storage_errors import delivery_key, storage_failure
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -46,11 +49,11 @@ def make_router(rt: Runtime) -> APIRouter:
         with rt.pressure.busy():
             return await anyio.to_thread.run_sync(run_tx, rt.engine, work, limiter=rt.db_limiter)
 
-    def unavailable(source: str, exc: SQLAlchemyError) -> JSONResponse:
-        # Never a 2xx for something not stored: Alertmanager and PagerDuty retry a 5xx.
-        log.error("%s delivery not stored, answering 503: %s", source, exc)
-        metrics.webhook_rejected.labels(source, "503").inc()
-        return _error(503, "storage unavailable, retry later", **{"Retry-After": "5"})
+    def not_stored(source: str, delivery: str, exc: SQLAlchemyError) -> JSONResponse:
+        # Never a 2xx for something not stored.
+        response = storage_failure(source, delivery, exc)
+        metrics.webhook_rejected.labels(source, str(response.status_code)).inc()
+        return response
 
     @router.post("/webhooks/alertmanager")
     async def alertmanager(request: Request) -> JSONResponse:
@@ -64,7 +67,7 @@ def make_router(rt: Runtime) -> APIRouter:
             return _error(401, "missing or invalid bearer token", **{"WWW-Authenticate": "Bearer"})
         try:
             raw = await read_capped(request, limit)
-            payload = parse_json(AMPayload, raw)
+            payload = parse_model(AMPayload, raw)
         except IntakeError as exc:
             metrics.webhook_rejected.labels(source, str(exc.status)).inc()
             return _error(exc.status, exc.reason)
@@ -73,7 +76,7 @@ def make_router(rt: Runtime) -> APIRouter:
                 lambda s: alertmanager_flow.ingest(s, payload, raw, rt.incident_channel, rt.catalog)
             )
         except SQLAlchemyError as exc:
-            return unavailable(source, exc)
+            return not_stored(source, delivery_key(raw), exc)
         metrics.alerts_received.labels(source).inc(result.alerts_received)
         if result.alerts_deduplicated:
             metrics.alerts_deduplicated.labels(source).inc(result.alerts_deduplicated)
@@ -103,7 +106,7 @@ def make_router(rt: Runtime) -> APIRouter:
             log.warning("pagerduty webhook refused: bad signature from %s", _peer(request))
             return _error(401, "missing or invalid X-PagerDuty-Signature")
         try:
-            webhook = parse_json(PDWebhook, raw)
+            webhook = parse_model(PDWebhook, raw)
         except IntakeError as exc:
             metrics.webhook_rejected.labels(source, str(exc.status)).inc()
             return _error(exc.status, exc.reason)
@@ -112,7 +115,7 @@ def make_router(rt: Runtime) -> APIRouter:
                 lambda s: pagerduty_flow.ingest(s, webhook.event, raw, rt.incident_channel)
             )
         except SQLAlchemyError as exc:
-            return unavailable(source, exc)
+            return not_stored(source, webhook.event.id[:64], exc)
         if result.duplicate:
             metrics.alerts_deduplicated.labels(source).inc()
         if result.opened:

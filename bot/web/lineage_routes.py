@@ -4,12 +4,12 @@ them (``Authorization: Bearer <api key>``, JSON, optionally ``Content-Encoding: 
 201 stored · 200 already stored (``"duplicate": true``) · 202 a static DatasetEvent or JobEvent,
 not stored · 400 not a valid run event (the reason says where) · 401 no or wrong bearer
 ``OPSBOT_API_TOKEN`` · 413 body, or gzip body once inflated, over 1 MiB · 415 not JSON, or an
-encoding other than gzip · 503 storage unavailable (the client retries 5xx).
+encoding other than gzip · 503 only when the database is unavailable (the client retries 5xx;
+see ``bot/web/storage_errors.py``).
 """
 
 from __future__ import annotations
 
-import logging
 import zlib
 
 import anyio
@@ -23,8 +23,7 @@ from bot.lineage.schema import parse_event
 from bot.runtime import Runtime
 from bot.store.tx import run_tx
 from bot.web.body import bearer_ok, read_capped
-
-log = logging.getLogger(__name__)
+from bot.web.storage_errors import storage_failure
 
 LINEAGE_BODY_LIMIT = 1024 * 1024  # facets (schemas, column metrics) can be large
 
@@ -93,8 +92,7 @@ def make_router(rt: Runtime) -> APIRouter:
                 run_tx, rt.engine, lambda s: store.record(s, event), limiter=rt.db_limiter
             )
         except SQLAlchemyError as exc:
-            log.warning("lineage: storing run %s failed: %s", event.run_id, exc.__class__.__name__)
-            return JSONResponse({"error": "storage unavailable, retry later"}, status_code=503)
+            return storage_failure("lineage", f"run {event.run_id}", exc)
         return JSONResponse(
             {
                 "run_id": done.run_id,

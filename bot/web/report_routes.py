@@ -22,6 +22,7 @@ from bot.reports.period import PeriodError, resolve_period
 from bot.runtime import Runtime
 from bot.store.types import utcnow
 from bot.web.body import api_caller_ok
+from bot.web.storage_errors import storage_failure
 
 
 def make_router(rt: Runtime) -> APIRouter:
@@ -50,8 +51,8 @@ def make_router(rt: Runtime) -> APIRouter:
 
         try:
             body = await anyio.to_thread.run_sync(compute, limiter=rt.db_limiter)
-        except SQLAlchemyError:
-            return JSONResponse({"error": "storage unavailable, retry later"}, status_code=503)
+        except SQLAlchemyError as exc:
+            return storage_failure("report", "read", exc)
         return JSONResponse(body)
 
     return router

@@ -144,7 +144,9 @@ def changes(app: FastAPI, *datasets: str, depth: int = 0, **window: datetime) ->
 
 
 async def post(client: httpx.AsyncClient, body: dict[str, Any]) -> httpx.Response:
-    return await client.post(URL, json=body, headers=AUTH)
+    # json.dumps escapes non-ASCII, so a lone surrogate in a test body is sent as JSON sends it.
+    headers = {**AUTH, "Content-Type": "application/json"}
+    return await client.post(URL, content=json.dumps(body).encode(), headers=headers)
 
 
 # ── Intake ─────────────────────────────────────────────────────────────────────────────────────
@@ -232,7 +234,6 @@ def replaced(body: dict[str, Any], value: Any, *path: str | int) -> dict[str, An
         (without(event(), "producer"), "producer is required"),
         (without(event(), "schemaURL"), "schemaURL is required"),
         (replaced(event(outputs=[output("x")]), None, "outputs", 0, "name"), "outputs.0.name"),
-        (replaced(event(), "a\x00b", "job", "name"), "job.name"),
         (replaced(event(), "x" * 1001, "job", "name"), "job.name"),
     ],
     ids=[
@@ -247,7 +248,6 @@ def replaced(body: dict[str, Any], value: Any, *path: str | int) -> dict[str, An
         "missing-producer",
         "missing-schemaURL",
         "null-dataset-name",
-        "nul-in-name",
         "long-name",
     ],
 )
@@ -270,9 +270,9 @@ async def test_invalid_events_are_400_with_the_reason(
         (b'{"eventType": NaN}', "NaN"),
         (b"\xff\xfe{}", "malformed JSON"),
         (b"[" * 100_000 + b"]" * 100_000, "malformed JSON"),
-        (json.dumps(event(run_facets={"x": {"v": "\ud800"}})).encode(), "surrogate"),
+        ("{}".encode("utf-16"), "UTF-16"),
     ],
-    ids=["garbage", "empty", "array", "string", "nan", "not-utf8", "deep", "lone-surrogate"],
+    ids=["garbage", "empty", "array", "string", "nan", "not-utf8", "deep", "utf-16"],
 )
 async def test_malformed_bodies_are_400_never_500(
     client: httpx.AsyncClient, app: FastAPI, content: bytes, reason: str
@@ -298,7 +298,7 @@ async def test_odd_but_valid_facets_are_stored_not_refused(
                 "facets": {
                     "schema": {"fields": "not a list"},
                     "version": {"datasetVersion": 42},
-                    "custom": {"deep": deep, "nul": "a\u0000b", "big": 2**70},
+                    "custom": {"deep": deep, "nul": "a\u0000b", "lone": "\ud800", "big": 2**70},
                 },
                 "outputFacets": {"outputStatistics": {"rowCount": "many", "size": 12.0}},
             }
@@ -313,7 +313,9 @@ async def test_odd_but_valid_facets_are_stored_not_refused(
     assert out.schema_fields is None
     assert out.version == "42"
     assert (out.row_count, out.size_bytes) == (None, 12)
-    assert out.facets["facets"]["custom"]["nul"] == "a\u0000b"
+    # NUL and an unpaired surrogate cannot be stored as text: both become U+FFFD.
+    assert out.facets["facets"]["custom"]["nul"] == "a\ufffdb"
+    assert out.facets["facets"]["custom"]["lone"] == "\ufffd"
     assert len(rows(app, LineageRunDataset)) == 3
 
 
