@@ -3,10 +3,19 @@
 A PagerDuty incident links to an open opsbot incident when it is already linked by id, or when its
 ``incident_key`` is the Alertmanager group key (or Alertmanager's SHA-256 of it, the dedup key
 Alertmanager's own PagerDuty receiver sends). Otherwise ``incident.triggered`` opens an incident.
+
+Events may arrive in any order; the incident converges to PagerDuty's state all the same. A
+PagerDuty incident only moves forward (triggered → acknowledged → resolved: PagerDuty reopens
+nothing under the same id), so an event applies only when it moves the incident forward, and a
+late ``triggered`` never reopens it. An acknowledge or resolve of a PagerDuty incident opsbot does
+not know yet waits in the inbox (its delivery's ``result`` says ``waiting`` and names the
+PagerDuty incident); when that incident's ``triggered`` arrives, the waiting events are applied
+after it, in ``occurred_at`` order. Every delivery of one PagerDuty incident takes the same lock.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from dataclasses import dataclass
 
@@ -14,8 +23,10 @@ from sqlmodel import Session, col, select
 
 from bot.chat.blocks import escape, note_reply
 from bot.chat.outbox_queue import enqueue_reply, enqueue_root_post, enqueue_root_update
+from bot.errors import IntakeError
 from bot.incidents import timeline
-from bot.intake.pagerduty_schema import PDEvent
+from bot.intake.json_body import parse_model
+from bot.intake.pagerduty_schema import PDEvent, PDWebhook
 from bot.store.models import Delivery, Incident, IncidentStatus
 from bot.store.tx import lock_for
 from bot.store.types import utcnow
@@ -33,6 +44,7 @@ class PDResult:
     opened: bool = False
     resolved: bool = False
     ignored: bool = False
+    waiting: bool = False  # an acknowledge or resolve that arrived before its triggered
 
 
 def ingest(session: Session, event: PDEvent, raw_body: bytes, channel: str) -> PDResult:
@@ -56,6 +68,8 @@ def ingest(session: Session, event: PDEvent, raw_body: bytes, channel: str) -> P
         "incident_id": result.incident_id,
         "opened": result.opened,
         "ignored": result.ignored,
+        "waiting": result.waiting,
+        "pagerduty_incident_id": event.data.id,
     }
     session.add(delivery)
     return result
@@ -65,13 +79,11 @@ def _apply(session: Session, event: PDEvent, channel: str, result: PDResult) -> 
     data = event.data
     now = utcnow()
     incident = _linked_incident(session, data.id, data.incident_key)
-    who = event.agent.summary if event.agent and event.agent.summary else "PagerDuty"
-    who = who[:128]
 
     if incident is None:
         if event.event_type != "incident.triggered":
-            # Ack/resolve of something opsbot never saw: stored in the inbox, nothing to update.
-            result.ignored = True
+            # Ack/resolve of something opsbot has not seen (yet): it waits in the inbox.
+            result.ignored = result.waiting = True
             return
         incident = Incident(
             group_key=f"pagerduty:{data.id}",
@@ -103,14 +115,36 @@ def _apply(session: Session, event: PDEvent, channel: str, result: PDResult) -> 
     if incident.pagerduty_incident_id is None:
         incident.pagerduty_incident_id = data.id
         incident.pagerduty_url = data.html_url
+    _record(session, incident, event, result)
+    if event.event_type == "incident.triggered":
+        for waiting in _waiting_events(session, data.id, incident.id):
+            _record(session, incident, waiting, result)
+
+
+def _agent(event: PDEvent) -> str:
+    who = event.agent.summary if event.agent and event.agent.summary else "PagerDuty"
+    return who[:128]
+
+
+def _record(session: Session, incident: Incident, event: PDEvent, result: PDResult) -> None:
+    """``event`` on ``incident``: its status when the event moves it forward, the timeline, and
+    the thread (a new incident's root post shows it all)."""
+    assert incident.id is not None
+    now = utcnow()
+    who = _agent(event)
     kind = event.event_type.replace(".", "_").replace("incident_", "pagerduty_")
     text = f"PagerDuty: {event.event_type.split('.', 1)[1]} by {who}"
-    if event.event_type == "incident.acknowledged" and incident.status == IncidentStatus.FIRING:
-        incident.status = IncidentStatus.ACKNOWLEDGED
-        incident.acknowledged_at = event.occurred_at
+    # Never before the incident opened: PagerDuty's clock and the alert's may disagree.
+    at = max(event.occurred_at, incident.opened_at)
+    if event.event_type == "incident.acknowledged":
+        # The first acknowledge is the one that counts, whenever it arrives.
+        if incident.acknowledged_at is None or at < incident.acknowledged_at:
+            incident.acknowledged_at = at
+        if incident.status == IncidentStatus.FIRING:
+            incident.status = IncidentStatus.ACKNOWLEDGED
     elif event.event_type == "incident.resolved" and incident.status != IncidentStatus.RESOLVED:
         incident.status = IncidentStatus.RESOLVED
-        incident.resolved_at = event.occurred_at
+        incident.resolved_at = at
         result.resolved = True
         request_summary(session, incident, final=True)
     incident.updated_at = now
@@ -122,12 +156,32 @@ def _apply(session: Session, event: PDEvent, channel: str, result: PDResult) -> 
         text,
         at=event.occurred_at,
         actor=who,
-        data={"pagerduty_incident_id": data.id, "event_id": event.id},
+        data={"pagerduty_incident_id": event.data.id, "event_id": event.id},
     )
     if not result.opened:
         enqueue_root_update(session, incident)
         reply_text, blocks = note_reply(f":pager: {escape(text)}")
         enqueue_reply(session, incident, reply_text, blocks)
+
+
+def _waiting_events(session: Session, pd_id: str, incident_id: int) -> list[PDEvent]:
+    """The stored events of ``pd_id`` that waited for its ``triggered``, oldest first; each
+    delivery now names ``incident_id`` and waits no more."""
+    rows = session.exec(
+        select(Delivery).where(
+            Delivery.source == SOURCE,
+            col(Delivery.result)["pagerduty_incident_id"].as_string() == pd_id,
+        )
+    ).all()
+    events = []
+    for row in rows:
+        if not row.result.get("waiting"):
+            continue
+        row.result = {**row.result, "waiting": False, "ignored": False, "incident_id": incident_id}
+        session.add(row)
+        with contextlib.suppress(IntakeError):  # stored by an older opsbot, unreadable now
+            events.append(parse_model(PDWebhook, row.body.encode()).event)
+    return sorted(events, key=lambda e: e.occurred_at)
 
 
 def _linked_incident(session: Session, pd_id: str, incident_key: str | None) -> Incident | None:
