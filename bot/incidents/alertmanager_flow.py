@@ -9,7 +9,9 @@ Rules:
   its ``resolved`` is stale and never reopens anything;
 - one open incident per ``groupKey``: a new firing alert joins it; after it resolves, the next
   firing opens a new incident;
-- an incident resolves when all its alerts are resolved.
+- an incident resolves when all its alerts are resolved;
+- times in the future, and ends before starts, are clamped and the clamp noted on the timeline
+  (``alert_times``).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from bot.catalog.mapping import service_name
 from bot.catalog.model import Catalog
 from bot.chat.blocks import AlertLike, alerts_reply
 from bot.chat.outbox_queue import enqueue_reply, enqueue_root_post, enqueue_root_update
-from bot.incidents import timeline
+from bot.incidents import alert_times, timeline
 from bot.incidents.queries import open_incident_for_group
 from bot.intake.alertmanager_schema import AMAlert, AMPayload
 from bot.store.models import (
@@ -121,36 +123,44 @@ def ingest(
             continue
         seen.add(occurrence)
         row = known.get(occurrence)
+        name = am.alertname or am.fingerprint
 
         if row is not None:
             if row.status == am.status or row.status == "resolved":
                 # Redelivery, or a firing that arrives after its resolved: never reopen.
                 result.alerts_deduplicated += 1
                 continue
-            _resolve_alert(session, row, am.endsAt or now, now, changed)
+            ended, clamp = alert_times.end(am.endsAt, row.starts_at, now)
+            _resolve_alert(session, row, ended, now, changed)
+            if clamp is not None and row.incident_id is not None:
+                new_events.append(clamp.event(row.incident_id, am.fingerprint, name))
             result.alerts_resolved += 1
             continue
 
+        starts, start_clamp = alert_times.start(am.startsAt, now)
         # A fingerprint is active once at a time: a newer occurrence ends any older one still
         # firing (its resolved notification was lost), or that incident could never resolve.
         for older in known_by_fingerprint.get(am.fingerprint, []):
-            if older.status == "firing" and older.starts_at < am.startsAt:
-                _resolve_alert(session, older, am.startsAt, now, changed)
+            if older.status == "firing" and older.starts_at < starts:
+                _resolve_alert(session, older, starts, now, changed)
                 result.alerts_resolved += 1
 
         # A new occurrence. It needs an incident: the group's open one, or a new one.
         if incident is None:
-            incident = _open_incident(session, payload, am, channel, catalog, now)
+            incident = _open_incident(session, payload, am, starts, channel, catalog, now)
             incident_is_new = True
             result.incidents_opened.append(_id(incident))
+        ends, end_clamp = (
+            alert_times.end(am.endsAt, starts, now) if am.status == "resolved" else (None, None)
+        )
         new_alerts.append(
             {
                 "incident_id": incident.id,
                 "fingerprint": am.fingerprint,
                 "alertname": am.alertname,
                 "status": am.status,
-                "starts_at": am.startsAt,
-                "ends_at": am.endsAt if am.status == "resolved" else None,
+                "starts_at": starts,
+                "ends_at": ends,
                 "labels": am.labels,
                 "annotations": am.annotations,
                 "generator_url": am.generatorURL or None,
@@ -160,18 +170,22 @@ def ingest(
         new_events.append(
             {
                 "incident_id": incident.id,
-                "at": am.startsAt if am.status == "firing" else (am.endsAt or now),
+                "at": ends or starts,
                 "kind": f"alert_{am.status}",
                 "actor": None,
-                "text": f"{am.alertname or am.fingerprint} {am.status}",
+                "text": f"{name} {am.status}",
                 "data": {"fingerprint": am.fingerprint, "labels": am.labels},
             }
         )
+        for clamp in (start_clamp, end_clamp):
+            if clamp is not None:
+                new_events.append(clamp.event(_id(incident), am.fingerprint, name))
         result.alerts_new += 1
         changed.setdefault(_id(incident), []).append(am)
 
     if new_alerts:
         session.execute(insert(table(Alert)), new_alerts)
+    if new_events:
         session.execute(insert(table(TimelineEvent)), new_events)
     session.flush()
     for incident_id, alerts in changed.items():
@@ -230,15 +244,22 @@ def _id(incident: Incident) -> int:
 
 
 def _known_alerts(session: Session, alerts: list[AMAlert]) -> dict[tuple[str, datetime], Alert]:
+    """Stored occurrences by ``(fingerprint, startsAt as received)``."""
     fingerprints = {a.fingerprint for a in alerts}
     rows = session.exec(select(Alert).where(col(Alert.fingerprint).in_(fingerprints))).all()
-    return {(r.fingerprint, r.starts_at): r for r in rows}
+    known = {(r.fingerprint, r.starts_at): r for r in rows}
+    incident_ids = {r.incident_id for r in rows if r.incident_id is not None}
+    for (fp, received), used in alert_times.clamped_starts(session, incident_ids).items():
+        if (fp, used) in known:
+            known[(fp, received)] = known[(fp, used)]
+    return known
 
 
 def _open_incident(
     session: Session,
     payload: AMPayload,
     first: AMAlert,
+    starts: datetime,
     channel: str,
     catalog: Catalog,
     now: datetime,
@@ -265,7 +286,7 @@ def _open_incident(
         labels=labels,
         generator_url=first.generatorURL or None,
         runbook_url=annotations.get("runbook_url") or annotations.get("runbook"),
-        opened_at=min(first.startsAt, now),
+        opened_at=min(starts, now),
         updated_at=now,
         enrichment_state=EnrichmentStatus.PENDING,
     )
