@@ -184,7 +184,9 @@ def build_bolt_app(rt: Runtime, client: AsyncWebClient) -> AsyncApp:
     @app.error
     async def on_error(error: Exception, body: dict[str, Any], respond: Any = None) -> None:
         log.exception("slack listener failed: %s", error)
-        if respond is not None:
+        # Commands and clicks carry a response URL; an event (a mention, a reaction) has none,
+        # and Bolt's respond() raises there.
+        if respond is not None and body.get("response_url"):
             await respond(
                 text=f"opsbot could not run that ({type(error).__name__}). "
                 "Nothing was changed; try again, or use `/ops help`.",
