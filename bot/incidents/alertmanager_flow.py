@@ -39,6 +39,7 @@ from bot.store.models import (
     Incident,
     IncidentStatus,
     TimelineEvent,
+    fit,
     table,
 )
 from bot.store.tx import lock_for
@@ -103,7 +104,8 @@ def ingest(
         result.alerts_deduplicated = len(payload.alerts)
         return result
 
-    known = _known_alerts(session, payload.alerts)
+    now = utcnow()
+    known = _known_alerts(session, payload.alerts, now)
     known_by_fingerprint: dict[str, list[Alert]] = {}
     for known_row in known.values():
         known_by_fingerprint.setdefault(known_row.fingerprint, []).append(known_row)
@@ -113,7 +115,6 @@ def ingest(
     new_events: list[dict[str, Any]] = []
     incident: Incident | None = open_incident_for_group(session, payload.groupKey)
     incident_is_new = False
-    now = utcnow()
     seen: set[tuple[str, datetime]] = set()
 
     for am in payload.alerts:
@@ -157,7 +158,7 @@ def ingest(
             {
                 "incident_id": incident.id,
                 "fingerprint": am.fingerprint,
-                "alertname": am.alertname,
+                "alertname": fit(Alert, "alertname", am.alertname),
                 "status": am.status,
                 "starts_at": starts,
                 "ends_at": ends,
@@ -243,11 +244,15 @@ def _id(incident: Incident) -> int:
     return incident.id
 
 
-def _known_alerts(session: Session, alerts: list[AMAlert]) -> dict[tuple[str, datetime], Alert]:
+def _known_alerts(
+    session: Session, alerts: list[AMAlert], now: datetime
+) -> dict[tuple[str, datetime], Alert]:
     """Stored occurrences by ``(fingerprint, startsAt as received)``."""
     fingerprints = {a.fingerprint for a in alerts}
     rows = session.exec(select(Alert).where(col(Alert.fingerprint).in_(fingerprints))).all()
     known = {(r.fingerprint, r.starts_at): r for r in rows}
+    if all(alert_times.start(a.startsAt, now)[1] is None for a in alerts):
+        return known  # no start was clamped: the stored starts are the received ones
     incident_ids = {r.incident_id for r in rows if r.incident_id is not None}
     for (fp, received), used in alert_times.clamped_starts(session, incident_ids).items():
         if (fp, used) in known:
@@ -273,6 +278,7 @@ def _open_incident(
         or payload.groupKey
     )
     service = service_name(labels, catalog) or service_name(first.labels, catalog)
+    severity = labels.get("severity") or first.labels.get("severity")
     entry = catalog.get(service)
     if entry is not None and entry.channel:
         channel = entry.channel
@@ -281,8 +287,8 @@ def _open_incident(
         source=SOURCE,
         status=IncidentStatus.FIRING,
         title=title,
-        severity=labels.get("severity") or first.labels.get("severity"),
-        service=service,
+        severity=fit(Incident, "severity", severity) if severity is not None else None,
+        service=fit(Incident, "service", service) if service is not None else None,
         labels=labels,
         generator_url=first.generatorURL or None,
         runbook_url=annotations.get("runbook_url") or annotations.get("runbook"),

@@ -27,7 +27,7 @@ from bot.errors import IntakeError
 from bot.incidents import timeline
 from bot.intake.json_body import parse_model
 from bot.intake.pagerduty_schema import PDEvent, PDWebhook
-from bot.store.models import Delivery, Incident, IncidentStatus
+from bot.store.models import Delivery, Incident, IncidentStatus, fit
 from bot.store.tx import lock_for
 from bot.store.types import utcnow
 from bot.summary.requests import request_summary
@@ -85,12 +85,14 @@ def _apply(session: Session, event: PDEvent, channel: str, result: PDResult) -> 
             # Ack/resolve of something opsbot has not seen (yet): it waits in the inbox.
             result.ignored = result.waiting = True
             return
+        severity = (data.priority.summary if data.priority else None) or data.urgency
+        service = data.service.summary if data.service else None
         incident = Incident(
             group_key=f"pagerduty:{data.id}",
             source=SOURCE,
             title=data.title or f"PagerDuty incident {data.number or data.id}",
-            severity=(data.priority.summary if data.priority else None) or data.urgency,
-            service=data.service.summary if data.service else None,
+            severity=fit(Incident, "severity", severity) if severity is not None else None,
+            service=fit(Incident, "service", service) if service is not None else None,
             labels={},
             opened_at=min(event.occurred_at, now),
             updated_at=now,

@@ -204,6 +204,13 @@ def table(model: type[SQLModel]) -> Table:
     return t
 
 
+def fit(model: type[SQLModel], field: str, text: str) -> str:
+    """``text`` cut to the length of ``model.field``'s column, for text from outside stored in a
+    bounded column (PostgreSQL refuses a longer value; SQLite would keep it)."""
+    length = getattr(table(model).c[field].type, "length", None)
+    return text if length is None or len(text) <= length else text[:length]
+
+
 class Deployment(SQLModel, table=True):
     """A change shipped to a service: new code (image tag) or a new model version."""
 

@@ -184,6 +184,31 @@ async def test_unstorable_characters_in_pagerduty_deploy_and_lineage_text_are_re
     await assert_outbox_drains(engine_of(client))
 
 
+async def test_long_text_for_bounded_columns_is_stored_cut_not_refused(
+    client: httpx.AsyncClient,
+) -> None:
+    alert = am_alert("fraud-scorer", 1)
+    alert["labels"].update(alertname="A" * 300, severity="S" * 40, service="s" * 200)
+    payload = am_payload("fraud-scorer", [alert])
+    payload["commonLabels"] = {}  # the incident takes the first alert's labels
+    response = await send(client, "alertmanager", encoded(payload))
+    assert response.status_code == 200, response.text
+    [incident_id] = response.json()["incidents"]["opened"]
+    detail = await read_incident(client, incident_id, API)
+    assert (detail["severity"], detail["service"]) == ("S" * 32, "s" * 128)
+    assert detail["alerts"][0]["alertname"] == "A" * 256
+    assert detail["alerts"][0]["labels"]["alertname"] == "A" * 300  # the labels keep it all
+
+    priority = {"id": "P1", "summary": "P" * 40}
+    pd = await send(
+        client, "pagerduty", encoded(pd_body(priority=priority, service={"summary": "x" * 200}))
+    )
+    assert pd.status_code == 200, pd.text
+    detail = await read_incident(client, pd.json()["incident_id"], API)
+    assert (detail["severity"], detail["service"]) == ("P" * 32, "x" * 128)
+    await assert_outbox_drains(engine_of(client))
+
+
 # ── Times: one rule, 400 when a time cannot be a real UTC time ────────────────────────────────
 
 
@@ -249,7 +274,9 @@ async def test_a_time_that_has_not_happened_yet_is_400(
 # ── The read API: ids and periods out of range ────────────────────────────────────────────────
 
 
-@pytest.mark.parametrize("incident_id", ["99999999999999999999", "9223372036854775808", "0", "-1"])
+@pytest.mark.parametrize(
+    "incident_id", ["99999999999999999999", "9223372036854775808", "2147483648", "0", "-1"]
+)
 async def test_an_id_that_cannot_exist_is_404(client: httpx.AsyncClient, incident_id: str) -> None:
     response = await client.get(f"/api/v1/incidents/{incident_id}", headers=API)
     assert response.status_code == 404
