@@ -26,7 +26,7 @@ from bot.web.body import api_caller_ok, read_capped
 from bot.web.storage_errors import delivery_key, storage_failure
 
 STATUSES = ("open", "resolved", "all")
-MAX_ID = 2**63 - 1  # the largest id any backend can hold: a larger one cannot exist
+MAX_ID = 2**31 - 1  # ids are INTEGER columns (32-bit on PostgreSQL): a larger one cannot exist
 DEPLOY_BODY_LIMIT = 64 * 1024
 
 
