@@ -119,10 +119,12 @@ def ingest(
 
     for am in payload.alerts:
         occurrence = (am.fingerprint, am.startsAt)
-        if occurrence in seen:
+        starts, start_clamp = alert_times.start(am.startsAt, now)
+        # Two future starts of one fingerprint both become now: one occurrence, not two.
+        if occurrence in seen or (am.fingerprint, starts) in seen:
             result.alerts_deduplicated += 1
             continue
-        seen.add(occurrence)
+        seen.update((occurrence, (am.fingerprint, starts)))
         row = known.get(occurrence)
         name = am.alertname or am.fingerprint
 
@@ -138,7 +140,6 @@ def ingest(
             result.alerts_resolved += 1
             continue
 
-        starts, start_clamp = alert_times.start(am.startsAt, now)
         # A fingerprint is active once at a time: a newer occurrence ends any older one still
         # firing (its resolved notification was lost), or that incident could never resolve.
         for older in known_by_fingerprint.get(am.fingerprint, []):

@@ -115,3 +115,14 @@ async def test_a_start_within_the_skew_is_kept_as_sent(client: httpx.AsyncClient
     assert alert.starts_at == soon
     [incident] = incidents(engine_of(client))
     assert clamp_notes(await read_incident(client, incident.id, API)) == []
+
+
+async def test_two_future_starts_of_one_fingerprint_in_one_delivery_are_one_alert(
+    client: httpx.AsyncClient,
+) -> None:
+    body = payload("firing", FAR)
+    second = dict(body["alerts"][0], startsAt="9999-06-01T00:00:00Z")
+    body["alerts"].append(second)
+    result = await deliver(client, body)
+    assert (result["alerts"]["new"], result["alerts"]["deduplicated"]) == (1, 1)
+    assert len(alerts(engine_of(client))) == 1
