@@ -25,6 +25,7 @@ from bot.chat.blocks import escape, note_reply
 from bot.chat.outbox_queue import enqueue_reply, enqueue_root_post, enqueue_root_update
 from bot.errors import IntakeError
 from bot.incidents import timeline
+from bot.incidents.queries import open_incident_for_group
 from bot.intake.json_body import parse_model
 from bot.intake.pagerduty_schema import PDEvent, PDWebhook
 from bot.store.models import Delivery, Incident, IncidentStatus, fit
@@ -79,6 +80,9 @@ def _apply(session: Session, event: PDEvent, channel: str, result: PDResult) -> 
     data = event.data
     now = utcnow()
     incident = _linked_incident(session, data.id, data.incident_key)
+    if incident is None and event.event_type == "incident.triggered":
+        # One open incident per group key, and an Alertmanager group may be named like ours.
+        incident = open_incident_for_group(session, _group_key(data.id))
 
     if incident is None:
         if event.event_type != "incident.triggered":
@@ -88,7 +92,7 @@ def _apply(session: Session, event: PDEvent, channel: str, result: PDResult) -> 
         severity = (data.priority.summary if data.priority else None) or data.urgency
         service = data.service.summary if data.service else None
         incident = Incident(
-            group_key=f"pagerduty:{data.id}",
+            group_key=_group_key(data.id),
             source=SOURCE,
             title=data.title or f"PagerDuty incident {data.number or data.id}",
             severity=fit(Incident, "severity", severity) if severity is not None else None,
@@ -121,6 +125,10 @@ def _apply(session: Session, event: PDEvent, channel: str, result: PDResult) -> 
     if event.event_type == "incident.triggered":
         for waiting in _waiting_events(session, data.id, incident.id):
             _record(session, incident, waiting, result)
+
+
+def _group_key(pd_id: str) -> str:
+    return f"pagerduty:{pd_id}"
 
 
 def _agent(event: PDEvent) -> str:

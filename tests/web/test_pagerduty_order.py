@@ -14,7 +14,7 @@ from fastapi import FastAPI
 
 from tests.support.readback import assert_outbox_drains, assert_renders_and_exports
 from tests.support.store import incidents, timeline_kinds
-from tests.web.conftest import asgi_client
+from tests.web.conftest import AM_TOKEN, asgi_client
 from tests.web.test_pagerduty_webhook import pd_event, post
 
 OCCURRED = {
@@ -119,3 +119,17 @@ async def test_waiting_events_of_one_pagerduty_incident_do_not_touch_another(
     await post(client, event("incident.triggered", pd_id="QOTHER"))
     other = next(i for i in incidents(engine_of(client)) if i.pagerduty_incident_id == "QOTHER")
     assert other.status == "resolved"
+
+
+async def test_an_alertmanager_group_named_like_a_pagerduty_incident_is_linked_not_a_conflict(
+    client: httpx.AsyncClient, firing: dict[str, Any]
+) -> None:
+    firing["groupKey"] = "pagerduty:Q1ABCDEF"  # any text is a valid group key
+    am = await client.post(
+        "/webhooks/alertmanager", json=firing, headers={"Authorization": f"Bearer {AM_TOKEN}"}
+    )
+    assert am.status_code == 200
+    response = await post(client, event("incident.triggered"))
+    assert response.status_code == 200, response.text
+    [incident] = incidents(engine_of(client))
+    assert (incident.source, incident.pagerduty_incident_id) == ("alertmanager", "Q1ABCDEF")
