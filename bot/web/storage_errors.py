@@ -1,8 +1,10 @@
 """What a route answers when the database refuses or fails, and what it logs about it.
 
-- a value the database will not take (``DataError``, SQLSTATE class 22) or a statement that could
-  not be built from the values (``StatementError`` before any database was reached): the content
-  is at fault, so **400** with the reason. A retry would fail the same way, and Alertmanager,
+- a value the database will not take (``DataError``, SQLSTATE class 22), a statement that could
+  not be built from the values (``StatementError`` before any database was reached), or a
+  constraint still violated after ``run_tx``'s retries (``IntegrityError``, class 23: a race is
+  over by then, the content is what collides): the content is at fault, so **400** with the
+  reason. A retry would fail the same way, and Alertmanager,
   PagerDuty and the OpenLineage client retry every 5xx forever.
 - anything else (connection refused, pool timeout, server shutting down, deadlock past retries):
   the database is unavailable, so **503** with ``Retry-After``.
@@ -18,7 +20,7 @@ import hashlib
 import logging
 
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError, DBAPIError, SQLAlchemyError, StatementError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError, StatementError
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +38,7 @@ def sqlstate(exc: SQLAlchemyError) -> str:
 
 def content_refused(exc: SQLAlchemyError) -> bool:
     """Whether the database (or the statement's values) refused what was sent, not the server."""
-    return isinstance(exc, DataError) or (
+    return isinstance(exc, DataError | IntegrityError) or (
         isinstance(exc, StatementError) and not isinstance(exc, DBAPIError)
     )
 

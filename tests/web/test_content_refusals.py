@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy.exc import DataError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from sqlmodel import Session, select
 
 from bot.incidents import alertmanager_flow
@@ -312,10 +312,12 @@ def failing_ingest(exc: Exception) -> Callable[..., Any]:
     return ingest
 
 
+@pytest.mark.parametrize("error", [DataError, IntegrityError])
 async def test_a_value_the_database_refuses_is_400_not_a_retry_storm(
-    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, error: type[DBAPIError]
 ) -> None:
-    refused = DataError("INSERT ...", {"text": "x"}, Exception("invalid byte sequence"))
+    # IntegrityError: raised on every attempt, so still there after run_tx's retries.
+    refused = error("INSERT ...", {"text": "x"}, Exception("refused"))
     monkeypatch.setattr(alertmanager_flow, "ingest", failing_ingest(refused))
     response = await send(client, "alertmanager", encoded(alert_body()))
     assert response.status_code == 400
