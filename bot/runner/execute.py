@@ -39,7 +39,7 @@ from bot.catalog.model import Catalog
 from bot.errors import ExternalServiceError
 from bot.incidents import timeline
 from bot.jobs.ledger import JobLedger
-from bot.policy.check import GroupResolver, approval_expiry, may_approve, may_run
+from bot.policy.check import Decision, GroupResolver, approval_expiry, may_approve, may_run
 from bot.store.engine import session_scope
 from bot.store.models import table
 from bot.store.run_models import ActionRun, Approval, ApprovalStatus, RunStatus
@@ -227,19 +227,7 @@ class Executor:
             if now > approval.expires_at:
                 self._expire(session, approval, run, approver)
                 return self._view(run, "This approval expired; ask for a new one.")
-            action = get_action(run.action)
-            assert action is not None
-            params = action.parse(run.params)
-            target = action.target(self.context(run.requested_by, run.key, run.incident_id), params)
-            decision = may_approve(
-                self.catalog.policy,
-                approver,
-                requester=run.requested_by,
-                action=run.action,
-                target=target,
-                resolve=self.resolve,
-                writes=action.writes,
-            )
+            decision = self._approver_decision(run, approver)
             if not decision.allowed:
                 _audit_run(
                     session, run, "approval_refused", approver, result={"reason": decision.reason}
@@ -322,14 +310,14 @@ class Executor:
             _audit_run(session, run, "withdrawn" if withdraw else "rejected", who)
             return replace(self._view(run, _message(run)), decided=True)
 
-    def _may_not_reject(self, run: ActionRun, who: str) -> str | None:
-        """None when ``who`` may reject ``run`` (the approvers of the rule that covers it); else
-        why not, for that person."""
+    def _approver_decision(self, run: ActionRun, who: str) -> Decision:
+        """Whether ``who`` is an approver of ``run`` under the rule that covers it (approve and
+        reject alike)."""
         action = get_action(run.action)
         assert action is not None
         params = action.parse(run.params)
         target = action.target(self.context(run.requested_by, run.key, run.incident_id), params)
-        decision = may_approve(
+        return may_approve(
             self.catalog.policy,
             who,
             requester=run.requested_by,
@@ -338,6 +326,11 @@ class Executor:
             resolve=self.resolve,
             writes=action.writes,
         )
+
+    def _may_not_reject(self, run: ActionRun, who: str) -> str | None:
+        """None when ``who`` may reject ``run`` (the approvers of the rule that covers it); else
+        why not, for that person."""
+        decision = self._approver_decision(run, who)
         if decision.allowed:
             return None
         return (

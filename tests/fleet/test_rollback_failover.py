@@ -11,28 +11,22 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.fakes.k8s_api import KubeApiFake
-from tests.fakes.slack_api import SlackEmulator
 from tests.runner.test_kill_restart import (
-    CATALOG,
-    DEPLOY,
     DEPLOY_PATH,
-    NS,
     World,
     approve,
     ask,
     image,
+    make_world,
     outcome,
 )
 from tests.support.fleet import Replicas, wait_for
 from tests.support.server import BotProcess
-from tests.web.test_slack_events import SIGNING_SECRET
 
 TAKEOVER_LIMIT_S = 10.0
 
@@ -48,25 +42,10 @@ class Fleet:
 
 @pytest.fixture
 def fleet(postgres_url: str, tmp_path: Path) -> Iterator[Fleet]:
-    with KubeApiFake() as kube, SlackEmulator(channels=("C0INCIDENT",)) as slack:
-        start = datetime.now(UTC) - timedelta(hours=2)
-        kube.add_deployment(NS, DEPLOY, "registry/fraud-scorer:2.3.0", at=start)
-        kube.roll(NS, DEPLOY, "registry/fraud-scorer:2.3.1", at=start + timedelta(hours=1))
-        (tmp_path / "services.yaml").write_text(CATALOG)
-        env = {
-            "OPSBOT_DATABASE_URL": postgres_url,
-            "OPSBOT_ALERTMANAGER_TOKEN": "am-token",
-            "SLACK_BOT_TOKEN": slack.bot_token,
-            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-            "OPSBOT_SLACK_API_URL": slack.api_url,
-            "OPSBOT_INCIDENT_CHANNEL": "C0INCIDENT",
-            "OPSBOT_SERVICES_FILE": str(tmp_path / "services.yaml"),
-            "KUBECONFIG": str(kube.write_kubeconfig(tmp_path / "kubeconfig")),
-            "OPSBOT_DRAIN_DELAY_S": "0.5",
-        }
-        replicas = Replicas(env, tmp_path)
+    with make_world(tmp_path, postgres_url) as world:
+        replicas = Replicas({**world.env, "OPSBOT_DRAIN_DELAY_S": "0.5"}, tmp_path)
         try:
-            yield Fleet(World(kube, slack, env, tmp_path, postgres_url), replicas)
+            yield Fleet(world, replicas)
         finally:
             replicas.stop_all()
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -58,14 +59,15 @@ class World:
         return sum(1 for m, p, _ in self.kube.requests if m == method and p == path)
 
 
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
+@contextmanager
+def make_world(tmp_path: Path, db_url: str) -> Iterator[World]:
+    """A Deployment rolled from 2.3.0 to 2.3.1 an hour ago, the Slack emulator, and the
+    environment of an opsbot that may roll it back (on ``db_url``)."""
     with KubeApiFake() as kube, SlackEmulator(channels=("C0INCIDENT",)) as slack:
         start = datetime.now(UTC) - timedelta(hours=2)
         kube.add_deployment(NS, DEPLOY, "registry/fraud-scorer:2.3.0", at=start)
         kube.roll(NS, DEPLOY, "registry/fraud-scorer:2.3.1", at=start + timedelta(hours=1))
         (tmp_path / "services.yaml").write_text(CATALOG)
-        db_url = f"sqlite:///{tmp_path}/opsbot.db"
         env = {
             "OPSBOT_DATABASE_URL": db_url,
             "OPSBOT_ALERTMANAGER_TOKEN": "am-token",
@@ -77,6 +79,12 @@ def world(tmp_path: Path) -> Iterator[World]:
             "KUBECONFIG": str(kube.write_kubeconfig(tmp_path / "kubeconfig")),
         }
         yield World(kube, slack, env, tmp_path, db_url)
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    with make_world(tmp_path, f"sqlite:///{tmp_path}/opsbot.db") as w:
+        yield w
 
 
 def wait_for(condition: Callable[[], bool], limit: float, what: str) -> None:
