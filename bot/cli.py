@@ -25,9 +25,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from bot.app import build_app
     from bot.fleet.drain import DrainingServer
     from bot.fleet.sqlite import hold_sole_server
+    from bot.store.wait import wait_for_database
 
     sole = hold_sole_server(settings.database_url)  # SQLite: one serve per file
     try:
+        wait_for_database(settings.database_url, settings.db_wait_s)
         app = build_app(settings)
         config = uvicorn.Config(
             app,
@@ -130,17 +132,30 @@ def _incidents_export(args: argparse.Namespace, settings: Settings) -> int:
         engine.dispose()
     if args.out is None:
         sys.stdout.write(markdown if markdown.endswith("\n") else markdown + "\n")
-    else:
+        return 0
+    try:
         args.out.write_text(markdown if markdown.endswith("\n") else markdown + "\n")
-        print(f"wrote {args.out}")
+    except OSError as exc:
+        print(f"opsbot: cannot write {args.out}: {exc.strerror}", file=sys.stderr)
+        return 1
+    print(f"wrote {args.out}")
     return 0
 
 
 def _db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.store.migrate import upgrade
+    from bot.store.migrate import current_revision, upgrade
 
+    before = current_revision(settings.database_url)
     upgrade(settings.database_url, args.revision)
-    print(f"database at {args.revision}")
+    after = current_revision(settings.database_url)
+    if before == after and args.revision not in ("head", "heads", after):
+        print(
+            f"opsbot: nothing changed: the database is at {after}, past {args.revision} "
+            "(upgrade never goes back)",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"database at {after}" + (f" (was {before})" if before not in (None, after) else ""))
     return 0
 
 
@@ -148,6 +163,9 @@ def _playbooks_validate(args: argparse.Namespace, settings: Settings) -> int:
     from bot.playbooks import validate_dir
 
     directory = args.dir or settings.playbooks_dir
+    if not directory.is_dir():
+        print(f"opsbot: no playbook directory at {directory}", file=sys.stderr)
+        return 1
     problems, count = validate_dir(directory)
     for problem in problems:
         print(problem, file=sys.stderr)
@@ -194,8 +212,18 @@ def _audit_verify(args: argparse.Namespace, settings: Settings) -> int:
     return 1
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("opsbot")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="opsbot", description="ChatOps incident bot for ML teams")
+    p.add_argument("--version", action="version", version=f"opsbot {_version()}")
     sub = p.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the HTTP service (webhooks, Slack, metrics)")
@@ -260,6 +288,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"opsbot: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        line = _usual_error(exc)
+        if line is None:
+            raise
+        print(f"opsbot: {line}", file=sys.stderr)
+        return 1
+
+
+def _usual_error(exc: Exception) -> str | None:
+    """One line for the errors a person makes or meets every day (a database that is down, a
+    revision that does not exist); None for a bug, whose traceback is worth reading."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    if isinstance(exc, SQLAlchemyError):
+        from bot.store.wait import reason
+
+        return f"database error ({reason(exc)}); check OPSBOT_DATABASE_URL"
+    if type(exc).__module__.startswith("alembic") and type(exc).__name__ == "CommandError":
+        return f"migrations: {exc}"
+    return None
 
 
 if __name__ == "__main__":

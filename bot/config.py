@@ -110,6 +110,8 @@ class Settings(BaseSettings):
     db_concurrency: int = Field(4, ge=1, le=64, validation_alias=_env("OPSBOT_DB_CONCURRENCY"))
     max_body_bytes: int = Field(256 * 1024, validation_alias=_env("OPSBOT_MAX_BODY_BYTES"))
     log_level: str = Field("INFO", validation_alias=_env("OPSBOT_LOG_LEVEL"))
+    # At start, how long `opsbot serve` waits for a database that does not answer yet.
+    db_wait_s: float = Field(60.0, ge=0, le=3600, validation_alias=_env("OPSBOT_DB_WAIT_S"))
     # SIGTERM: how long /readyz says "draining" while requests are still served (the load
     # balancer's time to stop sending here), then how long in-flight requests may take.
     drain_delay_s: float = Field(5.0, ge=0, le=120, validation_alias=_env("OPSBOT_DRAIN_DELAY_S"))

@@ -12,7 +12,10 @@ from pathlib import Path
 from sqlalchemy import inspect
 
 from bot.store.engine import make_engine
+from bot.store.migrate import upgrade
+from tests.support.payloads import am_alert, am_payload
 from tests.support.server import ROOT
+from tests.support.store import ingest
 
 
 def opsbot(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -130,3 +133,75 @@ def test_console_acts_as_the_slack_user_the_os_user_maps_to(tmp_path: Path) -> N
         assert result.returncode == 0, result.stderr
         assert f"Acting as U0ALICE (OS user {me}, policy.console_users)." in result.stdout
         assert "No open incidents." in result.stdout
+
+
+UNREACHABLE = "postgresql://opsbot:s3cret@127.0.0.1:1/opsbot"  # nothing listens on port 1
+
+
+def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    """The command failed with one line on stderr (log lines aside) and no traceback."""
+    assert result.returncode != 0
+    assert "Traceback" not in result.stdout + result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("opsbot: ")]
+    assert len(errors) == 1, result.stderr
+    return errors[0]
+
+
+def test_version_is_printed() -> None:
+    result = opsbot("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip().startswith("opsbot 0.")
+
+
+def test_serve_waits_for_the_database_with_one_line_per_try_then_stops_in_one_line() -> None:
+    result = opsbot("serve", env={"OPSBOT_DATABASE_URL": UNREACHABLE, "OPSBOT_DB_WAIT_S": "2.5"})
+    assert result.returncode == 2
+    line = one_line_error(result)
+    assert line.startswith("opsbot: cannot reach the database at postgresql://opsbot:***@")
+    tries = [line for line in result.stderr.splitlines() if "not reachable (try" in line]
+    assert len(tries) >= 2, result.stderr
+    assert "s3cret" not in result.stdout + result.stderr
+
+
+def test_a_command_on_an_unreachable_database_says_so_in_one_line() -> None:
+    result = opsbot("incidents", "export", "1", env={"OPSBOT_DATABASE_URL": UNREACHABLE})
+    assert result.returncode == 1
+    assert "database error" in one_line_error(result)
+    assert "s3cret" not in result.stdout + result.stderr
+
+
+def test_an_unknown_revision_is_one_line(tmp_path: Path) -> None:
+    result = opsbot(
+        "db", "upgrade", "nosuch", env={"OPSBOT_DATABASE_URL": f"sqlite:///{tmp_path}/x.db"}
+    )
+    assert "nosuch" in one_line_error(result)
+
+
+def test_upgrading_to_an_older_revision_says_nothing_changed(tmp_path: Path) -> None:
+    env = {"OPSBOT_DATABASE_URL": f"sqlite:///{tmp_path}/x.db"}
+    assert opsbot("db", "upgrade", "0003", env=env).stdout.strip() == "database at 0003"
+    head = opsbot("db", "upgrade", env=env)
+    assert head.stdout.strip().endswith("(was 0003)")
+    back = opsbot("db", "upgrade", "0003", env=env)
+    assert back.returncode == 1
+    assert "nothing changed" in one_line_error(back)
+    assert "past 0003" in back.stderr
+
+
+def test_export_to_a_missing_directory_is_one_line(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/x.db"
+    upgrade(url)
+    engine = make_engine(url)
+    ingest(engine, am_payload("fraud-scorer", [am_alert("fraud-scorer", 1)]))
+    engine.dispose()
+    missing = tmp_path / "no" / "such" / "dir" / "summary.md"
+    result = opsbot(
+        "incidents", "export", "1", "--out", str(missing), env={"OPSBOT_DATABASE_URL": url}
+    )
+    assert result.returncode == 1
+    assert one_line_error(result) == f"opsbot: cannot write {missing}: No such file or directory"
+
+
+def test_validating_a_missing_playbook_directory_fails(tmp_path: Path) -> None:
+    result = opsbot("playbooks", "validate", str(tmp_path / "nowhere"))
+    assert "no playbook directory" in one_line_error(result)

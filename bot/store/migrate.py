@@ -21,3 +21,17 @@ def alembic_config(database_url: str) -> Config:
 
 def upgrade(database_url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(database_url), revision)
+
+
+def current_revision(database_url: str) -> str | None:
+    """The revision the database is at (None: no opsbot schema yet)."""
+    from alembic.runtime.migration import MigrationContext
+
+    from bot.store.engine import make_engine
+
+    engine = make_engine(database_url, pool_size=1)
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    finally:
+        engine.dispose()
