@@ -27,6 +27,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from bot.fleet.sqlite import hold_sole_server
     from bot.store.wait import wait_for_database
 
+    refuse_missing_parts(settings)
     sole = hold_sole_server(settings.database_url)  # SQLite: one serve per file
     try:
         wait_for_database(settings.database_url, settings.db_wait_s)
@@ -49,6 +50,24 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         sole.release()
     return 0
+
+
+def refuse_missing_parts(settings: Settings) -> None:
+    """``serve`` never starts silently empty: a catalog file or playbook directory that was
+    named but is not there, or a playbook that does not validate, stops it in one line."""
+    from bot.playbooks import validate_dir
+
+    named = settings.model_fields_set
+    if "services_file" in named and not settings.services_file.is_file():
+        raise ConfigError(f"OPSBOT_SERVICES_FILE names {settings.services_file}: no such file")
+    if "playbooks_dir" in named and not settings.playbooks_dir.is_dir():
+        raise ConfigError(f"OPSBOT_PLAYBOOKS_DIR names {settings.playbooks_dir}: no such directory")
+    problems, _ = validate_dir(settings.playbooks_dir)
+    if problems:
+        more = f" (and {len(problems) - 1} more; see opsbot playbooks validate)"
+        raise ConfigError(
+            f"a playbook does not validate: {problems[0]}" + (more if len(problems) > 1 else "")
+        )
 
 
 def _console(args: argparse.Namespace, settings: Settings) -> int:

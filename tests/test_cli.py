@@ -205,3 +205,31 @@ def test_export_to_a_missing_directory_is_one_line(tmp_path: Path) -> None:
 def test_validating_a_missing_playbook_directory_fails(tmp_path: Path) -> None:
     result = opsbot("playbooks", "validate", str(tmp_path / "nowhere"))
     assert "no playbook directory" in one_line_error(result)
+
+
+def test_serve_refuses_a_named_catalog_or_playbook_directory_that_is_not_there(
+    tmp_path: Path,
+) -> None:
+    env = {"OPSBOT_DATABASE_URL": f"sqlite:///{tmp_path}/x.db"}
+    missing = tmp_path / "services.yaml"
+    result = opsbot("serve", env={**env, "OPSBOT_SERVICES_FILE": str(missing)})
+    assert result.returncode == 2
+    assert one_line_error(result) == f"opsbot: OPSBOT_SERVICES_FILE names {missing}: no such file"
+    nowhere = tmp_path / "playbooks"
+    result = opsbot("serve", env={**env, "OPSBOT_PLAYBOOKS_DIR": str(nowhere)})
+    assert result.returncode == 2
+    assert "no such directory" in one_line_error(result)
+
+
+def test_serve_refuses_a_playbook_that_does_not_validate(tmp_path: Path) -> None:
+    (tmp_path / "playbooks").mkdir()
+    (tmp_path / "playbooks" / "broken.yaml").write_text("apiVersion: opsbot/v1\nname: broken\n")
+    env = {
+        "OPSBOT_DATABASE_URL": f"sqlite:///{tmp_path}/x.db",
+        "OPSBOT_PLAYBOOKS_DIR": str(tmp_path / "playbooks"),
+    }
+    result = opsbot("serve", env=env)
+    assert result.returncode == 2
+    line = one_line_error(result)
+    assert line.startswith("opsbot: a playbook does not validate: ")
+    assert "broken.yaml" in line
