@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import io
 import os
+import select
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -74,7 +76,8 @@ def test_mrkdwn_in_titles_is_escaped_in_blocks(engine: Engine) -> None:
 def test_repl_runs_commands_until_eof(engine: Engine) -> None:
     ingest(engine, am_payload("svc", [am_alert("svc", 1)]))
     out = io.StringIO()
-    assert repl(engine, io.StringIO("incidents\n\nbogus\n"), out) == 0
+    # Fed from a pipe, the unknown command makes the exit status 1 (after running the rest).
+    assert repl(engine, io.StringIO("incidents\n\nbogus\n"), out) == 1
     text = out.getvalue()
     assert "1 open incident(s)" in text
     assert "Unknown command `bogus`" in text
@@ -104,3 +107,67 @@ def test_opsbot_console_command_reads_the_same_database(tmp_path: Path) -> None:
     second = console("incidents\nincident 1\nquit\n")
     assert "fraud-scorer" in second
     assert "Timeline:" in second
+
+
+def test_piped_console_exits_1_after_a_failed_command(tmp_path: Path) -> None:
+    env = {**os.environ, "OPSBOT_DATABASE_URL": f"sqlite:///{tmp_path}/console.db"}
+
+    def console(typed: str) -> int:
+        return subprocess.run(
+            [sys.executable, "-m", "bot", "console"],
+            input=typed,
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env=env,
+            timeout=60,
+            check=False,
+        ).returncode
+
+    assert console("incidents\nhelp\n") == 0
+    assert console("incident 999\nincidents\n") == 1
+    assert console("incident 999\nquit\n") == 1
+
+
+def test_the_console_at_a_terminal_edits_lines_and_keeps_history(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "OPSBOT_DATABASE_URL": f"sqlite:///{tmp_path}/console.db",
+        "HOME": str(tmp_path),
+        "TERM": "xterm",
+    }
+    leader, follower = os.openpty()
+    with subprocess.Popen(
+        [sys.executable, "-m", "bot", "console"],
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        cwd=ROOT,
+        env=env,
+    ) as proc:
+        os.close(follower)
+        seen = b""
+
+        def until(needle: bytes, count: int) -> None:
+            nonlocal seen
+            deadline = time.monotonic() + 60
+            while seen.count(needle) < count:
+                assert time.monotonic() < deadline, seen.decode(errors="replace")
+                ready, _, _ = select.select([leader], [], [], 0.5)
+                if ready:
+                    seen += os.read(leader, 4096)
+
+        try:
+            until(b"ops> ", 1)
+            os.write(leader, b"incidnts\x1b[D\x1b[D\x1b[De\n")  # a typo fixed with the arrows
+            until(b"No open incidents.", 1)
+            until(b"ops> ", 2)
+            os.write(leader, b"\x1b[A\n")  # up arrow: the last command again
+            until(b"No open incidents.", 2)
+            os.write(leader, b"quit\n")
+            assert proc.wait(30) == 0
+        finally:
+            proc.kill()
+            os.close(leader)
+    history = (tmp_path / ".opsbot_history").read_text().splitlines()
+    assert history == ["incidents", "quit"]  # the edited line (recalled: not twice), quit

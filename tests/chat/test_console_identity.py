@@ -96,9 +96,13 @@ def ops(engine: Engine, tmp_path: Path) -> Iterator[tuple[Ops, KubeApiFake]]:
         client.close()
 
 
-def console(engine: Engine, ops: Ops, identity: ConsoleIdentity, typed: str) -> str:
+def console(
+    engine: Engine, ops: Ops, identity: ConsoleIdentity, typed: str, *, refused: bool = False
+) -> str:
+    """What the console printed for ``typed``; its exit status says whether a command failed."""
     out = io.StringIO()
-    assert repl(engine, io.StringIO(typed), out, catalog=CATALOG, ops=ops, identity=identity) == 0
+    status = repl(engine, io.StringIO(typed), out, catalog=CATALOG, ops=ops, identity=identity)
+    assert status == (1 if refused else 0), out.getvalue()
     return out.getvalue()
 
 
@@ -129,7 +133,7 @@ def test_an_unmapped_os_user_reads_but_every_write_is_refused(
     engine: Engine, ops: tuple[Ops, KubeApiFake]
 ) -> None:
     mallory = console_identity(POLICY, "mallory", None)
-    out = console(engine, ops[0], mallory, "incidents\nrollback fraud-scorer\n")
+    out = console(engine, ops[0], mallory, "incidents\nrollback fraud-scorer\n", refused=True)
     assert "Acting as console:mallory: read-only" in out
     assert "No open incidents." in out
     assert "console:mallory may not run rollback_deployment" in out
@@ -154,10 +158,10 @@ def test_at_the_console_only_the_requester_withdraws_and_a_stranger_cannot_rejec
     bob = console_identity(POLICY, "root", "U0BOB")
     mallory = console_identity(POLICY, "mallory", None)
     assert "Only <@U0ALICE>, who asked for it, may withdraw" in console(
-        engine, ops[0], bob, f"withdraw {token}\n"
+        engine, ops[0], bob, f"withdraw {token}\n", refused=True
     )
     assert "You may not reject this: console:mallory may not approve" in console(
-        engine, ops[0], mallory, f"reject {token}\n"
+        engine, ops[0], mallory, f"reject {token}\n", refused=True
     )
     assert "Withdrawn by <@U0ALICE>; nothing was changed." in console(
         engine, ops[0], alice, f"withdraw {token}\n"
