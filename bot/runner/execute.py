@@ -233,15 +233,7 @@ class Executor:
                     session, run, "approval_refused", approver, result={"reason": decision.reason}
                 )
                 return self._view(run, decision.reason, status=RunStatus.REFUSED)
-            won = _rowcount(
-                session,
-                update(table(Approval))
-                .where(
-                    col(Approval.id) == approval.id, col(Approval.status) == ApprovalStatus.PENDING
-                )
-                .values(status=ApprovalStatus.APPROVED, decided_by=approver, decided_at=now),
-            )
-            if won != 1:
+            if not _decide(session, approval, ApprovalStatus.APPROVED, approver, now):
                 return self._view(run, "Someone approved it a moment before you; it runs once.")
             run.status = RunStatus.APPROVED
             run.approver = approver
@@ -293,15 +285,7 @@ class Executor:
             if now > approval.expires_at:
                 self._expire(session, approval, run, who)
                 return self._view(run, "This approval had already expired; nothing was changed.")
-            won = _rowcount(
-                session,
-                update(table(Approval))
-                .where(
-                    col(Approval.id) == approval.id, col(Approval.status) == ApprovalStatus.PENDING
-                )
-                .values(status=ApprovalStatus.REJECTED, decided_by=who, decided_at=now),
-            )
-            if won != 1:
+            if not _decide(session, approval, ApprovalStatus.REJECTED, who, now):
                 return self._view(run, "Someone decided it a moment before you; nothing changed.")
             run.status = RunStatus.REJECTED
             run.approver = who
@@ -682,6 +666,18 @@ def _message(run: ActionRun) -> str:
         verb = "Withdrawn" if run.approver == run.requested_by else "Rejected"
         return f"{verb} by <@{run.approver}>; nothing was changed. It was: {summary}"
     return f"{run.status}: {summary}"
+
+
+def _decide(session: Session, approval: Approval, status: str, who: str, now: datetime) -> bool:
+    """Decide a pending approval; True for the first decision only (a conditional UPDATE: two
+    clicks, a Slack retry or two replicas → one winner)."""
+    won = _rowcount(
+        session,
+        update(table(Approval))
+        .where(col(Approval.id) == approval.id, col(Approval.status) == ApprovalStatus.PENDING)
+        .values(status=status, decided_by=who, decided_at=now),
+    )
+    return won == 1
 
 
 def _rowcount(session: Session, statement: Any) -> int:

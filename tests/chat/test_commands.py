@@ -83,21 +83,27 @@ def test_repl_runs_commands_until_eof(engine: Engine) -> None:
     assert "Unknown command `bogus`" in text
 
 
+def run_console(env: dict[str, str], typed: str) -> subprocess.CompletedProcess[str]:
+    """``opsbot console`` fed ``typed`` through a pipe."""
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "console"],
+        input=typed,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+
+
 def test_opsbot_console_command_reads_the_same_database(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/console.db"
     env = {**os.environ, "OPSBOT_DATABASE_URL": url}
 
     def console(typed: str) -> str:
-        done = subprocess.run(
-            [sys.executable, "-m", "bot", "console"],
-            input=typed,
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            env=env,
-            timeout=60,
-            check=True,
-        )
+        done = run_console(env, typed)
+        assert done.returncode == 0, done.stderr
         return done.stdout
 
     assert "No open incidents." in console("incidents\n")
@@ -113,16 +119,7 @@ def test_piped_console_exits_1_after_a_failed_command(tmp_path: Path) -> None:
     env = {**os.environ, "OPSBOT_DATABASE_URL": f"sqlite:///{tmp_path}/console.db"}
 
     def console(typed: str) -> int:
-        return subprocess.run(
-            [sys.executable, "-m", "bot", "console"],
-            input=typed,
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            env=env,
-            timeout=60,
-            check=False,
-        ).returncode
+        return run_console(env, typed).returncode
 
     assert console("incidents\nhelp\n") == 0
     assert console("incident 999\nincidents\n") == 1
