@@ -149,7 +149,10 @@ class PgCoordinator:
             "SET tcp_keepalives_interval = 1",
             "SET tcp_keepalives_count = 3",
         ):
-            conn.execute(setting)
+            try:
+                conn.execute(setting)
+            except psycopg.errors.UndefinedObject:  # before PostgreSQL 14: keepalives only
+                log.info("fleet: the server does not know %r; relying on keepalives", setting)
         alive = conn.execute(
             "SELECT pg_try_advisory_lock(%s, %s)", (REPLICA, key32(self.replica))
         ).fetchone()
