@@ -39,15 +39,6 @@ PARAMS = {"namespace": NS, "deployment": DEPLOY}
 
 
 @pytest.fixture
-def kube() -> Iterator[KubeApiFake]:
-    with KubeApiFake() as fake:
-        start = datetime.now(UTC) - timedelta(hours=2)
-        fake.add_deployment(NS, DEPLOY, "registry/fraud-scorer:2.3.0", at=start)
-        fake.roll(NS, DEPLOY, "registry/fraud-scorer:2.3.1", at=start + timedelta(hours=1))
-        yield fake
-
-
-@pytest.fixture
 def executor(engine: Engine, kube: KubeApiFake, tmp_path: Path) -> Iterator[Executor]:
     client = KubeClient.from_kubeconfig(str(kube.write_kubeconfig(tmp_path / "kubeconfig")))
     yield Executor(engine, parse_catalog(CATALOG), Clients(kube=client))

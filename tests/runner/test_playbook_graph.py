@@ -4,7 +4,6 @@ an interrupt resumed by a click (also from a new process), failure routing, temp
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -64,15 +63,6 @@ steps:
     when: "not steps.rollback.ok"
     params: {text: "Rollback of {{ service.name }} did not happen: {{ steps.rollback.summary }}"}
 """
-
-
-@pytest.fixture
-def kube() -> Iterator[KubeApiFake]:
-    with KubeApiFake() as fake:
-        start = datetime.now(UTC) - timedelta(hours=2)
-        fake.add_deployment(NS, DEPLOY, "registry/fraud-scorer:2.3.0", at=start)
-        fake.roll(NS, DEPLOY, "registry/fraud-scorer:2.3.1", at=start + timedelta(hours=1))
-        yield fake
 
 
 class Harness:

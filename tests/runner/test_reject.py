@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -61,15 +60,6 @@ steps:
     action: post_message
     params: {text: "Rolled back {{ service.name }}"}
 """
-
-
-@pytest.fixture
-def kube() -> Iterator[KubeApiFake]:
-    with KubeApiFake() as fake:
-        start = datetime.now(UTC) - timedelta(hours=2)
-        fake.add_deployment(NS, DEPLOY, "registry/fraud-scorer:2.3.0", at=start)
-        fake.roll(NS, DEPLOY, "registry/fraud-scorer:2.3.1", at=start + timedelta(hours=1))
-        yield fake
 
 
 @pytest.fixture
