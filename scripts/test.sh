@@ -27,10 +27,10 @@ if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432
   pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start || true
 fi
 
-log "uv sync --frozen --group jobs"
+log "uv sync --frozen --group jobs (scripts/sync.sh)"
 # The jobs group is what Ray's workers import (torch, Ray Train and Data): the tests start a
 # real local Ray head from this environment and run the training and scoring jobs on it.
-uv sync --frozen --group jobs --quiet
+./scripts/sync.sh --quiet
 
 log "ruff"
 uv run --frozen ruff check .
