@@ -21,8 +21,11 @@ defaults), ``k8s_validation.py``, ``k8s_store.py`` (CRUD, resourceVersions, garb
 ``k8s_routes.py`` (paths and verbs), ``k8s_controls.py`` (what tests seed, drive and read back).
 This module holds the server, its lifecycle, authentication and fault injection.
 
-Not modelled: namespaces (every namespace exists), Pods, watches, server-side apply (415),
-RBAC beyond ``deny()``.
+RBAC: ``deny()`` takes single permissions away; ``KubeApiFake(grants=...)`` (or ``enforce()``)
+allows only what the given Roles allow, every other request answered 403 Forbidden before it
+reaches a handler, as the API server's authorizer does (``k8s_rbac.py``).
+
+Not modelled: namespaces (every namespace exists), Pods, watches, server-side apply (415).
 """
 
 from __future__ import annotations
@@ -43,7 +46,8 @@ from aiohttp import web
 
 from tests.fakes.k8s_controllers import HOOKS
 from tests.fakes.k8s_controls import KubeControls
-from tests.fakes.k8s_errors import KubeError, forbidden, injected, unauthorized
+from tests.fakes.k8s_errors import KubeError, Resource, forbidden, injected, unauthorized
+from tests.fakes.k8s_rbac import Grants, attributes
 from tests.fakes.k8s_routes import Call, handle, parse
 from tests.fakes.k8s_store import Store
 from tests.support.lifecycle import StartStop
@@ -69,7 +73,7 @@ async def _drain(tasks: Iterable[asyncio.Task[Any]]) -> None:
 
 
 class KubeApiFake(KubeControls, StartStop):
-    def __init__(self, token: str | None = None) -> None:
+    def __init__(self, token: str | None = None, *, grants: Grants | None = None) -> None:
         self.token = token or f"fake-{secrets.token_hex(12)}"
         self.store = Store(HOOKS)
         self._lock = self.store.lock
@@ -77,6 +81,8 @@ class KubeApiFake(KubeControls, StartStop):
         self._faults: deque[_Fault] = deque()
         self._delays: deque[_Fault] = deque()
         self._denied: set[tuple[str, str, str | None]] = set()
+        self._grants = grants
+        self._forbidden: list[str] = []
         self._bugs: list[str] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -184,6 +190,7 @@ class KubeApiFake(KubeControls, StartStop):
                 auth = request.headers.get("Authorization", "")
                 if not secrets.compare_digest(auth.encode(), f"Bearer {self.token}".encode()):
                     raise unauthorized()
+                self._enforce(request.method, request.path, dict(request.query))
                 call = parse(request.method, request.path, dict(request.query), mime or "", body)
                 self._authorize(call)
                 delay = self._take(self._delays, request.method, request.path).delay
@@ -205,6 +212,15 @@ class KubeApiFake(KubeControls, StartStop):
         return web.Response(
             text=text, status=status, content_type="application/json", headers=headers
         )
+
+    def _enforce(self, method: str, path: str, query: dict[str, str]) -> None:
+        a = attributes(method, path, query)
+        if self._grants is None or a is None or self._grants.allows(a):
+            return
+        where = f" in {a.namespace}" if a.namespace else ""
+        self._forbidden.append(f"{a.verb} {a.full_resource}.{a.api_group}{where}")
+        res = Resource(a.api_group, a.version, a.resource, "")
+        raise forbidden(res, a.name, a.verb, a.namespace, USER, a.subresource)
 
     def _authorize(self, call: Call) -> None:
         if call.kind is None:
@@ -252,6 +268,17 @@ class KubeApiFake(KubeControls, StartStop):
         """RBAC says no: ``deny("patch", "deployments/scale", "ml")`` answers 403 Forbidden."""
         with self._lock:
             self._denied.add((verb, resource, namespace))
+
+    def enforce(self, grants: Grants | None) -> None:
+        """Allow only what ``grants`` allow from now on (None: allow everything again)."""
+        with self._lock:
+            self._grants = grants
+
+    @property
+    def forbidden_requests(self) -> list[str]:
+        """Requests the enforced Roles refused, as ``verb resource.group in namespace``."""
+        with self._lock:
+            return list(self._forbidden)
 
     @property
     def requests(self) -> list[tuple[str, str, str | None]]:

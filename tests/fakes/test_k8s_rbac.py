@@ -1,0 +1,171 @@
+"""The fake's RBAC enforcement, proved through the official ``kubernetes`` client: requests map to
+verbs as the API server maps them, and what no rule allows is a 403 ``Status``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from kubernetes import client, config
+from kubernetes.client import ApiClient
+from kubernetes.client.exceptions import ApiException
+
+from tests.fakes.k8s_api import KubeApiFake
+from tests.fakes.k8s_rbac import Grants, Permission, Rule, attributes, without
+
+NS, OTHER = "ml", "elsewhere"
+SCALE_ONLY = (
+    Rule(("apps",), ("deployments",), ("get",)),
+    Rule(("apps",), ("deployments/scale",), ("get", "patch")),
+)
+
+
+@pytest.fixture
+def kube() -> Iterator[KubeApiFake]:
+    with KubeApiFake(grants=Grants({NS: SCALE_ONLY})) as fake:
+        fake.add_deployment(NS, "fraud", "reg/fraud:1", replicas=2)
+        fake.add_deployment(OTHER, "fraud", "reg/fraud:1", replicas=2)
+        yield fake
+        assert fake.fake_errors() == []
+
+
+@pytest.fixture
+def api(kube: KubeApiFake, tmp_path: Path) -> Iterator[ApiClient]:
+    path = kube.write_kubeconfig(tmp_path / "kubeconfig", namespace=NS)
+    api_client = config.new_client_from_config(config_file=str(path), persist_config=False)
+    yield api_client
+    api_client.close()
+
+
+def forbidden(exc: pytest.ExceptionInfo[ApiException]) -> str:
+    body: dict[str, Any] = json.loads(exc.value.body or "{}")
+    assert (exc.value.status, body["kind"], body["reason"], body["code"]) == (
+        403,
+        "Status",
+        "Forbidden",
+        403,
+    )
+    return str(body["message"])
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "query", "verb", "resource", "name"),
+    [
+        ("GET", "/apis/apps/v1/namespaces/ml/deployments/x", {}, "get", "deployments", "x"),
+        ("GET", "/apis/apps/v1/namespaces/ml/deployments", {}, "list", "deployments", ""),
+        ("GET", "/apis/apps/v1/namespaces/ml/deployments", {"watch": "true"}, "watch", "", ""),
+        ("GET", "/apis/apps/v1/watch/namespaces/ml/deployments", {}, "watch", "deployments", ""),
+        ("POST", "/apis/batch/v1/namespaces/ml/jobs", {}, "create", "jobs", ""),
+        ("PUT", "/apis/apps/v1/namespaces/ml/deployments/x/scale", {}, "update", "", "x"),
+        ("PATCH", "/apis/apps/v1/namespaces/ml/deployments/x/scale", {}, "patch", "", "x"),
+        ("DELETE", "/apis/batch/v1/namespaces/ml/jobs/j", {}, "delete", "jobs", "j"),
+        ("DELETE", "/apis/batch/v1/namespaces/ml/jobs", {}, "deletecollection", "jobs", ""),
+        ("GET", "/api/v1/namespaces/ml/pods/p/log", {}, "get", "pods", "p"),
+    ],
+)
+def test_requests_map_to_the_verbs_the_api_server_authorizes(
+    method: str, path: str, query: dict[str, str], verb: str, resource: str, name: str
+) -> None:
+    a = attributes(method, path, query)
+    assert a is not None
+    assert (a.verb, a.name) == (verb, name)
+    assert a.namespace == "ml"
+    if resource:
+        assert a.resource == resource
+    assert attributes("GET", "/version", {}) is None
+
+
+def test_a_granted_verb_passes_and_the_response_is_the_real_one(api: ApiClient) -> None:
+    apps = client.AppsV1Api(api)
+    assert apps.read_namespaced_deployment("fraud", NS).spec.replicas == 2
+    apps.patch_namespaced_deployment_scale("fraud", NS, {"spec": {"replicas": 3}})
+    assert apps.read_namespaced_deployment_scale("fraud", NS).spec.replicas == 3
+
+
+def test_a_verb_no_rule_grants_is_forbidden_and_changes_nothing(
+    kube: KubeApiFake, api: ApiClient
+) -> None:
+    apps = client.AppsV1Api(api)
+    with pytest.raises(ApiException) as exc:
+        apps.patch_namespaced_deployment("fraud", NS, {"spec": {"replicas": 9}})
+    assert forbidden(exc) == (
+        'deployments.apps "fraud" is forbidden: User "system:serviceaccount:opsbot:opsbot" '
+        'cannot patch resource "deployments" in API group "apps" in the namespace "ml"'
+    )
+    assert kube.deployment(NS, "fraud")["spec"]["replicas"] == 2
+    assert kube.forbidden_requests == ["patch deployments.apps in ml"]
+
+
+def test_a_list_is_not_a_get_and_a_watch_is_not_a_list(api: ApiClient, kube: KubeApiFake) -> None:
+    apps = client.AppsV1Api(api)
+    with pytest.raises(ApiException) as exc:
+        apps.list_namespaced_deployment(NS)
+    assert 'cannot list resource "deployments"' in forbidden(exc)
+    kube.enforce(Grants({NS: (Rule(("apps",), ("deployments",), ("list",)),)}))
+    apps.list_namespaced_deployment(NS)
+    token = f"Bearer {kube.token}"
+    r = httpx.get(
+        f"{kube.url}/apis/apps/v1/namespaces/{NS}/deployments",
+        params={"watch": "true"},
+        headers={"Authorization": token},
+    )
+    assert r.status_code == 403
+    assert 'cannot watch resource "deployments"' in r.json()["message"]
+
+
+def test_a_role_holds_in_its_namespace_only_and_never_cluster_wide(api: ApiClient) -> None:
+    apps = client.AppsV1Api(api)
+    with pytest.raises(ApiException) as exc:
+        apps.read_namespaced_deployment("fraud", OTHER)
+    assert 'in the namespace "elsewhere"' in forbidden(exc)
+    with pytest.raises(ApiException) as exc:
+        apps.list_deployment_for_all_namespaces()
+    assert "at the cluster scope" in forbidden(exc)
+
+
+def test_a_cluster_rule_holds_in_every_namespace(kube: KubeApiFake, api: ApiClient) -> None:
+    kube.enforce(Grants(cluster=(Rule(("apps",), ("deployments",), ("get", "list")),)))
+    apps = client.AppsV1Api(api)
+    apps.read_namespaced_deployment("fraud", OTHER)
+    assert len(apps.list_deployment_for_all_namespaces().items) == 2
+
+
+def test_the_subresource_is_a_resource_of_its_own(kube: KubeApiFake, api: ApiClient) -> None:
+    kube.enforce(Grants({NS: (Rule(("apps",), ("deployments",), ("get", "patch")),)}))
+    apps = client.AppsV1Api(api)
+    with pytest.raises(ApiException) as exc:
+        apps.read_namespaced_deployment_scale("fraud", NS)
+    assert 'cannot get resource "deployments/scale" in API group "apps"' in forbidden(exc)
+
+
+def test_a_path_the_fake_does_not_serve_is_still_authorized_first(api: ApiClient) -> None:
+    with pytest.raises(ApiException) as exc:
+        client.CoreV1Api(api).list_namespaced_pod(NS)
+    assert 'cannot list resource "pods" in API group ""' in forbidden(exc)
+
+
+def test_wildcards_and_resource_names_match_as_in_rbac() -> None:
+    get_scale = attributes("GET", "/apis/apps/v1/namespaces/ml/deployments/x/scale", {})
+    list_deps = attributes("GET", "/apis/apps/v1/namespaces/ml/deployments", {})
+    assert get_scale is not None
+    assert list_deps is not None
+    assert Rule(("*",), ("*",), ("*",)).allows(get_scale)
+    assert Rule(("apps",), ("*/scale",), ("get",)).allows(get_scale)
+    assert not Rule(("apps",), ("deployments",), ("get",)).allows(get_scale)
+    assert Rule(("apps",), ("deployments/scale",), ("get",), ("x",)).allows(get_scale)
+    assert not Rule(("apps",), ("deployments/scale",), ("get",), ("y",)).allows(get_scale)
+    assert not Rule(("apps",), ("deployments",), ("list",), ("x",)).allows(list_deps)
+
+
+def test_without_takes_exactly_one_permission_away() -> None:
+    rules = [Rule(("apps",), ("deployments", "deployments/scale"), ("get", "patch"))]
+    removed = Permission.parse("patch:deployments/scale.apps")
+    left = without(rules, removed)
+    granted = set().union(*(r.permissions() for r in left))
+    assert granted == rules[0].permissions() - {removed}
+    assert str(removed) == "patch:deployments/scale.apps"
+    assert Permission.parse("get:pods") == Permission("", "pods", "get")
