@@ -38,6 +38,7 @@ from bot.fleet.leading import while_leading
 from bot.intake.pressure import IntakePressure
 from bot.jobs.ledger import JobLedger
 from bot.jobs.tracker import JobTracker
+from bot.logs import set_replica
 from bot.metrics import Metrics
 from bot.runner.takeover import Takeover
 from bot.runner.wiring import action_clients, build_ops, playbook_offer
@@ -45,6 +46,7 @@ from bot.runtime import Runtime
 from bot.store.engine import make_engine
 from bot.store.migrate import upgrade
 from bot.summary.worker import SummaryWorker
+from bot.telemetry.reader import StateReader
 from bot.web import api_routes, health_routes, intake_routes, lineage_routes, report_routes
 from bot.web.slack_guard import install_slack_guard
 
@@ -57,6 +59,7 @@ def build_runtime(settings: Settings) -> Runtime:
     metrics = Metrics()
     engine = make_engine(settings.database_url)
     fleet = coordinator_for(settings.database_url, engine)
+    set_replica(fleet.replica)
     transport: ChatTransport
     if settings.slack_bot_token is not None:
         client = make_web_client(
@@ -103,7 +106,13 @@ def build_runtime(settings: Settings) -> Runtime:
         prom=prom,
         token_budget=settings.llm_token_budget,
     )
-    closers = [close_ops]
+    state = StateReader(
+        engine,
+        metrics,
+        # Only the replica following the jobs reports how far behind it is.
+        job_tracker_lag=lambda: tracker.lag_s() if "jobs" in fleet.leading() else None,
+    )
+    closers = [close_ops, state.close]
     if llm is not None:
         closers.append(llm.close)
     enrichment = EnrichmentWorker(enricher, sender.wake, metrics=metrics, pressure=pressure)
@@ -128,6 +137,7 @@ def build_runtime(settings: Settings) -> Runtime:
         summaries=summaries,
         llm=llm,
         prom=prom,
+        state=state,
         closers=closers,
     )
 

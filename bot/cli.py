@@ -38,6 +38,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             port=args.port,
             log_level=settings.log_level.lower(),
             access_log=False,
+            log_config=None,  # uvicorn's loggers go through opsbot's (text or JSON) handler
             timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
         )
 
@@ -301,7 +302,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValidationError as exc:
         print(f"opsbot: invalid configuration:\n{exc}", file=sys.stderr)
         return 2
-    configure(settings.log_level)
+    configure(settings.log_level, settings.log_format)
     try:
         return int(args.func(args, settings))
     except ConfigError as exc:

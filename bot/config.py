@@ -13,6 +13,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from bot.logs import LogFormat
+
 DEFAULT_DATABASE_URL = "sqlite:///./opsbot.db"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 
@@ -110,6 +112,8 @@ class Settings(BaseSettings):
     db_concurrency: int = Field(4, ge=1, le=64, validation_alias=_env("OPSBOT_DB_CONCURRENCY"))
     max_body_bytes: int = Field(256 * 1024, validation_alias=_env("OPSBOT_MAX_BODY_BYTES"))
     log_level: str = Field("INFO", validation_alias=_env("OPSBOT_LOG_LEVEL"))
+    # "json": one JSON object per line, with delivery/incident ids as fields (bot/logs.py).
+    log_format: LogFormat = Field("text", validation_alias=_env("OPSBOT_LOG_FORMAT"))
     # At start, how long `opsbot serve` waits for a database that does not answer yet.
     db_wait_s: float = Field(60.0, ge=0, le=3600, validation_alias=_env("OPSBOT_DB_WAIT_S"))
     # SIGTERM: how long /readyz says "draining" while requests are still served (the load

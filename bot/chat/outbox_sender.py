@@ -55,6 +55,7 @@ from bot.chat.ratelimit import TokenBucket
 from bot.chat.transport import ChatTransport
 from bot.errors import TransportError
 from bot.incidents.queries import alert_counts
+from bot.logs import about
 from bot.metrics import Metrics
 from bot.store.engine import session_scope
 from bot.store.models import (
@@ -247,6 +248,10 @@ class OutboxSender:
         return bucket
 
     async def _send(self, p: Prepared) -> bool:
+        with about(incident_id=p.incident_id, job_id=p.job_run_id):
+            return await self._send_about(p)
+
+    async def _send_about(self, p: Prepared) -> bool:
         try:
             if p.kind in EDIT_KINDS:
                 assert p.root_ts is not None

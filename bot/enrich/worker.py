@@ -24,6 +24,7 @@ import anyio
 from bot.enrich import store
 from bot.enrich.runner import Enricher, warm_up
 from bot.intake.pressure import IntakePressure
+from bot.logs import about
 from bot.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -108,13 +109,17 @@ class EnrichmentWorker:
         loop = asyncio.get_running_loop()
         started = loop.time()
         try:
-            outcome = await self.enricher.enrich(incident_id)
+            with about(incident_id=incident_id):
+                outcome = await self.enricher.enrich(incident_id)
             if outcome is not None:
                 self.on_saved()
                 if self.metrics:
                     self.metrics.enrichment_seconds.observe(loop.time() - started)
                     for r in outcome.results.values():
                         self.metrics.enrichment_source.labels(r.source, r.status).inc()
+                        self.metrics.enrichment_source_seconds.labels(r.source).observe(
+                            r.duration_ms / 1000
+                        )
         except Exception:
             log.exception("enrichment of incident %s failed; it will be retried", incident_id)
         finally:

@@ -27,6 +27,7 @@ import anyio
 from bot.clients.ray import RayJob, RayJobsClient
 from bot.errors import ExternalServiceError
 from bot.jobs.ledger import JobLedger
+from bot.logs import about
 from bot.store.job_models import JobRun, JobStatus
 from bot.store.types import utcnow
 from ray_jobs.protocol import latest
@@ -65,15 +66,26 @@ class JobTracker:
         self.on_change = on_change  # wakes the outbox sender
         self.on_final = on_final  # told once per job, by the pass that recorded its end
         self._last_edit: dict[int, datetime] = {}
+        # When this replica last finished a pass over the active jobs (or began to follow them):
+        # the ``opsbot_job_tracker_lag_seconds`` gauge where this replica leads "jobs".
+        self.last_pass_at: datetime | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
+        self.last_pass_at = self.clock()
         while not stop.is_set():
             try:
                 await anyio.to_thread.run_sync(self.poll_once)
+                self.last_pass_at = self.clock()
             except Exception:
                 log.exception("job tracker pass failed; trying again")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self.poll_s)
+
+    def lag_s(self) -> float | None:
+        """Seconds since the last finished pass (None before this replica first followed)."""
+        if self.last_pass_at is None:
+            return None
+        return max(0.0, (self.clock() - self.last_pass_at).total_seconds())
 
     def follow_until(self, stop: threading.Event) -> None:
         """The same loop in a plain thread (the console has no event loop running)."""
@@ -89,7 +101,8 @@ class JobTracker:
         changed = 0
         for job in self.ledger.active():
             try:
-                changed += self._follow(job)
+                with about(job_id=job.id, incident_id=job.incident_id):
+                    changed += self._follow(job)
             except ExternalServiceError as exc:
                 log.warning("job %s: Ray did not answer (%s); trying again", job.id, exc.detail)
         if changed and self.on_change is not None:

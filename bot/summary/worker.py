@@ -29,6 +29,7 @@ from sqlmodel import Session, col, select
 
 from bot.catalog.model import Catalog
 from bot.chat.outbox_queue import enqueue_summary
+from bot.logs import about
 from bot.store.engine import session_scope
 from bot.store.models import Incident, OutboxKind
 from bot.store.summary_models import IncidentSummary, LLMState, SummarySource, SummaryState
@@ -149,9 +150,10 @@ class SummaryWorker:
     async def _llm_one(self, incident_id: int, generation: int) -> None:
         try:
             async with self._llm_slots:
-                changed = await anyio.to_thread.run_sync(
-                    self.write_llm, incident_id, generation, abandon_on_cancel=True
-                )
+                with about(incident_id=incident_id):
+                    changed = await anyio.to_thread.run_sync(
+                        self.write_llm, incident_id, generation, abandon_on_cancel=True
+                    )
             if changed:
                 self.on_saved()
         except Exception:

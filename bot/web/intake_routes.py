@@ -8,7 +8,7 @@ PagerDuty retry every 5xx: ``bot/web/storage_errors.py``) → 200 with what was 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 import anyio
@@ -37,6 +37,25 @@ def _error(status: int, reason: str, **headers: str) -> JSONResponse:
 
 def _peer(request: Request) -> str:
     return request.client.host if request.client else "unknown"
+
+
+def _log_stored(source: str, delivery_id: object, alerts: int, incidents: Sequence[int]) -> None:
+    """One line per incident a delivery touched (INFO), or one DEBUG line when it touched none;
+    ``delivery_id`` and ``incident_id`` are fields of the line (``OPSBOT_LOG_FORMAT=json``)."""
+    if not incidents:
+        log.debug(
+            "%s delivery stored: %d alert(s), no incident changed",
+            source,
+            alerts,
+            extra={"delivery_id": delivery_id},
+        )
+    for incident_id in incidents:
+        log.info(
+            "%s delivery stored: incident %s changed",
+            source,
+            incident_id,
+            extra={"delivery_id": delivery_id, "incident_id": incident_id},
+        )
 
 
 def make_router(rt: Runtime) -> APIRouter:
@@ -88,6 +107,7 @@ def make_router(rt: Runtime) -> APIRouter:
             rt.sender.wake()
         for incident_id in result.incidents_opened:
             rt.enrichment.submit(incident_id)
+        _log_stored(source, result.delivery_id, result.alerts_received, result.incidents_touched)
         return JSONResponse({"status": "stored", **result.as_json()})
 
     @router.post("/webhooks/pagerduty")
@@ -124,6 +144,8 @@ def make_router(rt: Runtime) -> APIRouter:
             metrics.incidents_resolved.labels(source).inc()
         if result.incident_id is not None:
             rt.sender.wake()
+        touched = [] if result.incident_id is None else [result.incident_id]
+        _log_stored(source, result.delivery_id, 0 if result.duplicate else 1, touched)
         return JSONResponse(
             {
                 "status": "stored",

@@ -24,8 +24,17 @@ def free_port() -> int:
 class BotProcess:
     """``python -m bot serve`` on a free port, with the given environment."""
 
-    def __init__(self, env: dict[str, str], *, port: int | None = None, log_path: Path) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        *,
+        port: int | None = None,
+        log_path: Path,
+        stderr_path: Path | None = None,
+    ) -> None:
+        """Output goes to ``log_path``; stderr (the logs) to ``stderr_path`` when given."""
         self.port = port or free_port()
+        self.stderr_path = stderr_path
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = env
         self.log_path = log_path
@@ -36,14 +45,17 @@ class BotProcess:
         env.update(self.env)
         env.setdefault("OPSBOT_LOG_LEVEL", "INFO")
         log = self.log_path.open("ab")
+        err = self.stderr_path.open("ab") if self.stderr_path else None
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
             cwd=ROOT,
             env=env,
             stdout=log,
-            stderr=subprocess.STDOUT,
+            stderr=err or subprocess.STDOUT,
         )
         log.close()
+        if err:
+            err.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
