@@ -52,7 +52,8 @@ def test_json_lines_carry_the_ids_of_the_work(stream: io.StringIO) -> None:
     assert first["time"].endswith("+00:00")
     assert (first["incident_id"], first["delivery_id"], first["replica"]) == (42, 7, "pod-a:1:abc")
     assert second["incident_id"] == 43
-    assert "incident_id" not in third and "delivery_id" not in third
+    assert "incident_id" not in third
+    assert "delivery_id" not in third
 
 
 def test_json_exception_is_one_line_with_the_traceback(stream: io.StringIO) -> None:

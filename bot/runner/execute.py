@@ -39,6 +39,7 @@ from bot.catalog.model import Catalog
 from bot.errors import ExternalServiceError
 from bot.incidents import timeline
 from bot.jobs.ledger import JobLedger
+from bot.logs import about
 from bot.policy.check import Decision, GroupResolver, approval_expiry, may_approve, may_run
 from bot.store.engine import session_scope
 from bot.store.models import table
@@ -404,6 +405,11 @@ class Executor:
         return True
 
     def _apply(self, run: ActionRun) -> RunView:
+        assert run.id is not None
+        with about(run_id=run.id, incident_id=run.incident_id):
+            return self._apply_about(run)
+
+    def _apply_about(self, run: ActionRun) -> RunView:
         assert run.id is not None
         action = get_action(run.action)
         assert action is not None
