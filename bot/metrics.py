@@ -1,4 +1,9 @@
-"""Prometheus metrics, on a registry per app so tests can build several apps in one process."""
+"""Prometheus metrics, on a registry per app so tests can build several apps in one process.
+
+Counters and histograms here are counted by the replica that did the work: sum them across the
+fleet. What is read from the database at scrape time (outbox, runs, approvals, jobs) is the same
+on every replica and comes from ``bot.telemetry``: take the max of it, never the sum.
+"""
 
 from __future__ import annotations
 
@@ -63,6 +68,13 @@ class Metrics:
             ["source", "status"],
             registry=r,
         )
+        self.enrichment_source_seconds = Histogram(
+            "opsbot_enrichment_source_seconds",
+            "Time one enrichment source took for one incident, whatever its status",
+            ["source"],
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10),
+            registry=r,
+        )
         self.slack_requests_refused = Counter(
             "opsbot_slack_requests_refused",
             "Requests to /slack/events refused before Bolt: too_large, bad_signature, stale",
@@ -79,5 +91,18 @@ class Metrics:
             "1 where this replica leads the kind of background work (outbox, enrich, jobs, "
             "summaries, runs)",
             ["kind"],
+            registry=r,
+        )
+        self.ready = Gauge(
+            "opsbot_ready",
+            "1 where /readyz would answer 200 (not draining, and the database answered within "
+            "the scrape's bound), else 0",
+            registry=r,
+        )
+        self.state_reads = Counter(
+            "opsbot_state_reads",
+            "Database reads for the scrape-time gauges, by outcome: ok, timeout (the gauges are "
+            "left out of that scrape), error, busy (the previous read is still running)",
+            ["outcome"],
             registry=r,
         )

@@ -18,6 +18,7 @@ from bot.enrich.worker import EnrichmentWorker
 from bot.fleet.coordinator import Coordinator
 from bot.intake.pressure import IntakePressure
 from bot.metrics import Metrics
+from bot.telemetry.reader import StateReader
 
 CONSOLE_CHANNEL = "console"
 
@@ -39,6 +40,7 @@ class Runtime:
     summaries: Any = None  # bot.summary.worker.SummaryWorker: writes post-incident summaries
     llm: Any = None  # bot.clients.llm.LLMClient, or None: templates and deterministic triage
     prom: Any = None  # bot.clients.prometheus.PromClient for summaries and triage, or None
+    state: StateReader | None = None  # the database gauges read at each /metrics scrape
     closers: list[Callable[[], None]] = field(default_factory=list)
     draining: bool = False  # SIGTERM: /readyz says 503 while requests finish (bot.fleet.drain)
 

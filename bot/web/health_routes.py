@@ -1,5 +1,6 @@
 """``/healthz`` (the process answers), ``/readyz`` (the database answers, and the replica is not
-draining), ``/metrics``."""
+draining), ``/metrics`` (with ``opsbot_ready``, the same answer as a gauge, and the gauges read
+from the database at scrape time: ``bot.telemetry``)."""
 
 from __future__ import annotations
 
@@ -49,8 +50,14 @@ def make_router(rt: Runtime) -> APIRouter:
     @router.get("/metrics")
     async def metrics() -> Response:
         # On a database error keep serving the last known depth; /readyz reports the database.
-        with contextlib.suppress(SQLAlchemyError):
-            rt.metrics.outbox_depth.set(await anyio.to_thread.run_sync(_depth))
+        if rt.state is not None:
+            # Bounded: a slow database leaves its gauges out of this scrape (bot.telemetry).
+            state = await rt.state.refresh(draining=rt.draining)
+            if state is not None:
+                rt.metrics.outbox_depth.set(state.outbox_depth)
+        else:
+            with contextlib.suppress(SQLAlchemyError):
+                rt.metrics.outbox_depth.set(await anyio.to_thread.run_sync(_depth))
         leading = set(rt.fleet.leading())
         for kind in KINDS:
             rt.metrics.fleet_leader.labels(kind).set(1 if kind in leading else 0)
