@@ -89,6 +89,8 @@ def test_dev_profile_is_only_development_values() -> None:
     [
         # A misspelt service key: the schema refuses it.
         ("    restart: unless-stopped\n", "    restrat: unless-stopped\n", "restrat"),
+        # A misspelt key in a long-syntax volume (the catalog mount).
+        ("        read_only: true\n", "        readonly: true\n", "readonly"),
         # depends_on pointing at a service that does not exist.
         (
             "      postgres:\n        condition:",
@@ -184,7 +186,8 @@ def test_bot_environment(model: dict[str, Any]) -> None:
     assert db.path == f"/{pg['POSTGRES_DB']}"
     assert bot["OPSBOT_PROMETHEUS_URL"] == "http://prometheus:9090"
     assert bot["RAY_ADDRESS"] == "http://ray-head:8265"
-    assert bot["OPSBOT_PLAYBOOKS_DIR"] == "/app/playbooks"
+    assert bot["OPSBOT_SERVICES_FILE"] == "/etc/opsbot/services.yaml"
+    assert bot["OPSBOT_PLAYBOOKS_DIR"] == "/etc/opsbot/playbooks"
     # Optional secrets are passed through only when set: an empty SLACK_BOT_TOKEN would switch
     # the Slack transport on with no token.
     for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "OPSBOT_API_TOKEN"):
