@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from bot.config import Settings
 from bot.errors import ConfigError
@@ -232,6 +232,18 @@ def _audit_verify(args: argparse.Namespace, settings: Settings) -> int:
     return 1
 
 
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.demo import Demo
+
+    def secret(value: SecretStr | None) -> str | None:
+        return value.get_secret_value() if value else None
+
+    demo = Demo(args.url, secret(settings.alertmanager_token), secret(settings.api_token))
+    for line in demo.resolve() if args.resolve else demo.run():
+        print(line)
+    return 0
+
+
 def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -280,6 +292,16 @@ def parser() -> argparse.ArgumentParser:
     val = pb_sub.add_parser("validate", help="check every playbook file")
     val.add_argument("dir", nargs="?", type=Path, default=None)
     val.set_defaults(func=_playbooks_validate)
+
+    demo = sub.add_parser(
+        "demo",
+        help="send the quick start's example deploy and alert to a running opsbot, timed now",
+    )
+    demo.add_argument("--url", default="http://127.0.0.1:8080", help="where opsbot serves")
+    demo.add_argument(
+        "--resolve", action="store_true", help="resolve the demo's open incident instead"
+    )
+    demo.set_defaults(func=_demo)
 
     audit = sub.add_parser("audit", help="the audit log")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)

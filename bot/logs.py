@@ -96,5 +96,5 @@ def configure(level: str, fmt: LogFormat = "text", stream: TextIO | None = None)
         root.removeHandler(old)  # configured again (tests, the console): replace, never double
     root.addHandler(handler)
     root.setLevel(level.upper())
-    for noisy in ("slack_bolt", "slack_sdk", "alembic"):
+    for noisy in ("slack_bolt", "slack_sdk", "alembic", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
