@@ -6,7 +6,7 @@
                     WorkStateCollector       renders the last read as gauges, then the job
                                              tracker's lag where this replica leads "jobs"
 
-work_state.py   the cheap, indexed queries: outbox, action and playbook runs, approvals, jobs
+work_state.py   the cheap, indexed queries: open incidents, outbox, runs, approvals, jobs
 collector.py    the prometheus_client Collector that renders them
 reader.py       the bounded read, and ``opsbot_ready``
 

@@ -32,6 +32,11 @@ class WorkStateCollector(Collector):
         state = self.state
         if state is None:
             return
+        yield _by_status(
+            "opsbot_incidents_open",
+            "Incidents not yet resolved, by status (firing, acknowledged)",
+            state.incidents_open,
+        )
         yield _gauge(
             "opsbot_outbox_oldest_age_seconds",
             "Age of the oldest Slack message not yet sent (pending or sending); 0 when none",

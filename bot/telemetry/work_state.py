@@ -1,6 +1,6 @@
-"""The work opsbot holds, read in one short transaction: how much waits, and how long the oldest
-of each kind has waited. Every query filters on an indexed status column and touches only rows
-that are not finished, so its cost follows the backlog, not the history."""
+"""The work opsbot holds, read in one short transaction: open incidents, how much waits, and how
+long the oldest of each kind has waited. Every query filters on an indexed status column and
+touches only rows that are not finished, so its cost follows the backlog, not the history."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, select, text
 
 from bot.store.job_models import JobRun, JobStatus
-from bot.store.models import OutboxMessage, OutboxStatus, table
+from bot.store.models import Incident, IncidentStatus, OutboxMessage, OutboxStatus, table
 from bot.store.run_models import (
     ActionRun,
     Approval,
@@ -33,6 +33,7 @@ PLAYBOOK_IN_FLIGHT = ("running", "waiting")  # bot.runner.graph: running, waitin
 
 @dataclass(frozen=True)
 class WorkState:
+    incidents_open: dict[str, int]  # every status of IncidentStatus.OPEN
     outbox_depth: int
     outbox_oldest_age_s: float  # 0 when nothing waits
     action_runs: dict[str, int]  # every status of ACTION_IN_FLIGHT, zeros included
@@ -79,6 +80,7 @@ def _read(conn: Connection, now: datetime) -> WorkState:
         select(func.min(playbooks.c.updated_at)).where(playbooks.c.status == "running")
     ).scalar_one()
     return WorkState(
+        incidents_open=_by_status(conn, table(Incident).c.status, IncidentStatus.OPEN),
         outbox_depth=int(depth),
         outbox_oldest_age_s=_age(now, oldest_unsent),
         action_runs=_by_status(conn, actions.c.status, ACTION_IN_FLIGHT),

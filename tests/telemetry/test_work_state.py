@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from bot.store.job_models import JobRun, JobStatus
-from bot.store.models import OutboxMessage, OutboxStatus
+from bot.store.models import Incident, OutboxMessage, OutboxStatus
 from bot.store.run_models import (
     ActionRun,
     Approval,
@@ -37,6 +37,12 @@ def action(key: str, status: str, changed: datetime) -> ActionRun:
     )
 
 
+def incident(n: int, status: str) -> Incident:
+    return Incident(
+        group_key=f"g{n}", source="alertmanager", title="t", status=status, opened_at=NOW
+    )
+
+
 def job(n: int, status: str) -> JobRun:
     return JobRun(
         submission_id=f"job-{n}",
@@ -52,6 +58,7 @@ def job(n: int, status: str) -> JobRun:
 
 def test_an_empty_database_reads_as_zeros_for_every_status(engine: Engine) -> None:
     state = read_work_state(engine, NOW, 1000)
+    assert state.incidents_open == {"firing": 0, "acknowledged": 0}
     assert state.outbox_depth == 0
     assert state.outbox_oldest_age_s == 0
     assert state.action_runs == dict.fromkeys(
@@ -69,6 +76,10 @@ def test_backlog_and_the_age_of_the_oldest_of_each_kind(engine: Engine) -> None:
     with Session(engine) as session:
         session.add_all(
             [
+                incident(1, "firing"),
+                incident(2, "firing"),
+                incident(3, "acknowledged"),
+                incident(4, "resolved"),
                 outbox(OutboxStatus.SENT, ago(60)),  # sent long ago: not waiting
                 outbox(OutboxStatus.SENDING, ago(7)),
                 outbox(OutboxStatus.PENDING, ago(2)),
@@ -120,6 +131,7 @@ def test_backlog_and_the_age_of_the_oldest_of_each_kind(engine: Engine) -> None:
 
     state = read_work_state(engine, NOW, 1000)
 
+    assert state.incidents_open == {"firing": 2, "acknowledged": 1}
     assert state.outbox_depth == 2
     assert state.outbox_oldest_age_s == 7 * 60
     assert state.action_runs == {

@@ -11,6 +11,7 @@ from tests.integration.promstack import metric_value
 from tests.web.conftest import asgi_client
 
 GAUGES = (
+    "opsbot_incidents_open",
     "opsbot_outbox_oldest_age_seconds",
     "opsbot_action_runs",
     "opsbot_playbook_runs",
