@@ -60,15 +60,17 @@ def wheel_requirements(wheel: Path) -> set[str]:
     return names
 
 
-def gpu_only(lock_path: Path, wheel: Path) -> list[str]:
+def gpu_only(lock_path: Path, cpu_requirements: Iterable[str]) -> list[str]:
+    """What only torch pulls in, less what a CPU build that requires ``cpu_requirements``
+    needs."""
     lock = tomllib.loads(lock_path.read_text())
     graph = dependency_graph(lock)
     everything = set(graph)
     without_torch = closure(graph, everything - closure(graph, ["torch"]), skip="torch")
     torch_only = closure(graph, ["torch"]) - without_torch - {"torch"}
-    kept = closure(graph, wheel_requirements(wheel))
+    kept = closure(graph, cpu_requirements)
     return sorted(torch_only - kept)
 
 
 if __name__ == "__main__":
-    print("\n".join(gpu_only(Path(sys.argv[1]), Path(sys.argv[2]))))
+    print("\n".join(gpu_only(Path(sys.argv[1]), wheel_requirements(Path(sys.argv[2])))))
