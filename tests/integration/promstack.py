@@ -298,15 +298,23 @@ class Alertmanager(_Daemon):
 class Prometheus(_Daemon):
     """Prometheus scraping the exporter every second and alerting ``FraudScorerDown`` at once.
 
-    ``exporter_url`` may be any ``http://host:port`` serving ``/metrics``. Without an
-    ``alertmanager_url`` it only scrapes: no rules, no alerting, and ``wait_wired`` waits for
-    the scrape alone.
+    ``exporter_url`` may be any ``http://host:port`` serving ``/metrics`` (a running opsbot too),
+    scraped as ``job``. Without an ``alertmanager_url`` it only scrapes: no rules, no alerting,
+    and ``wait_wired`` waits for the scrape alone. ``query`` runs an instant PromQL query.
     """
 
     name = "prometheus"
 
-    def __init__(self, tmp: Path, exporter_url: str, alertmanager_url: str | None = None) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        exporter_url: str,
+        alertmanager_url: str | None = None,
+        *,
+        job: str = "probe",
+    ) -> None:
         super().__init__(tmp)
+        self.job = job
         self.exporter_target = exporter_url.removeprefix("http://").rstrip("/")
         self.alertmanager_target = (
             alertmanager_url.removeprefix("http://").rstrip("/") if alertmanager_url else None
@@ -338,7 +346,7 @@ class Prometheus(_Daemon):
         config: dict[str, Any] = {
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
             "scrape_configs": [
-                {"job_name": "probe", "static_configs": [{"targets": [self.exporter_target]}]}
+                {"job_name": self.job, "static_configs": [{"targets": [self.exporter_target]}]}
             ],
         }
         if self.alertmanager_target is not None:
@@ -377,6 +385,12 @@ class Prometheus(_Daemon):
         except BaseException:
             self.stop()
             raise
+
+    def query(self, promql: str) -> dict[str, Any]:
+        """``/api/v1/query``: the whole answer (``status``, ``data`` or ``error``), any status."""
+        response = httpx.get(f"{self.url}/api/v1/query", params={"query": promql}, timeout=5)
+        answer: dict[str, Any] = response.json()
+        return answer
 
     def _api(self, path: str) -> Any:
         return self.get(f"/api/v1/{path}").json()["data"]
