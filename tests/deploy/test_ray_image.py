@@ -71,3 +71,13 @@ def test_the_cpu_branch_drops_exactly_the_cuda_stack() -> None:
     ]
     assert {"sympy", "networkx", "filelock"} <= set(cpu_needs)
     assert dropped_by_image == set(gpu_only(ROOT / "uv.lock", cpu_needs))
+
+
+def test_compose_builds_its_ray_head_from_it_on_the_locked_ray() -> None:
+    import yaml
+
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    build = compose["services"]["ray-head"]["build"]
+    assert build["dockerfile"] == "deploy/ray/Dockerfile"
+    version = build["args"]["RAY_IMAGE"].split(":")[1].split("-")[0]
+    assert version == locked("ray")["version"]
