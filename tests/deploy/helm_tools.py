@@ -99,8 +99,10 @@ def helm(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return result
 
 
-def template_args(values: Sequence[Path] = (), sets: Sequence[str] = ()) -> list[str]:
-    args = ["template", "opsbot", str(CHART), "--namespace", "opsbot"]
+def template_args(
+    values: Sequence[Path] = (), sets: Sequence[str] = (), extra: Sequence[str] = ()
+) -> list[str]:
+    args = ["template", "opsbot", str(CHART), "--namespace", "opsbot", *extra]
     for path in values:
         args += ["--values", str(path)]
     for item in sets:
@@ -108,9 +110,11 @@ def template_args(values: Sequence[Path] = (), sets: Sequence[str] = ()) -> list
     return args
 
 
-def render(values: Sequence[Path] = (), sets: Sequence[str] = ()) -> list[Manifest]:
+def render(
+    values: Sequence[Path] = (), sets: Sequence[str] = (), extra: Sequence[str] = ()
+) -> list[Manifest]:
     """``helm template`` of the chart, as a list of objects (empty documents dropped)."""
-    out = helm(*template_args(values, sets)).stdout
+    out = helm(*template_args(values, sets, extra)).stdout
     return [doc for doc in yaml.safe_load_all(out) if doc]
 
 
@@ -122,3 +126,23 @@ def one(objects: Sequence[Manifest], kind: str) -> Manifest:
     found = of_kind(objects, kind)
     assert len(found) == 1, f"expected one {kind}, found {len(found)}"
     return found[0]
+
+
+CI_VALUES = CHART / "ci"
+
+
+@functools.cache
+def render_ci(name: str) -> tuple[Manifest, ...]:
+    """The chart with ``ci/<name>-values.yaml`` (the values sets CI renders), rendered once."""
+    return tuple(render(values=[CI_VALUES / f"{name}-values.yaml"]))
+
+
+def container(objects: Sequence[Manifest]) -> Manifest:
+    """The opsbot container of the rendered Deployment."""
+    [opsbot] = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"]
+    return dict(opsbot)
+
+
+def env_of(objects: Sequence[Manifest]) -> dict[str, Manifest]:
+    """The container's env entries by name."""
+    return {e["name"]: e for e in container(objects)["env"]}
