@@ -16,6 +16,7 @@ from bot.clients.airflow import AirflowClient
 from bot.clients.kubernetes import KubeClient
 from tests.fakes.airflow_api import AirflowApiFake
 from tests.fakes.k8s_api import KubeApiFake
+from tests.support.chart_role import chart_kube_fake
 
 NS = "ml-serving"
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
@@ -43,7 +44,7 @@ class FakeClock:
 
 @pytest.fixture
 def kube() -> Iterator[KubeApiFake]:
-    with KubeApiFake() as fake:
+    with chart_kube_fake() as fake:
         yield fake
         assert fake.fake_errors() == []
 

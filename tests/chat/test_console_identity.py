@@ -22,6 +22,7 @@ from bot.clients.kubernetes import KubeClient
 from bot.errors import ConfigError
 from bot.runner.execute import Clients, Executor
 from tests.fakes.k8s_api import KubeApiFake
+from tests.support.chart_role import chart_kube_fake
 
 NS, DEPLOY = "ml-serving", "fraud-scorer"
 CATALOG = parse_catalog(f"""
@@ -87,7 +88,7 @@ def test_the_os_user_is_the_real_uids_account_not_the_environment(
 
 @pytest.fixture
 def ops(engine: Engine, tmp_path: Path) -> Iterator[tuple[Ops, KubeApiFake]]:
-    with KubeApiFake() as kube:
+    with chart_kube_fake() as kube:
         start = datetime.now(UTC) - timedelta(hours=2)
         kube.add_deployment(NS, DEPLOY, "registry/fraud-scorer:2.3.0", at=start)
         kube.roll(NS, DEPLOY, "registry/fraud-scorer:2.3.1", at=start + timedelta(hours=1))

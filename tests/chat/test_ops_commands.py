@@ -17,6 +17,7 @@ from bot.runner.execute import Clients, Executor
 from bot.runner.graph import PlaybookRunner, checkpointer_for
 from bot.runner.playbook import load_dir
 from tests.fakes.k8s_api import KubeApiFake
+from tests.support.chart_role import chart_kube_fake
 from tests.support.server import ROOT
 
 NS, DEPLOY = "ml-serving", "fraud-scorer"
@@ -40,7 +41,7 @@ policy:
 
 @pytest.fixture
 def ops(sqlite_url: str, engine: Engine, tmp_path: Path) -> Iterator[tuple[Ops, KubeApiFake]]:
-    with KubeApiFake() as kube:
+    with chart_kube_fake() as kube:
         start = datetime.now(UTC) - timedelta(hours=2)
         kube.add_deployment(NS, DEPLOY, "registry/fraud-scorer:2.3.0", at=start)
         kube.roll(NS, DEPLOY, "registry/fraud-scorer:2.3.1", at=start + timedelta(hours=1))

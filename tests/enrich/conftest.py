@@ -23,6 +23,7 @@ from bot.enrich.runner import Outcome
 from bot.runtime import Runtime
 from tests.fakes.k8s_api import KubeApiFake
 from tests.fakes.slack_api import SlackEmulator
+from tests.support.chart_role import chart_kube_fake
 from tests.support.server import free_port
 
 AM_TOKEN = "am-enrich-token"
@@ -55,7 +56,7 @@ def slack() -> Iterator[SlackEmulator]:
 
 @pytest.fixture
 def kube() -> Iterator[KubeApiFake]:
-    with KubeApiFake() as fake:
+    with chart_kube_fake() as fake:
         yield fake
 
 

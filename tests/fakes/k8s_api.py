@@ -73,7 +73,13 @@ async def _drain(tasks: Iterable[asyncio.Task[Any]]) -> None:
 
 
 class KubeApiFake(KubeControls, StartStop):
-    def __init__(self, token: str | None = None, *, grants: Grants | None = None) -> None:
+    def __init__(
+        self,
+        token: str | None = None,
+        *,
+        grants: Grants | None = None,
+        forbidden_log: Path | None = None,
+    ) -> None:
         self.token = token or f"fake-{secrets.token_hex(12)}"
         self.store = Store(HOOKS)
         self._lock = self.store.lock
@@ -83,6 +89,7 @@ class KubeApiFake(KubeControls, StartStop):
         self._denied: set[tuple[str, str, str | None]] = set()
         self._grants = grants
         self._forbidden: list[str] = []
+        self._forbidden_log = forbidden_log  # refusals also appended here, one line each
         self._bugs: list[str] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -218,7 +225,11 @@ class KubeApiFake(KubeControls, StartStop):
         if self._grants is None or a is None or self._grants.allows(a):
             return
         where = f" in {a.namespace}" if a.namespace else ""
-        self._forbidden.append(f"{a.verb} {a.full_resource}.{a.api_group}{where}")
+        refused = f"{a.verb} {a.full_resource}.{a.api_group}{where}"
+        self._forbidden.append(refused)
+        if self._forbidden_log is not None:
+            with self._forbidden_log.open("a") as log:
+                log.write(refused + "\n")
         res = Resource(a.api_group, a.version, a.resource, "")
         raise forbidden(res, a.name, a.verb, a.namespace, USER, a.subresource)
 

@@ -21,6 +21,7 @@ from bot.runner.execute import Clients, Executor
 from bot.store.models import Incident, OutboxKind, OutboxMessage, TimelineEvent
 from bot.store.summary_models import IncidentSummary, SummaryState
 from tests.fakes.k8s_api import KubeApiFake
+from tests.support.chart_role import chart_kube_fake
 from tests.support.payloads import am_alert, am_payload
 from tests.support.store import ingest
 
@@ -42,7 +43,7 @@ policy:
 
 @pytest.fixture
 def ops(engine: Engine, tmp_path: Path) -> Iterator[tuple[Ops, KubeApiFake]]:
-    with KubeApiFake() as kube:
+    with chart_kube_fake() as kube:
         start = datetime.now(UTC) - timedelta(hours=2)
         kube.add_deployment(NS, DEPLOY, "registry/fraud-scorer:2.3.0", at=start)
         kube.roll(NS, DEPLOY, "registry/fraud-scorer:2.3.1", at=start + timedelta(hours=1))

@@ -9,13 +9,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.fakes.k8s_api import KubeApiFake
+from tests.support.chart_role import chart_kube_fake
 
 NS, DEPLOY = "ml-serving", "fraud-scorer"
 
 
 @pytest.fixture
 def kube() -> Iterator[KubeApiFake]:
-    with KubeApiFake() as fake:
+    with chart_kube_fake() as fake:
         start = datetime.now(UTC) - timedelta(hours=2)
         fake.add_deployment(NS, DEPLOY, "registry/fraud-scorer:2.3.0", at=start)
         fake.roll(NS, DEPLOY, "registry/fraud-scorer:2.3.1", at=start + timedelta(hours=1))

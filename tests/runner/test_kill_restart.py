@@ -25,6 +25,7 @@ from bot.store.engine import make_engine
 from bot.store.run_models import ActionRun
 from tests.fakes.k8s_api import KubeApiFake
 from tests.fakes.slack_api import SlackEmulator
+from tests.support.chart_role import chart_kube_fake
 from tests.support.server import BotProcess
 from tests.web.test_slack_approvals import click
 from tests.web.test_slack_events import SIGNING_SECRET, signed_headers, slash_command
@@ -63,7 +64,7 @@ class World:
 def make_world(tmp_path: Path, db_url: str) -> Iterator[World]:
     """A Deployment rolled from 2.3.0 to 2.3.1 an hour ago, the Slack emulator, and the
     environment of an opsbot that may roll it back (on ``db_url``)."""
-    with KubeApiFake() as kube, SlackEmulator(channels=("C0INCIDENT",)) as slack:
+    with chart_kube_fake() as kube, SlackEmulator(channels=("C0INCIDENT",)) as slack:
         start = datetime.now(UTC) - timedelta(hours=2)
         kube.add_deployment(NS, DEPLOY, "registry/fraud-scorer:2.3.0", at=start)
         kube.roll(NS, DEPLOY, "registry/fraud-scorer:2.3.1", at=start + timedelta(hours=1))

@@ -21,6 +21,7 @@ from bot.runner.graph import PlaybookRunner, checkpointer_for
 from bot.runner.playbook import load_dir
 from tests.fakes.k8s_api import KubeApiFake
 from tests.integration.promstack import Prometheus, wait_until
+from tests.support.chart_role import chart_kube_fake
 from tests.support.exporter import ScriptedExporter
 from tests.support.server import ROOT
 
@@ -92,7 +93,7 @@ def metrics(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 def stack(sqlite_url: str, engine: Engine, metrics: str, tmp_path: Path) -> Iterator[Stack]:
-    with KubeApiFake() as kube:
+    with chart_kube_fake() as kube:
         start = datetime.now(UTC) - timedelta(hours=2)
         kube.add_deployment(NS, DEPLOY, "registry/fraud-scorer:2.3.0", at=start)
         kube.roll(NS, DEPLOY, "registry/fraud-scorer:2.3.1", at=start + timedelta(hours=1))

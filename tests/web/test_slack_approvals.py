@@ -17,6 +17,7 @@ from fastapi import FastAPI
 
 from tests.fakes.k8s_api import KubeApiFake
 from tests.fakes.slack_api import SlackEmulator
+from tests.support.chart_role import chart_kube_fake
 from tests.web.conftest import asgi_client
 from tests.web.test_slack_events import SIGNING_SECRET, signed_headers, slash_command
 
@@ -42,7 +43,7 @@ def slack() -> Iterator[SlackEmulator]:
 
 @pytest.fixture
 def kube() -> Iterator[KubeApiFake]:
-    with KubeApiFake() as fake:
+    with chart_kube_fake() as fake:
         start = datetime.now(UTC) - timedelta(hours=2)
         fake.add_deployment(NS, DEPLOY, "registry/fraud-scorer:2.3.0", at=start)
         fake.roll(NS, DEPLOY, "registry/fraud-scorer:2.3.1", at=start + timedelta(hours=1))

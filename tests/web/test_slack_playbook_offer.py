@@ -16,6 +16,7 @@ import pytest
 from tests.enrich.conftest import FRAUD_CHANNEL, ago, running_bot
 from tests.fakes.k8s_api import KubeApiFake
 from tests.fakes.slack_api import SlackEmulator
+from tests.support.chart_role import chart_kube_fake
 from tests.web.test_slack_approvals import click
 from tests.web.test_slack_events import signed_headers
 
@@ -45,7 +46,7 @@ def slack() -> Iterator[SlackEmulator]:
 
 @pytest.fixture
 def kube() -> Iterator[KubeApiFake]:
-    with KubeApiFake() as fake:
+    with chart_kube_fake() as fake:
         yield fake
 
 
