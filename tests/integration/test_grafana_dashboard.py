@@ -1,12 +1,14 @@
 """deploy/grafana/opsbot.json: every panel's PromQL, run against a real Prometheus scraping a
 running opsbot after a small storm, parses and returns data. No dead panels.
 
-One opsbot (SQLite, the Slack emulator) and one Prometheus (scraping it every second as
-job="opsbot") serve the whole module. The storm: alert groups from Alertmanager (one delivered
-twice, one resolved), one delivery with a wrong token, one Slack request with a bad signature,
-and a 429 from Slack on the first post. Enrichment runs on each new incident by itself. Panels on
-runs, approvals and jobs read gauges that the bot reports for every status, zeros included.
-Grafana's variables are substituted as Grafana would with this data source (scrape interval
+One opsbot (SQLite, the Slack emulator, the Kubernetes API fake with a Deployment it may roll
+back) and one Prometheus (scraping it every second as job="opsbot") serve the whole module. The
+storm: alert groups from Alertmanager (one delivered twice, one resolved), one delivery with a
+wrong token, one Slack request with a bad signature, a 429 from Slack on the first post, and a
+playbook run (`/ops run rollback-model-deploy fraud-scorer`) left waiting for its approval.
+Enrichment runs on each new incident by itself. No Ray job runs (a Ray head costs more than this
+whole test): the job panels read gauges reported for every status, zeros included, and the
+tracker's lag. Grafana's variables are substituted as Grafana would with this data source (scrape interval
 1 s) and "All" replicas.
 """
 
@@ -22,11 +24,12 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.fakes.slack_api import SlackEmulator
 from tests.integration.promstack import Prometheus, wait_until
-from tests.support.fleet import CHANNEL, deliver, fleet_env, storm
+from tests.runner.test_kill_restart import World, make_world, slack_post
+from tests.support.fleet import CHANNEL, TOKEN, deliver, storm
 from tests.support.payloads import am_alert, am_payload
 from tests.support.server import ROOT, BotProcess
+from tests.web.test_slack_events import slash_command
 
 pytestmark = pytest.mark.integration
 
@@ -35,17 +38,41 @@ JOB = "opsbot"
 # Grafana: $__rate_interval = max($__interval + scrape interval, 4 * scrape interval); with the
 # data source's scrape interval at 1 s (as scraped here) and a short $__interval, 4 s.
 VARIABLES = {"__rate_interval": "4s", "job": JOB, "instance": ".*"}  # "All" is allValue .*
-# What the storm must have left in Prometheus (two scrapes at least) before the panels are read.
+# The world's catalog, with a policy that lets the on-call ask for the rollback playbook.
+CATALOG = """
+services:
+  fraud-scorer:
+    namespace: ml-serving
+    deployments: [fraud-scorer]
+    signals: [{name: error_rate, query: 'max(up)'}]
+policy:
+  namespaces: [ml-serving]
+  groups: {sre: [U0ALICE, U0BOB]}
+  rules:
+    - actions: [rollback_deployment]
+      playbooks: [rollback-model-deploy]
+      run: [U0ONCALL]
+      approve: ["@sre"]
+"""
+# What the storm must have left in Prometheus, over two scrapes at least, before the panels are
+# read: each query returns a series once it holds.
 EVIDENCE = (
-    "opsbot_alerts_deduplicated_total",
-    "opsbot_incidents_resolved_total",
-    "opsbot_webhook_rejected_total",
-    "opsbot_slack_requests_refused_total",
-    'opsbot_slack_calls_total{outcome="ratelimited"}',
-    "opsbot_enrichment_source_seconds_count",
-    "opsbot_enrichment_seconds_count",
-    "opsbot_job_tracker_lag_seconds",
-    "opsbot_incidents_open",
+    *(
+        f"count_over_time({series}[4s]) >= 2"
+        for series in (
+            "opsbot_alerts_deduplicated_total",
+            "opsbot_incidents_resolved_total",
+            "opsbot_webhook_rejected_total",
+            "opsbot_slack_requests_refused_total",
+            'opsbot_slack_calls_total{outcome="ratelimited"}',
+            "opsbot_enrichment_source_seconds_count",
+            "opsbot_enrichment_seconds_count",
+            "opsbot_job_tracker_lag_seconds",
+        )
+    ),
+    'min_over_time(opsbot_playbook_runs{status="waiting"}[4s]) >= 1',
+    "min_over_time(opsbot_approvals_waiting[4s]) >= 1",
+    'min_over_time(opsbot_incidents_open{status="firing"}[4s]) >= 2',
 )
 
 
@@ -91,25 +118,33 @@ class Scraped:
 @pytest.fixture(scope="module")
 def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scraped]:
     tmp = tmp_path_factory.mktemp("dashboard")
-    with SlackEmulator(channels=(CHANNEL,)) as slack:
-        env = fleet_env(f"sqlite:///{tmp}/opsbot.db", slack)
-        with BotProcess(env, log_path=tmp / "opsbot.log") as bot:
-            slack.rate_limit_next("chat.postMessage")  # the first post: a 429, then retried
-            with Prometheus(tmp / "prometheus", bot.url, job=JOB) as prometheus:
+    with make_world(tmp, f"sqlite:///{tmp}/opsbot.db") as world:
+        world.env["OPSBOT_ALERTMANAGER_TOKEN"] = TOKEN
+        (tmp / "services.yaml").write_text(CATALOG)
+        bot = BotProcess(world.env, log_path=tmp / "opsbot.log")
+        # Prometheus first, on the bot's port: its target discovery overlaps the bot's start.
+        prometheus = Prometheus(tmp / "prometheus", bot.url, job=JOB).start(wait_wired=False)
+        try:
+            with bot:
+                world.slack.rate_limit_next("chat.postMessage")  # the first post: 429, then a retry
+                prometheus.wait_wired()
                 small_storm(bot.url)
+                start_playbook_run(world, bot)
                 wait_until(
-                    lambda: len(slack.roots(CHANNEL)) >= 3,
+                    lambda: len(world.slack.roots(CHANNEL)) >= 3,
                     30,
                     "three incident threads in Slack",
                     lambda: bot.logs()[-3000:],
                 )
                 wait_until(
-                    lambda: all(in_two_scrapes(prometheus, e) for e in EVIDENCE),
+                    lambda: all(holds(prometheus, e) for e in EVIDENCE),
                     30,
                     "Prometheus to have scraped the storm twice",
                     lambda: missing(prometheus) + bot.logs()[-2000:],
                 )
                 yield Scraped(prometheus, bot)
+        finally:
+            prometheus.stop()
 
 
 def small_storm(url: str) -> None:
@@ -138,15 +173,27 @@ def small_storm(url: str) -> None:
     assert forged.status_code == 401
 
 
-def in_two_scrapes(prometheus: Prometheus, selector: str) -> bool:
-    answer = prometheus.query(f"count_over_time({selector}[4s]) >= 2")
+def start_playbook_run(world: World, bot: BotProcess) -> None:
+    """``/ops run rollback-model-deploy fraud-scorer``: the run waits for its approval."""
+    slack_post(
+        bot,
+        slash_command("run rollback-model-deploy fraud-scorer", world.slack.response_url("run")),
+    )
+    wait_until(
+        lambda: bool(world.slack.responses("run")),
+        20,
+        "the playbook run's answer",
+        lambda: bot.logs()[-3000:],
+    )
+
+
+def holds(prometheus: Prometheus, condition: str) -> bool:
+    answer = prometheus.query(condition)
     return answer["status"] == "success" and bool(answer["data"]["result"])
 
 
 def missing(prometheus: Prometheus) -> str:
-    return "not yet scraped twice: " + ", ".join(
-        e for e in EVIDENCE if not in_two_scrapes(prometheus, e)
-    )
+    return "not yet: " + ", ".join(e for e in EVIDENCE if not holds(prometheus, e)) + "\n"
 
 
 # --------------------------------------------------------------------------------------------
@@ -192,6 +239,17 @@ def test_a_dead_query_is_caught(scraped: Scraped) -> None:
     assert len(dead) == 2, dead
     assert "no data" in dead[0]
     assert "parse error" in dead[1]
+
+
+def test_the_waiting_playbook_run_and_its_approval_show(scraped: Scraped) -> None:
+    def value(query: str) -> float:
+        [sample] = scraped.prometheus.query(query)["data"]["result"]
+        return float(sample["value"][1])
+
+    assert value('max(opsbot_playbook_runs{job="opsbot", status="waiting"})') == 1
+    assert value('max(opsbot_action_runs{job="opsbot", status="awaiting_approval"})') == 1
+    assert value('max(opsbot_approvals_waiting{job="opsbot"})') == 1
+    assert value('max(opsbot_approval_oldest_waiting_age_seconds{job="opsbot"})') > 0
 
 
 @pytest.mark.parametrize("panel", graph_panels(), ids=lambda p: str(p["title"]))
