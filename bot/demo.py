@@ -4,12 +4,14 @@ The files in ``examples/`` are real payloads with fixed times and a fixed finger
 as they are, the second try is a duplicate (nothing happens) and "what changed in the last day"
 finds nothing once that day has passed. The demo sends the same content as it would arrive now:
 
-1. the deploy event (a model version shipped), six minutes ago, when ``OPSBOT_API_TOKEN`` is
-   set (the deploy API needs it; without it the thread has no "likely cause");
-2. the firing alert, started a minute ago, with a fingerprint of its own.
+1. the deploy event (a model version shipped) six minutes before the alert, when
+   ``OPSBOT_API_TOKEN`` is set (the deploy API needs it; without it there is no likely cause);
+2. the firing alert, started a minute ago, with a fingerprint of its own and a ``demo`` label
+   that Alertmanager would group on, so each run opens an incident of its own even while an
+   earlier demo's is still open (an alert of an open group only joins that incident).
 
-``opsbot demo --resolve`` resolves the demo's open incident the way Alertmanager would: the
-same alerts (fingerprints read back through the read API), ``status: resolved``.
+``opsbot demo --resolve`` resolves the demo's open incidents the way Alertmanager would: the
+same group and alerts (read back through the read API), ``status: resolved``.
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ import httpx
 from bot.errors import ConfigError
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-DEPLOY_BEFORE = timedelta(minutes=6)
-ALERT_BEFORE = timedelta(minutes=1)
+ALERT_BEFORE = timedelta(minutes=1)  # the alert started a minute ago
+DEPLOY_BEFORE = timedelta(minutes=6)  # the deploy, six minutes before the alert
+DEMO_LABEL = "demo"  # one value per run: Alertmanager would group each run on its own
 
 
 def _iso(at: datetime) -> str:
@@ -45,29 +48,49 @@ def _example(name: str) -> dict[str, Any]:
 
 def deploy_event(now: datetime) -> dict[str, Any]:
     event = _example("deploy-event.json")
-    event["timestamp"] = _iso(now - DEPLOY_BEFORE)
+    event["timestamp"] = _iso(now - ALERT_BEFORE - DEPLOY_BEFORE)
     return event
 
 
-def firing_alert(now: datetime, fingerprint: str | None = None) -> dict[str, Any]:
+def _group_key(group_labels: dict[str, str]) -> str:
+    """Alertmanager's group key for a route without matchers: ``{}:{a="1", b="2"}``."""
+    inner = ", ".join(f'{k}="{v}"' for k, v in sorted(group_labels.items()))
+    return "{}:{" + inner + "}"
+
+
+def firing_alert(now: datetime, run: str | None = None) -> dict[str, Any]:
+    run = run or secrets.token_hex(4)
     payload = _example("alertmanager-firing.json")
     for alert in payload["alerts"]:
+        alert["labels"][DEMO_LABEL] = run
         alert["startsAt"] = _iso(now - ALERT_BEFORE)
-        alert["fingerprint"] = fingerprint or secrets.token_hex(8)
+        alert["fingerprint"] = secrets.token_hex(8)
+    payload["commonLabels"][DEMO_LABEL] = run
+    payload["groupLabels"][DEMO_LABEL] = run
+    payload["groupKey"] = _group_key(payload["groupLabels"])
     return payload
 
 
-def resolved_alerts(now: datetime, alerts: list[dict[str, Any]]) -> dict[str, Any]:
-    """Alertmanager's resolved delivery for ``alerts`` (as the read API shows them)."""
+def is_demo(incident: dict[str, Any]) -> bool:
+    return f'{DEMO_LABEL}="' in (incident.get("group_key") or "")
+
+
+def resolved_alerts(now: datetime, incident: dict[str, Any]) -> dict[str, Any]:
+    """Alertmanager's resolved delivery for an incident's alerts (as the read API shows it)."""
     payload = _example("alertmanager-resolved.json")
     [template] = payload["alerts"]
     payload["alerts"] = []
-    for alert in alerts:
+    for alert in incident["alerts"]:
         one = copy.deepcopy(template)
+        one["labels"] = alert["labels"]
         one["fingerprint"] = alert["fingerprint"]
         one["startsAt"] = alert["starts_at"]
         one["endsAt"] = _iso(now)
         payload["alerts"].append(one)
+    run = incident["alerts"][0]["labels"][DEMO_LABEL]
+    payload["commonLabels"][DEMO_LABEL] = run
+    payload["groupLabels"][DEMO_LABEL] = run
+    payload["groupKey"] = incident["group_key"]
     return payload
 
 
@@ -87,7 +110,7 @@ class Demo:
             self._post("/api/v1/deployments", event, self.api_token)
             said.append(
                 f"deploy event stored: {event['kind']} {event['version']} on {event['service']}, "
-                "6 min ago"
+                "6 min before the alert"
             )
         else:
             said.append(
@@ -97,33 +120,26 @@ class Demo:
         answer = self._post(
             "/webhooks/alertmanager", firing_alert(now), self._token("OPSBOT_ALERTMANAGER_TOKEN")
         )
-        incidents = answer.get("incidents", {})
-        opened, touched = incidents.get("opened", []), incidents.get("touched", [])
+        opened = answer.get("incidents", {}).get("opened", [])
         if opened:
             said.append(f"alert stored: incident #{opened[0]} opened")
-        elif touched:
-            said.append(
-                f"alert stored: it joined incident #{touched[0]}, still open from an earlier "
-                "demo (`opsbot demo --resolve` ends it)"
-            )
         else:
-            said.append(f"alert stored, no incident changed: {json.dumps(answer)}")
+            said.append(f"alert stored, but no incident opened: {json.dumps(answer)}")
         return said
 
     def resolve(self) -> list[str]:
         """Resolve every open incident of the demo's alert group."""
         token = self._token("OPSBOT_API_TOKEN")
-        group = _example("alertmanager-firing.json")["groupKey"]
         listing = self._get("/api/v1/incidents?status=open&limit=200", token)
-        ours = [i for i in listing.get("incidents", []) if i.get("group_key") == group]
+        ours = sorted(i["id"] for i in listing.get("incidents", []) if is_demo(i))
         if not ours:
             return ["no open demo incident"]
         said = []
-        for incident in ours:
-            detail = self._get(f"/api/v1/incidents/{incident['id']}", token)
-            payload = resolved_alerts(datetime.now(UTC), detail["alerts"])
+        for incident_id in ours:
+            detail = self._get(f"/api/v1/incidents/{incident_id}", token)
+            payload = resolved_alerts(datetime.now(UTC), detail)
             self._post("/webhooks/alertmanager", payload, self._token("OPSBOT_ALERTMANAGER_TOKEN"))
-            said.append(f"incident #{incident['id']} resolved")
+            said.append(f"incident #{incident_id} resolved")
         return said
 
     # -- HTTP --------------------------------------------------------------------------------

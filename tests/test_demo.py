@@ -69,7 +69,7 @@ def test_the_quick_start_in_order_opens_explains_resolves_and_opens_again(
     bot, env = served
     first = opsbot("demo", "--url", bot.url, env=env, home=tmp_path)
     assert first.returncode == 0, first.stderr
-    assert "deploy event stored: model 1.4.2 on payments, 6 min ago" in first.stdout
+    assert "deploy event stored: model 1.4.2 on payments, 6 min before the alert" in first.stdout
     assert "incident #1 opened" in first.stdout
 
     # The deploy is the likely cause, and "what changed in the last day" lists it.
@@ -79,21 +79,23 @@ def test_the_quick_start_in_order_opens_explains_resolves_and_opens_again(
     assert changes.returncode == 0, changes.stderr
     assert "1.4.2" in changes.stdout
 
-    # Again while it is open: the alert joins it, and says so.
+    # Again while #1 is open: an incident of its own (Alertmanager groups each run apart).
     again = opsbot("demo", "--url", bot.url, env=env, home=tmp_path)
-    assert "joined incident #1" in again.stdout
+    assert "incident #2 opened" in again.stdout
+    assert incident(bot, 2)["group_key"] != incident(bot, 1)["group_key"]
 
     ended = opsbot("demo", "--resolve", "--url", bot.url, env=env, home=tmp_path)
     assert ended.returncode == 0, ended.stderr
-    assert ended.stdout.strip() == "incident #1 resolved"
-    assert incident(bot, 1)["status"] == "resolved"
-    assert {a["status"] for a in incident(bot, 1)["alerts"]} == {"resolved"}
+    assert ended.stdout.splitlines() == ["incident #1 resolved", "incident #2 resolved"]
+    for n in (1, 2):
+        assert incident(bot, n)["status"] == "resolved"
+        assert {a["status"] for a in incident(bot, n)["alerts"]} == {"resolved"}
 
     # Followed again on the same database: a new incident, not a duplicate.
     third = opsbot("demo", "--url", bot.url, env=env, home=tmp_path)
-    assert "incident #2 opened" in third.stdout
+    assert "incident #3 opened" in third.stdout
     nothing = opsbot("demo", "--resolve", "--url", bot.url, env=env, home=tmp_path)
-    assert nothing.stdout.strip() == "incident #2 resolved"
+    assert nothing.stdout.strip() == "incident #3 resolved"
     assert opsbot("demo", "--resolve", "--url", bot.url, env=env, home=tmp_path).stdout == (
         "no open demo incident\n"
     )
@@ -103,9 +105,7 @@ def test_without_an_api_token_the_alert_is_still_sent(
     served: tuple[BotProcess, dict[str, str]], tmp_path: Path
 ) -> None:
     bot, env = served
-    result = opsbot(
-        "demo", "--url", bot.url, env={**env, "OPSBOT_API_TOKEN": ""}, home=tmp_path
-    )
+    result = opsbot("demo", "--url", bot.url, env={**env, "OPSBOT_API_TOKEN": ""}, home=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "deploy event skipped: set OPSBOT_API_TOKEN" in result.stdout
     assert "incident #1 opened" in result.stdout

@@ -1,76 +1,67 @@
-"""The README's first five minutes: serve with embedded defaults, post the example, see it."""
+"""The README's first five minutes, followed in order on one database, as a newcomer would."""
 
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import time
 from pathlib import Path
-
-import httpx
 
 from tests.support.server import ROOT, BotProcess
 
 README = (ROOT / "README.md").read_text()
+QUICK_START = README[README.index("## Run it") : README.index("## Test it")]
 
 
-def test_readme_run_command_and_curl_line_show_an_incident_in_the_console(tmp_path: Path) -> None:
-    token = re.search(r"OPSBOT_ALERTMANAGER_TOKEN=(\S+) uv run opsbot serve", README)
-    assert token, "README must show the run command with its dev token"
-    curl = re.search(r"curl .*--data @(examples/\S+\.json) .*(/webhooks/alertmanager)", README)
-    assert curl, "README must show the curl line posting the shipped example"
-    env = {
-        "OPSBOT_ALERTMANAGER_TOKEN": token.group(1),
-        "OPSBOT_DATABASE_URL": f"sqlite:///{tmp_path}/opsbot.db",
-    }
-    with BotProcess(env, log_path=tmp_path / "serve.log") as bot:
-        body = (ROOT / curl.group(1)).read_bytes()
-        response = httpx.post(
-            f"{bot.url}/webhooks/alertmanager",
-            content=body,
-            headers={
-                "Authorization": f"Bearer {token.group(1)}",
-                "Content-Type": "application/json",
-            },
-        )
-        assert response.status_code == 200, response.text
-        deadline = time.monotonic() + 15
-        # The root, then the alert listed in its thread (a moment later, from the outbox).
-        while "PaymentsIncident" not in bot.logs() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        logs = bot.logs()
+def commands(verb: str) -> list[dict[str, str]]:
+    """The environment of each ``… uv run opsbot <verb>`` line of the quick start, in order."""
+    found = re.findall(rf"^((?:[A-Z_]+=\S+ )+)uv run opsbot {verb}$", QUICK_START, re.M)
+    return [dict(pair.split("=", 1) for pair in line.split()) for line in found]
+
+
+def wait_in_logs(bot: BotProcess, text: str, timeout: float = 20.0) -> str:
+    deadline = time.monotonic() + timeout
+    while text not in bot.logs() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return bot.logs()
+
+
+def demo(env: dict[str, str], bot: BotProcess, home: Path) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "demo", "--url", bot.url],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(home), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_the_quick_start_in_order_on_one_database(tmp_path: Path) -> None:
+    serves, demos = commands("serve"), commands("demo")
+    assert len(serves) == 2, "README: the plain run command, then the one with the catalog"
+    assert len(demos) == 2, "README: a demo after each"
+    database = {"OPSBOT_DATABASE_URL": f"sqlite:///{tmp_path}/opsbot.db"}
+
+    # 1. serve with embedded defaults, send the example: a thread in the console.
+    with BotProcess({**serves[0], **database}, log_path=tmp_path / "first.log") as bot:
+        said = demo(demos[0], bot, tmp_path)
+        assert "incident #1 opened" in said
+        logs = wait_in_logs(bot, "PaymentsIncident")
     assert "[console] new thread" in logs
     assert "#1 Payments incident on payments" in logs
     assert "PaymentsIncident" in logs  # the alert listed in the thread
 
-
-def test_readme_enrichment_walkthrough_names_the_deploy_as_the_likely_cause(
-    tmp_path: Path,
-) -> None:
-    serve = re.search(
-        r"^(OPSBOT_ALERTMANAGER_TOKEN=\S+ OPSBOT_API_TOKEN=.*) uv run opsbot serve$", README, re.M
-    )
-    assert serve, "README must show the run command with the example catalog"
-    env = dict(pair.split("=", 1) for pair in serve.group(1).split())
-    deploy = re.search(r"curl .*--data @(examples/\S+\.json) .*(/api/v1/deployments)", README)
-    alert = re.search(r"curl .*--data @(examples/\S+\.json) .*(/webhooks/alertmanager)", README)
-    assert deploy
-    assert alert
-    env["OPSBOT_DATABASE_URL"] = f"sqlite:///{tmp_path}/opsbot.db"
-    with BotProcess(env, log_path=tmp_path / "serve.log") as bot:
-        for match, token in (
-            (deploy, env["OPSBOT_API_TOKEN"]),
-            (alert, env["OPSBOT_ALERTMANAGER_TOKEN"]),
-        ):
-            response = httpx.post(
-                f"{bot.url}{match.group(2)}",
-                content=(ROOT / match.group(1)).read_bytes(),
-                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-            )
-            assert response.status_code in (200, 201), response.text
+    # 2. Same database, now with the catalog and an API token: the deploy is the likely cause,
+    # although incident #1 from step 1 is still open.
+    with BotProcess({**serves[1], **database}, log_path=tmp_path / "second.log") as bot:
+        said = demo(demos[1], bot, tmp_path)
+        assert "deploy event stored" in said
+        assert "incident #2 opened" in said
         expected = "Likely cause: model payments-risk-model 1.4.2 deployed 6 min before the alert"
-        deadline = time.monotonic() + 15
-        while expected not in bot.logs() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        logs = bot.logs()
+        logs = wait_in_logs(bot, expected)
     assert expected in logs, logs[-3000:]
     assert "Suspects" in logs

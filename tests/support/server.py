@@ -44,6 +44,8 @@ class BotProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OPSBOT_", "SLACK_"))}
         env.update(self.env)
         env.setdefault("OPSBOT_LOG_LEVEL", "INFO")
+        # No load balancer to wait for: SIGTERM shuts down at once unless a test asks for a drain.
+        env.setdefault("OPSBOT_DRAIN_DELAY_S", "0")
         log = self.log_path.open("ab")
         err = self.stderr_path.open("ab") if self.stderr_path else None
         self.proc = subprocess.Popen(
