@@ -18,6 +18,7 @@ from tests.fakes.k8s_api import KubeApiFake
 from tests.fakes.k8s_rbac import Grants, Permission, Rule, attributes, without
 
 NS, OTHER = "ml", "elsewhere"
+APPS, BATCH = "/apis/apps/v1/namespaces/ml", "/apis/batch/v1/namespaces/ml"
 SCALE_ONLY = (
     Rule(("apps",), ("deployments",), ("get",)),
     Rule(("apps",), ("deployments/scale",), ("get", "patch")),
@@ -55,15 +56,36 @@ def forbidden(exc: pytest.ExceptionInfo[ApiException]) -> str:
 @pytest.mark.parametrize(
     ("method", "path", "query", "verb", "resource", "name"),
     [
-        ("GET", "/apis/apps/v1/namespaces/ml/deployments/x", {}, "get", "deployments", "x"),
-        ("GET", "/apis/apps/v1/namespaces/ml/deployments", {}, "list", "deployments", ""),
-        ("GET", "/apis/apps/v1/namespaces/ml/deployments", {"watch": "true"}, "watch", "", ""),
+        ("GET", f"{APPS}/deployments/x", {}, "get", "deployments", "x"),
+        ("GET", f"{APPS}/deployments", {}, "list", "deployments", ""),
+        (
+            "GET",
+            f"{APPS}/deployments",
+            {"watch": "true"},
+            "watch",
+            "deployments",
+            "",
+        ),
         ("GET", "/apis/apps/v1/watch/namespaces/ml/deployments", {}, "watch", "deployments", ""),
-        ("POST", "/apis/batch/v1/namespaces/ml/jobs", {}, "create", "jobs", ""),
-        ("PUT", "/apis/apps/v1/namespaces/ml/deployments/x/scale", {}, "update", "", "x"),
-        ("PATCH", "/apis/apps/v1/namespaces/ml/deployments/x/scale", {}, "patch", "", "x"),
-        ("DELETE", "/apis/batch/v1/namespaces/ml/jobs/j", {}, "delete", "jobs", "j"),
-        ("DELETE", "/apis/batch/v1/namespaces/ml/jobs", {}, "deletecollection", "jobs", ""),
+        ("POST", f"{BATCH}/jobs", {}, "create", "jobs", ""),
+        (
+            "PUT",
+            f"{APPS}/deployments/x/scale",
+            {},
+            "update",
+            "deployments",
+            "x",
+        ),
+        (
+            "PATCH",
+            f"{APPS}/deployments/x/scale",
+            {},
+            "patch",
+            "deployments",
+            "x",
+        ),
+        ("DELETE", f"{BATCH}/jobs/j", {}, "delete", "jobs", "j"),
+        ("DELETE", f"{BATCH}/jobs", {}, "deletecollection", "jobs", ""),
         ("GET", "/api/v1/namespaces/ml/pods/p/log", {}, "get", "pods", "p"),
     ],
 )
@@ -74,8 +96,7 @@ def test_requests_map_to_the_verbs_the_api_server_authorizes(
     assert a is not None
     assert (a.verb, a.name) == (verb, name)
     assert a.namespace == "ml"
-    if resource:
-        assert a.resource == resource
+    assert a.resource == resource
     assert attributes("GET", "/version", {}) is None
 
 
@@ -149,8 +170,8 @@ def test_a_path_the_fake_does_not_serve_is_still_authorized_first(api: ApiClient
 
 
 def test_wildcards_and_resource_names_match_as_in_rbac() -> None:
-    get_scale = attributes("GET", "/apis/apps/v1/namespaces/ml/deployments/x/scale", {})
-    list_deps = attributes("GET", "/apis/apps/v1/namespaces/ml/deployments", {})
+    get_scale = attributes("GET", f"{APPS}/deployments/x/scale", {})
+    list_deps = attributes("GET", f"{APPS}/deployments", {})
     assert get_scale is not None
     assert list_deps is not None
     assert Rule(("*",), ("*",), ("*",)).allows(get_scale)
