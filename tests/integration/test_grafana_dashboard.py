@@ -8,8 +8,8 @@ wrong token, one Slack request with a bad signature, a 429 from Slack on the fir
 playbook run (`/ops run rollback-model-deploy fraud-scorer`) left waiting for its approval.
 Enrichment runs on each new incident by itself. No Ray job runs (a Ray head costs more than this
 whole test): the job panels read gauges reported for every status, zeros included, and the
-tracker's lag. Grafana's variables are substituted as Grafana would with this data source (scrape interval
-1 s) and "All" replicas.
+tracker's lag. Grafana's variables are substituted as Grafana would with this data source
+(scrape interval 1 s) and "All" replicas.
 """
 
 from __future__ import annotations
