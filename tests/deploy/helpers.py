@@ -30,7 +30,12 @@ HELM_OPSBOT_RULES_YML = ROOT / "deploy" / "helm" / "opsbot" / "files" / "opsbot-
 ALERTMANAGER_YML = ROOT / "deploy" / "alertmanager" / "alertmanager.yml"
 
 # The secrets docker-compose.yml requires (no defaults); dev.env gives each a development value.
-REQUIRED_SECRETS = ("POSTGRES_PASSWORD", "OPSBOT_ALERTMANAGER_TOKEN", "RAY_AUTH_TOKEN")
+REQUIRED_SECRETS = (
+    "POSTGRES_PASSWORD",
+    "OPSBOT_ALERTMANAGER_TOKEN",
+    "RAY_AUTH_TOKEN",
+    "OPSBOT_OPERATORS_PAGERDUTY_KEY",
+)
 
 
 def dev_env() -> dict[str, str]:
@@ -112,8 +117,8 @@ def token_file_in_container(model: dict[str, Any]) -> tuple[str, str]:
     ]["credentials_file"]
     # Relative paths in alertmanager.yml are resolved against the config file's directory.
     read_from = posixpath.normpath(posixpath.join(posixpath.dirname(config_path), credentials_file))
-    [config] = am["configs"]
-    return read_from, config["target"]
+    [target] = [c["target"] for c in am["configs"] if c["target"] == read_from] or [None]
+    return read_from, target
 
 
 # --------------------------------------------------------------------------------------------

@@ -64,6 +64,33 @@ def test_alertmanager_token_file_is_where_compose_writes_it(model: dict[str, Any
     assert read_from == written_to
 
 
+def _files_read(node: Any) -> list[str]:
+    """Every ``*_file`` setting in an Alertmanager config (credentials, routing keys...)."""
+    if isinstance(node, dict):
+        found = [v for k, v in node.items() if k.endswith("_file") and isinstance(v, str)]
+        return found + [f for v in node.values() for f in _files_read(v)]
+    if isinstance(node, list):
+        return [f for v in node for f in _files_read(v)]
+    return []
+
+
+def test_every_secret_file_alertmanager_reads_is_written_by_compose(
+    run_compose: RunCompose,
+) -> None:
+    result = run_compose("config", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    resolved = json.loads(result.stdout)
+    am = resolved["services"]["alertmanager"]
+    config_dir = "/etc/alertmanager"
+    written = {c["target"]: resolved["configs"][c["source"]]["content"] for c in am["configs"]}
+    read = _files_read(yaml.safe_load(ALERTMANAGER_YML.read_text()))
+    assert "secrets/opsbot-operators-pagerduty-key" in read  # opsbot's own alerts page people
+    for relative in read:
+        path = f"{config_dir}/{relative}"
+        assert path in written, f"alertmanager.yml reads {relative}; compose does not write it"
+        assert written[path].strip(), f"{relative} is written empty"
+
+
 @pytest.mark.parametrize("token", [None, "s3cr3t-from-dotenv"])
 def test_one_alertmanager_token_reaches_both_sides(
     run_compose: RunCompose, token: str | None
@@ -75,7 +102,10 @@ def test_one_alertmanager_token_reaches_both_sides(
     expected = token or DEV_ALERTMANAGER_TOKEN
 
     bot_side = resolved["services"]["opsbot"]["environment"]["OPSBOT_ALERTMANAGER_TOKEN"]
-    [mounted] = resolved["services"]["alertmanager"]["configs"]
+    read_from, _ = token_file_in_container(resolved)
+    [mounted] = [
+        c for c in resolved["services"]["alertmanager"]["configs"] if c["target"] == read_from
+    ]
     alertmanager_side = resolved["configs"][mounted["source"]]["content"]
     assert bot_side == alertmanager_side == expected
     # What Alertmanager sends (type + file content, trimmed) is what the bot accepts.
