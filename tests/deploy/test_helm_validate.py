@@ -12,10 +12,19 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from tests.deploy.helm_tools import CHART, Manifest, of_kind, one, render, render_ci
+from tests.deploy.helm_tools import (
+    CHART,
+    Manifest,
+    helm,
+    of_kind,
+    one,
+    render,
+    render_ci,
+    template_args,
+)
 
 KUBERNETES_VERSION = "1.33.0"
-CRD_KINDS = {"ServiceMonitor", "PrometheusRule"}
+CRD_KINDS = {"ServiceMonitor", "PrometheusRule", "AlertmanagerConfig"}
 VALUES_SETS = ["postgresql", "sqlite", "socket-mode", "http-full"]
 
 
@@ -68,10 +77,10 @@ def test_the_service_monitor_scrapes_the_service_port_with_the_release_label() -
 def test_the_release_label_follows_the_values() -> None:
     sets = ["monitoring.serviceMonitor.enabled=true", "monitoring.prometheusRule.enabled=true"]
     objects = render(sets=[*sets, "monitoring.release=prom"])
-    for kind in CRD_KINDS:
+    for kind in ("ServiceMonitor", "PrometheusRule"):
         assert one(objects, kind)["metadata"]["labels"]["release"] == "prom"
     objects = render(sets=[*sets, "monitoring.release="])
-    for kind in CRD_KINDS:
+    for kind in ("ServiceMonitor", "PrometheusRule"):
         assert "release" not in one(objects, kind)["metadata"]["labels"]
 
 
@@ -94,3 +103,38 @@ def test_monitoring_objects_are_off_by_default() -> None:
     objects = render_ci("postgresql")
     for kind in (*CRD_KINDS, "NetworkPolicy", "Ingress"):
         assert of_kind(objects, kind) == []
+
+
+def test_opsbots_own_alerts_are_routed_to_its_operators_not_to_opsbot() -> None:
+    config = one(render_ci("http-full"), "AlertmanagerConfig")
+    assert config["apiVersion"] == "monitoring.coreos.com/v1alpha1"
+    route = config["spec"]["route"]
+    assert route["matchers"] == [{"name": "service", "value": "opsbot", "matchType": "="}]
+    [receiver] = config["spec"]["receivers"]
+    assert route["receiver"] == receiver["name"] == "opsbot-operators"
+    assert set(receiver) == {"name", "pagerdutyConfigs", "emailConfigs"}  # no webhook to opsbot
+    [pagerduty] = receiver["pagerdutyConfigs"]
+    assert pagerduty["routingKey"] == {"name": "opsbot-operators-pagerduty", "key": "routing-key"}
+    [email] = receiver["emailConfigs"]
+    assert email["to"] == "opsbot-operators@example.com"
+    # The route catches every alert the chart's PrometheusRule can fire.
+    rules = yaml.safe_load((CHART / "files" / "opsbot-rules.yml").read_text())["groups"]
+    alerts = [r for g in rules for r in g["rules"] if "alert" in r]
+    assert alerts
+    assert all(r["labels"]["service"] == "opsbot" for r in alerts)
+    # Alertmanager's template in the severity survives Helm's templating.
+    assert pagerduty["severity"].startswith("{{ if eq .CommonLabels.severity")
+
+
+def test_operators_alerts_without_a_receiver_fail_with_a_reason() -> None:
+    result = helm(*template_args(sets=["monitoring.operatorsAlerts.enabled=true"]), check=False)
+    assert result.returncode != 0
+    assert "need a receiver that is not opsbot" in result.stderr
+    email_only = render(
+        sets=[
+            "monitoring.operatorsAlerts.enabled=true",
+            "monitoring.operatorsAlerts.email.to=a@b.c",
+        ]
+    )
+    [receiver] = one(email_only, "AlertmanagerConfig")["spec"]["receivers"]
+    assert set(receiver) == {"name", "emailConfigs"}
