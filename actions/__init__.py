@@ -1,4 +1,4 @@
-"""opsbot's actions. Importing this package registers every built-in action (see registry.py).
+"""opsbot's actions, one per module; `actions/registry.py` lists the built-in ones.
 
 | action | module |
 | --- | --- |
@@ -12,15 +12,3 @@
 | post_message | post_message |
 | submit_ray_job, stop_ray_job | ray_job_actions |
 """
-
-from actions import (  # noqa: F401  (each module registers its actions on import)
-    check_metric,
-    k8s_restart,
-    k8s_rollback,
-    k8s_scale,
-    k8s_wait,
-    pagerduty_actions,
-    post_message,
-    ray_job_actions,
-    rerun_pipeline,
-)

@@ -36,7 +36,6 @@ from actions.base import (
     Result,
     Target,
 )
-from actions.registry import register
 from bot.clients.prometheus import PromClient
 from bot.errors import ExternalServiceError
 
@@ -162,7 +161,6 @@ def _prom(ctx: ActionContext) -> PromClient:
     return ctx.prom
 
 
-@register
 class CheckMetric(Action[CheckMetricParams]):
     name = "check_metric"
     description = "Check that a Prometheus expression meets a threshold, optionally for a while."

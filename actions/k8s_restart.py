@@ -21,7 +21,6 @@ from pydantic import Field
 
 from actions.base import Action, ActionContext, ActionRefused, Params, Plan, Result, Target
 from actions.k8s_common import kube_of, read_deployment
-from actions.registry import register
 from bot.clients.kubernetes import Json, template_hash, version_pins
 from bot.errors import ExternalServiceError
 
@@ -34,7 +33,6 @@ class RestartParams(Params):
     deployment: str = Field(min_length=1, max_length=253, description="the Deployment's name")
 
 
-@register
 class RestartDeployment(Action[RestartParams]):
     name = "restart_deployment"
     remediates = True

@@ -26,7 +26,6 @@ from pydantic import Field
 
 from actions.base import Action, ActionContext, ActionRefused, Params, Plan, Result, Target
 from actions.k8s_common import kube_of, read_deployment
-from actions.registry import register
 from bot.clients.kubernetes import (
     CHANGE_CAUSE,
     REVISION,
@@ -60,7 +59,6 @@ class RollbackParams(Params):
     )
 
 
-@register
 class RollbackDeployment(Action[RollbackParams]):
     name = "rollback_deployment"
     remediates = True

@@ -19,7 +19,6 @@ from pydantic import Field
 
 from actions.base import Action, ActionContext, ActionRefused, Params, Plan, Result, Target
 from actions.k8s_common import kube_of
-from actions.registry import register
 from bot.clients.kubernetes import Json, KubeClient
 from bot.errors import ExternalServiceError
 
@@ -33,7 +32,6 @@ class ScaleParams(Params):
     replicas: int = Field(ge=0, le=1000, description="the replica count wanted")
 
 
-@register
 class ScaleDeployment(Action[ScaleParams]):
     name = "scale_deployment"
     remediates = True

@@ -21,7 +21,6 @@ from actions.base import (
     Result,
     Target,
 )
-from actions.registry import register
 from bot.clients.kubernetes import RolloutStatus
 from bot.errors import ExternalServiceError
 
@@ -33,7 +32,6 @@ class WaitParams(Params):
     poll_s: float = Field(2.0, gt=0, le=60, description="seconds between two looks")
 
 
-@register
 class WaitForRollout(Action[WaitParams]):
     name = "wait_for_rollout"
     description = "Wait until a Deployment's rollout completes, fails, or the time is up"

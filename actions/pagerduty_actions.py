@@ -25,7 +25,6 @@ from typing import Any, ClassVar
 from pydantic import Field, field_validator
 
 from actions.base import Action, ActionContext, ActionRefused, Params, Plan, Result, Target
-from actions.registry import register
 from bot.clients.pagerduty import PagerDutyClient
 from bot.errors import ExternalServiceError
 
@@ -171,7 +170,6 @@ class _StatusAction(Action[IncidentParams]):
     def _change(self, client: PagerDutyClient, incident_id: str) -> dict[str, Any]: ...
 
 
-@register
 class AcknowledgePagerDutyIncident(_StatusAction):
     name = "pagerduty_ack"
     description = "Acknowledge a PagerDuty incident (stops its escalation)."
@@ -183,7 +181,6 @@ class AcknowledgePagerDutyIncident(_StatusAction):
         return client.acknowledge(incident_id)
 
 
-@register
 class ResolvePagerDutyIncident(_StatusAction):
     name = "pagerduty_resolve"
     description = "Resolve a PagerDuty incident."
@@ -209,7 +206,6 @@ def _has_marker(notes: list[dict[str, Any]], marker: str) -> dict[str, Any] | No
     return None
 
 
-@register
 class AddPagerDutyNote(Action[NoteParams]):
     name = "pagerduty_note"
     description = "Add a note to a PagerDuty incident's timeline."

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from pydantic import Field, field_validator
 
 from actions.base import Action, ActionContext, ActionRefused, Params, Plan, Result, Target
-from actions.registry import register
 
 TEXT_MAX = 3000  # a Slack section block's text limit
 PREVIEW = 200
@@ -40,7 +39,6 @@ def _say(ctx: ActionContext) -> Callable[[str], None]:
     return ctx.say
 
 
-@register
 class PostMessage(Action[PostMessageParams]):
     name = "post_message"
     description = "Post a message in the incident's Slack thread."

@@ -26,7 +26,6 @@ from actions.base import (
     Result,
     Target,
 )
-from actions.registry import register
 from bot.clients.ray import ClusterResources, RayJobsClient
 from bot.errors import ExternalServiceError
 from bot.jobs.entrypoints import command_line, output_dir, runtime_env, submission_id
@@ -128,7 +127,6 @@ def _cost(template: JobTemplate, request: JobRequest) -> str | None:
     )
 
 
-@register
 class SubmitRayJob(Action[SubmitParams]):
     name = "submit_ray_job"
     description = "Start a training or batch-scoring job on Ray from a job template"
@@ -231,7 +229,6 @@ def _status(ray_status: str) -> str:
     }.get(ray_status, JobStatus.PENDING)
 
 
-@register
 class StopRayJob(Action[StopParams]):
     name = "stop_ray_job"
     description = "Stop a Ray job that opsbot started"

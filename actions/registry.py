@@ -1,38 +1,60 @@
 """The registry of executable actions that playbooks, buttons and commands call.
 
-Each action module registers its class with ``@register``; ``actions/__init__.py`` imports them
-all, so importing ``actions`` fills the registry. A playbook step naming an action that is not
-registered is invalid.
+The list below is the whole set: an action is a class in its own module, and it is callable
+once it is named here. A playbook step naming an action that is not registered is invalid.
+Nothing imports this module back, so importing one action never loads the others.
 """
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any
 
 from actions.base import Action
+from actions.check_metric import CheckMetric
+from actions.k8s_restart import RestartDeployment
+from actions.k8s_rollback import RollbackDeployment
+from actions.k8s_scale import ScaleDeployment
+from actions.k8s_wait import WaitForRollout
+from actions.pagerduty_actions import (
+    AcknowledgePagerDutyIncident,
+    AddPagerDutyNote,
+    ResolvePagerDutyIncident,
+)
+from actions.post_message import PostMessage
+from actions.ray_job_actions import StopRayJob, SubmitRayJob
+from actions.rerun_pipeline import RerunPipeline
 
-A = TypeVar("A", bound=type[Action[Any]])
+BUILT_IN: tuple[type[Action[Any]], ...] = (
+    RollbackDeployment,
+    ScaleDeployment,
+    RestartDeployment,
+    WaitForRollout,
+    RerunPipeline,
+    CheckMetric,
+    AcknowledgePagerDutyIncident,
+    ResolvePagerDutyIncident,
+    AddPagerDutyNote,
+    PostMessage,
+    SubmitRayJob,
+    StopRayJob,
+)
 
-REGISTRY: dict[str, Action[Any]] = {}
+
+def _registry(classes: tuple[type[Action[Any]], ...]) -> dict[str, Action[Any]]:
+    registry: dict[str, Action[Any]] = {}
+    for cls in classes:
+        if cls.name in registry:
+            raise ValueError(f"action {cls.name!r} registered twice")
+        registry[cls.name] = cls()
+    return registry
 
 
-def register(cls: A) -> A:
-    name = cls.name
-    if name in REGISTRY:
-        raise ValueError(f"action {name!r} registered twice")
-    REGISTRY[name] = cls()
-    return cls
+REGISTRY: dict[str, Action[Any]] = _registry(BUILT_IN)
 
 
 def get(name: str) -> Action[Any] | None:
-    _load()
     return REGISTRY.get(name)
 
 
 def known_actions() -> set[str]:
-    _load()
     return set(REGISTRY)
-
-
-def _load() -> None:
-    import actions  # noqa: F401  (importing the package registers every built-in action)

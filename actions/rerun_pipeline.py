@@ -39,7 +39,6 @@ from actions.base import (
     Target,
 )
 from actions.k8s_common import kube_of
-from actions.registry import register
 from bot.catalog.model import Pipeline
 from bot.clients.airflow import AirflowClient
 from bot.clients.kubernetes import Json, KubeClient
@@ -62,7 +61,6 @@ class RerunParams(Params):
     )
 
 
-@register
 class RerunPipeline(Action[RerunParams]):
     name = "rerun_pipeline"
     remediates = True
