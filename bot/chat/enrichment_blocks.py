@@ -14,7 +14,7 @@ from bot.enrich.types import ChangeEvent, SourceResult
 from bot.store.models import Incident
 
 if TYPE_CHECKING:
-    from bot.enrich.runner import Outcome
+    from bot.enrich.outcome import Outcome
 
 TOP_SUSPECTS = 3
 MAX_CHANGES_SHOWN = 8

@@ -17,7 +17,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -41,7 +41,8 @@ from bot.enrich.metrics import (
     shift_after,
     summarize,
 )
-from bot.enrich.suspects import Suspect, rank
+from bot.enrich.outcome import Outcome
+from bot.enrich.suspects import rank
 from bot.enrich.types import ChangeEvent, SignalSeries, SourceResult
 from bot.errors import ExternalServiceError
 
@@ -60,17 +61,6 @@ class Clients:
 
     kube: Any = None  # bot.clients.kubernetes.KubeClient
     prom: Any = None  # bot.clients.prometheus.PromClient
-
-
-@dataclass
-class Outcome:
-    incident_id: int
-    results: dict[str, SourceResult] = field(default_factory=dict)
-    changes: list[ChangeEvent] = field(default_factory=list)
-    suspects: list[Suspect] = field(default_factory=list)
-    series: list[SignalSeries] = field(default_factory=list)
-    chart: bytes | None = None
-    playbooks: list[str] = field(default_factory=list)  # offered on the root, best first
 
 
 # Which playbooks fit an incident: (labels, top suspect kind, service) -> names, best first.

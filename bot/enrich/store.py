@@ -18,7 +18,7 @@ from bot.store.tx import lock_for, run_tx
 from bot.store.types import utcnow
 
 if TYPE_CHECKING:
-    from bot.enrich.runner import Outcome
+    from bot.enrich.outcome import Outcome
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ import pytest
 
 from bot.app import build_app
 from bot.config import Settings
-from bot.enrich.runner import Outcome
+from bot.enrich.outcome import Outcome
 from bot.runtime import Runtime
 from tests.fakes.k8s_api import KubeApiFake
 from tests.fakes.slack_api import SlackEmulator

@@ -12,7 +12,8 @@ import pytest
 from sqlmodel import Session
 
 from bot.enrich import worker as worker_module
-from bot.enrich.runner import Enricher, Outcome
+from bot.enrich.outcome import Outcome
+from bot.enrich.runner import Enricher
 from bot.enrich.worker import EnrichmentWorker
 from bot.intake.pressure import IntakePressure
 from bot.store.models import EnrichmentStatus, Incident
