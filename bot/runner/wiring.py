@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from bot.catalog.model import Catalog
 from bot.chat.approval_blocks import approval_request
 from bot.chat.blocks import note_reply
-from bot.chat.ops_commands import Ops
+from bot.chat.commands.base import Ops
 from bot.chat.outbox_queue import enqueue_reply, enqueue_root_update
 from bot.config import Settings
 from bot.enrich.runner import PlaybookOffer

@@ -11,8 +11,7 @@ from sqlmodel import Session
 
 from bot.audit.log import read
 from bot.catalog.load import parse_catalog
-from bot.chat.commands import CommandContext, run_command
-from bot.chat.ops_commands import Ops
+from bot.chat.commands import CommandContext, Ops, run_command
 from bot.clients.pagerduty import PagerDutyClient
 from bot.runner.execute import Clients, Executor
 from bot.store.models import Incident

@@ -9,7 +9,8 @@ from sqlalchemy import Engine
 
 from bot.catalog.load import parse_catalog
 from bot.changes.deployments import DeployEvent, record
-from bot.chat.commands import CommandContext, parse_since, run_command
+from bot.chat.commands import CommandContext, run_command
+from bot.chat.commands.lookups import parse_since
 from bot.lineage import store as lineage_store
 from bot.lineage.schema import parse_event
 from bot.store.tx import run_tx

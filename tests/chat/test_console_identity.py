@@ -15,9 +15,9 @@ from sqlmodel import Session
 from bot.audit.log import read as read_audit
 from bot.audit.verify import verify
 from bot.catalog.load import parse_catalog
+from bot.chat.commands import Ops
 from bot.chat.console_identity import ConsoleIdentity, console_identity, current_os_user
 from bot.chat.console_repl import repl
-from bot.chat.ops_commands import Ops
 from bot.clients.kubernetes import KubeClient
 from bot.errors import ConfigError
 from bot.runner.execute import Clients, Executor

@@ -10,8 +10,7 @@ import pytest
 from sqlalchemy import Engine
 
 from bot.catalog.load import parse_catalog
-from bot.chat.commands import CommandContext, run_command
-from bot.chat.ops_commands import Ops
+from bot.chat.commands import CommandContext, Ops, run_command
 from bot.clients.kubernetes import KubeClient
 from bot.runner.execute import Clients, Executor
 from bot.runner.graph import PlaybookRunner, checkpointer_for

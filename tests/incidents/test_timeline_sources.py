@@ -12,8 +12,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from bot.catalog.load import parse_catalog
-from bot.chat.commands import CommandContext, run_command
-from bot.chat.ops_commands import Ops
+from bot.chat.commands import CommandContext, Ops, run_command
 from bot.clients.kubernetes import KubeClient
 from bot.incidents.notes import pin_message
 from bot.incidents.phases import phases_of

@@ -21,8 +21,7 @@ from sqlmodel import Session, col, select
 
 from bot.catalog.load import parse_catalog
 from bot.catalog.model import Catalog
-from bot.chat.commands import CommandContext, Reply, run_command
-from bot.chat.ops_commands import Ops
+from bot.chat.commands import CommandContext, Ops, Reply, run_command
 from bot.chat.outbox_sender import OutboxSender
 from bot.clients.ray import RayJobsClient
 from bot.clients.slack_web import SlackWebTransport, make_web_client

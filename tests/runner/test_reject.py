@@ -16,7 +16,8 @@ from sqlmodel import Session
 from bot.audit.log import read as read_audit
 from bot.audit.verify import verify
 from bot.catalog.load import parse_catalog
-from bot.chat.ops_commands import Ops, resume_playbook
+from bot.chat.commands import Ops
+from bot.chat.commands.actions import resume_playbook
 from bot.clients.kubernetes import KubeClient
 from bot.runner.context import service_context
 from bot.runner.execute import Clients, Executor, RunView

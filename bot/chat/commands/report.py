@@ -8,34 +8,29 @@ same as ``GET /api/v1/report``; the report says which window it used.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 from sqlmodel import Session
 
+from bot.chat.commands.base import CommandContext, Handler, Reply, reply
 from bot.reports.kpis import reliability_report
 from bot.reports.period import DEFAULT_PERIOD, PERIOD_HELP, PeriodError, parse_length
 from bot.reports.render import report_lines
 from bot.store.types import utcnow
 
-if TYPE_CHECKING:
-    from bot.chat.commands import CommandContext, Handler, Reply
-
 USAGE = f"Usage: /ops report [period]   (period: {PERIOD_HELP}; default 30d)"
 
 
 def cmd_report(ctx: CommandContext, args: list[str]) -> Reply:
-    from bot.chat.commands import _reply
-
     if len(args) > 1:
-        return _reply([USAGE], ok=False)
+        return reply([USAGE], ok=False)
     length = DEFAULT_PERIOD
     if args:
         try:
             parsed = parse_length(args[0])
         except PeriodError as exc:
-            return _reply([str(exc), USAGE], ok=False)
+            return reply([str(exc), USAGE], ok=False)
         if parsed is None:
-            return _reply([f"Could not read `{args[0]}` as a period.", USAGE], ok=False)
+            return reply([f"Could not read `{args[0]}` as a period.", USAGE], ok=False)
         length = parsed
     until = utcnow()
     with Session(ctx.engine) as session:
@@ -46,7 +41,7 @@ def cmd_report(ctx: CommandContext, args: list[str]) -> Reply:
             change_window=timedelta(minutes=ctx.change_window_min),
             catalog=ctx.catalog,
         )
-    return _reply(report_lines(report))
+    return reply(report_lines(report))
 
 
 REPORT_COMMANDS: dict[str, Handler] = {"report": cmd_report}

@@ -8,66 +8,30 @@ is none or several.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
-from bot.chat.blocks import SECTION_TEXT_LIMIT, chunk_lines, escape, note_reply
+from bot.chat.blocks import escape, note_reply
+from bot.chat.commands.base import CommandContext, Handler, Reply, reply
+from bot.chat.commands.incident_ref import leading_or_here
 from bot.chat.outbox_queue import enqueue_reply
 from bot.incidents import timeline
 from bot.store.models import Incident, IncidentStatus
 from bot.store.tx import run_tx
 from bot.summary.requests import request_summary, summary_of
 
-if TYPE_CHECKING:
-    from bot.chat.commands import CommandContext, Reply
-
 NOTE_LIMIT = 2000
-
-
-def _reply(lines: list[str], *, ok: bool = True, public: bool = False) -> Reply:
-    from bot.chat.commands import Reply
-
-    blocks = [
-        {"type": "section", "text": {"type": "mrkdwn", "text": chunk}}
-        for chunk in chunk_lines([escape(line) for line in lines], SECTION_TEXT_LIMIT)
-    ][:50]
-    return Reply(text="\n".join(lines), blocks=blocks, ok=ok, public=public)
-
-
-def which_incident(ctx: CommandContext, args: list[str]) -> tuple[int | None, list[str], str]:
-    """(incident id, the remaining args, why none) from a leading ``#N``, the context's
-    incident, or the channel's one open incident."""
-    if args and args[0].lstrip("#").isdigit():
-        return int(args[0].lstrip("#")), args[1:], ""
-    if ctx.incident_id is not None:
-        return ctx.incident_id, args, ""
-    if ctx.channel is None:
-        return None, args, "Say which incident: `#12`."
-    with Session(ctx.engine) as session:
-        open_here = session.exec(
-            select(Incident.id)
-            .where(
-                Incident.slack_channel == ctx.channel,
-                col(Incident.status).in_(IncidentStatus.OPEN),
-            )
-            .limit(2)
-        ).all()
-    if len(open_here) == 1:
-        return open_here[0], args, ""
-    if not open_here:
-        return None, args, "No open incident in this channel: say which one, e.g. `#12`."
-    return None, args, "Several incidents are open in this channel: say which one, e.g. `#12`."
 
 
 def cmd_note(ctx: CommandContext, args: list[str]) -> Reply:
     usage = "Usage: /ops note [#incident] <text>   (for example: /ops note #12 cause: bad feature)"
-    incident_id, rest, why = which_incident(ctx, args)
+    incident_id, rest, why = leading_or_here(ctx, args)
     text = " ".join(rest).strip()
     if incident_id is None or not text:
-        return _reply([why or usage, usage] if why else [usage], ok=False)
+        return reply([why or usage, usage] if why else [usage], ok=False)
     if len(text) > NOTE_LIMIT:
-        return _reply(
+        return reply(
             [f"That note is {len(text)} characters; the most is {NOTE_LIMIT}.", usage], ok=False
         )
     return add_note(ctx.engine, incident_id, text, actor=ctx.user, via="command")
@@ -99,15 +63,15 @@ def add_note(
 
     found = run_tx(engine, work)
     if isinstance(found, str):
-        return _reply([found], ok=False)
-    return _reply([f"Noted on #{incident_id}'s timeline (event #{found})."])
+        return reply([found], ok=False)
+    return reply([f"Noted on #{incident_id}'s timeline (event #{found})."])
 
 
 def cmd_summary(ctx: CommandContext, args: list[str]) -> Reply:
     usage = "Usage: /ops summary [#incident]   (for example: /ops summary #12)"
-    incident_id, rest, why = which_incident(ctx, args)
+    incident_id, rest, why = leading_or_here(ctx, args)
     if incident_id is None or rest:
-        return _reply([why, usage] if why else [usage], ok=False)
+        return reply([why, usage] if why else [usage], ok=False)
 
     def ask(session: Session) -> str | None:
         incident = session.get(Incident, incident_id)
@@ -119,7 +83,7 @@ def cmd_summary(ctx: CommandContext, args: list[str]) -> Reply:
 
     missing = run_tx(ctx.engine, ask)
     if missing is not None:
-        return _reply([missing], ok=False)
+        return reply([missing], ok=False)
     worker = ctx.summaries
     if worker is None:
         from bot.summary.worker import SummaryWorker
@@ -130,11 +94,9 @@ def cmd_summary(ctx: CommandContext, args: list[str]) -> Reply:
     with Session(ctx.engine) as session:
         summary = summary_of(session, incident_id)
     if summary is None or not summary.markdown:
-        return _reply(
+        return reply(
             [f"The summary of #{incident_id} could not be written; see the log."], ok=False
         )
-    from bot.chat.commands import Reply
-
     where = "It is posted in the incident's thread." if ctx.summaries is not None else ""
     return Reply(
         text=summary.markdown + ("\n\n" + where if where else ""),
@@ -142,4 +104,4 @@ def cmd_summary(ctx: CommandContext, args: list[str]) -> Reply:
     )
 
 
-INCIDENT_COMMANDS = {"note": cmd_note, "summary": cmd_summary}
+NOTE_COMMANDS: dict[str, Handler] = {"note": cmd_note, "summary": cmd_summary}

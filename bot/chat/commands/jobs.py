@@ -8,10 +8,19 @@ incident's thread; otherwise it goes to the channel the command came from.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from bot.chat.commands.base import (
+    CommandContext,
+    Handler,
+    Reply,
+    answer,
+    ready,
+    say,
+    split_flags,
+)
+from bot.chat.commands.incident_ref import take_flag
 from bot.chat.job_blocks import duration
-from bot.chat.ops_commands import _answer, _not_ready, _reply, _split_flags
 from bot.errors import ExternalServiceError
 from bot.jobs.ledger import JobLedger
 from bot.jobs.tracker import log_tail
@@ -19,59 +28,36 @@ from bot.store.job_models import JobRun, JobStatus
 from bot.store.types import utcnow
 from ray_jobs.protocol import latest
 
-if TYPE_CHECKING:
-    from bot.chat.commands import CommandContext, Reply
-
 MAX_PAIRS = 20
-
-
-def _incident_flag(args: list[str]) -> tuple[list[str], int | None, str | None]:
-    """Take ``--incident N`` (or ``#N``) out of the arguments."""
-    out: list[str] = []
-    incident: int | None = None
-    i = 0
-    while i < len(args):
-        word = args[i]
-        if word == "--incident":
-            value = args[i + 1].lstrip("#") if i + 1 < len(args) else ""
-            if not value.isdigit():
-                return out, None, "--incident needs an incident number"
-            incident = int(value)
-            i += 2
-            continue
-        out.append(word)
-        i += 1
-    return out, incident, None
 
 
 def _submit(ctx: CommandContext, args: list[str], kind: str) -> Reply:
     usage = f"Usage: /ops {kind} <template> [key=value…] [--incident N] [--dry-run]"
-    args, dry = _split_flags(args)
-    if (refusal := _not_ready(ctx)) is not None:
-        return refusal
-    args, incident, problem = _incident_flag(args)
+    args, dry = split_flags(args)
+    ops = ready(ctx)
+    if isinstance(ops, Reply):
+        return ops
+    args, incident, problem = take_flag(args)
     if problem:
-        return _reply(f"{problem}. {usage}", ok=False)
+        return say(f"{problem}. {usage}", ok=False)
     if not args or "=" in args[0]:
         known = sorted(t.name for t in ctx.catalog.jobs.all() if t.kind == kind)
-        return _reply(
-            f"{usage}\n{kind} templates: {', '.join(known) or 'none configured'}", ok=False
-        )
+        return say(f"{usage}\n{kind} templates: {', '.join(known) or 'none configured'}", ok=False)
     template, rest = args[0], args[1:]
     pairs = [a.split("=", 1) for a in rest]
     if len(pairs) > MAX_PAIRS or any(len(p) != 2 or not p[0] for p in pairs):
-        return _reply(f"Settings are key=value. {usage}", ok=False)
+        return say(f"Settings are key=value. {usage}", ok=False)
     values = {k: v for k, v in pairs}
     if len(values) != len(pairs):
-        return _reply("A setting is given twice.", ok=False)
-    view = ctx.ops.executor.request(
+        return say("A setting is given twice.", ok=False)
+    view = ops.executor.request(
         "submit_ray_job",
         {"kind": kind, "template": template, "values": values, "channel": ctx.channel},
         actor=ctx.user,
         dry_run=dry,
         incident_id=incident if incident is not None else ctx.incident_id,
     )
-    return _answer(ctx, view)
+    return answer(ctx, view)
 
 
 def cmd_train(ctx: CommandContext, args: list[str]) -> Reply:
@@ -83,15 +69,16 @@ def cmd_score(ctx: CommandContext, args: list[str]) -> Reply:
 
 
 def cmd_stop(ctx: CommandContext, args: list[str]) -> Reply:
-    args, dry = _split_flags(args)
-    if (refusal := _not_ready(ctx)) is not None:
-        return refusal
+    args, dry = split_flags(args)
+    ops = ready(ctx)
+    if isinstance(ops, Reply):
+        return ops
     if len(args) != 1:
-        return _reply("Usage: /ops stop <job>   (a job number like 12, or its Ray id)", ok=False)
-    view = ctx.ops.executor.request(
+        return say("Usage: /ops stop <job>   (a job number like 12, or its Ray id)", ok=False)
+    view = ops.executor.request(
         "stop_ray_job", {"job": args[0]}, actor=ctx.user, dry_run=dry, incident_id=ctx.incident_id
     )
-    return _answer(ctx, view)
+    return answer(ctx, view)
 
 
 def _pct(job: JobRun) -> str:
@@ -118,7 +105,7 @@ def _ledger(ctx: CommandContext) -> JobLedger:
 
 def cmd_jobs(ctx: CommandContext, args: list[str]) -> Reply:
     if args:
-        return _reply("Usage: /ops jobs", ok=False)
+        return say("Usage: /ops jobs", ok=False)
     ledger = _ledger(ctx)
     active = ledger.active()
     recent = [j for j in ledger.recent(15) if j.status in JobStatus.FINAL][:10]
@@ -127,15 +114,15 @@ def cmd_jobs(ctx: CommandContext, args: list[str]) -> Reply:
         lines += ["Recently ended:"] + [_line(j) for j in recent]
     templates = [t.ref for t in ctx.catalog.jobs.all()]
     lines.append(f"Templates: {', '.join(templates) or 'none configured (jobs: in services.yaml)'}")
-    return _reply("\n".join(lines))
+    return say("\n".join(lines))
 
 
 def cmd_job(ctx: CommandContext, args: list[str]) -> Reply:
     if len(args) != 1:
-        return _reply("Usage: /ops job <job>   (a job number like 12, or its Ray id)", ok=False)
+        return say("Usage: /ops job <job>   (a job number like 12, or its Ray id)", ok=False)
     job = _ledger(ctx).get(args[0])
     if job is None:
-        return _reply(f"No job `{args[0]}` started by opsbot. Try /ops jobs.", ok=False)
+        return say(f"No job `{args[0]}` started by opsbot. Try /ops jobs.", ok=False)
     lines = [_line(job), f"command: {job.entrypoint}"]
     end = job.ended_at or utcnow()
     if job.started_at:
@@ -149,7 +136,7 @@ def cmd_job(ctx: CommandContext, args: list[str]) -> Reply:
     lines += _live(ctx, job)
     if job.manifest:
         lines.append("manifest: " + ", ".join(_manifest_bits(job.manifest)))
-    return _reply("\n".join(lines))
+    return say("\n".join(lines))
 
 
 def _live(ctx: CommandContext, job: JobRun) -> list[str]:
@@ -196,7 +183,7 @@ def _num(value: Any) -> str:
     return str(value)[:120]
 
 
-JOB_COMMANDS = {
+JOB_COMMANDS: dict[str, Handler] = {
     "train": cmd_train,
     "score": cmd_score,
     "jobs": cmd_jobs,

@@ -1,0 +1,29 @@
+"""The ``/ops help`` text: every command, one line each."""
+
+USAGE = """Usage: /ops <command>
+  help                      this text
+  incidents [open|resolved|all]
+                            incidents, newest first (open by default)
+  incident <id>             one incident: status, alerts and its timeline
+  note [#id] <text>         add a note to an incident's timeline (and its thread)
+  summary [#id]             the post-incident summary (posted in the thread; resolved or so far)
+  deploys <service>         recent deploys of a service (code and model versions)
+  changes <service> [since] deploys, model versions and data changes, newest first
+                            (since: 30m, 6h, 2d or a time like 2026-11-27T03:00Z; default 24h)
+  report [30d]              reliability KPIs: incidents, MTTA/MTTR, change failure rate,
+                            rollbacks, top alerts (period 24h to 365d; default 30d)
+  rollback <service> [to <revision>]   roll the Deployment back (approval per policy)
+  scale <service> <replicas>           scale it (through its HPA when one owns it)
+  restart <service>                    rolling restart
+  rerun <pipeline>                     rerun a data / training pipeline
+  playbooks                            the runbook playbooks
+  run <playbook> <service> [key=value…]  run one
+  approve <token> / reject <token>     decide an approval (Slack has buttons); reject is
+                                       for approvers, or the requester (it withdraws it)
+  withdraw <token>                     withdraw your own request before it is decided
+  ack <incident> / resolve <incident>  here and on its PagerDuty incident
+  train <template> [key=value…]        start a training job on Ray (gpus=1, wait=true, …)
+  score <template> [key=value…]        start a batch-scoring job on Ray
+  jobs / job <id> / stop <id>          Ray jobs: running and recent, one job, stop one
+                                       (--incident N: follow the job in that incident's thread)
+  Add --dry-run to any of these to see the plan without changing anything."""
