@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from bot.chat.blocks import SECTION_TEXT_LIMIT, Block, chunk_lines, clip, escape
+from bot.chat.blocks import SECTION_TEXT_LIMIT, Block, chunk_lines, clip
 from bot.runner.execute import RunView
+from bot.text.mrkdwn import escape
 
 APPROVE_ACTION = "opsbot_approve"
 REJECT_ACTION = "opsbot_reject"

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from bot.store.models import Incident, IncidentStatus
+from bot.text.mrkdwn import escape
 
 Block = dict[str, Any]
 
@@ -28,11 +29,6 @@ STATUS_ICON = {
 
 def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def escape(text: str) -> str:
-    """Slack mrkdwn escaping: alert text is data, never markup or mentions."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def slack_time(at: datetime) -> str:

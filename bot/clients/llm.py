@@ -41,7 +41,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception
 from tenacity import wait_exponential_jitter as backoff
 
 from bot.errors import ExternalServiceError
-from bot.llm.untrusted import redact
+from bot.text.untrusted import redact
 
 log = logging.getLogger(__name__)
 

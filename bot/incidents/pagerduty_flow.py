@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
-from bot.chat.blocks import escape, note_reply
+from bot.chat.blocks import note_reply
 from bot.chat.outbox_queue import enqueue_reply, enqueue_root_post, enqueue_root_update
 from bot.errors import IntakeError
 from bot.incidents import timeline
@@ -32,6 +32,7 @@ from bot.store.models import Delivery, Incident, IncidentStatus, fit
 from bot.store.tx import lock_for
 from bot.store.types import utcnow
 from bot.summary.requests import request_summary
+from bot.text.mrkdwn import escape
 
 SOURCE = "pagerduty"
 HANDLED = {"incident.triggered", "incident.acknowledged", "incident.resolved"}

@@ -37,11 +37,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.clients.llm import LLMClient, TokenBudget, estimate_tokens
-from bot.llm.untrusted import UNTRUSTED_RULES, fence
 from bot.summary.doc import Section, data, line
 from bot.summary.model import USER_ID, SummaryFacts
 from bot.summary.template import PARTS, STATUS_WORDS, TITLES
 from bot.summary.words import clock, count, day_minute, human
+from bot.text.untrusted import UNTRUSTED_RULES, fence
 
 SENTENCE_MAX = 400
 MAX_OUTPUT_TOKENS = 1500

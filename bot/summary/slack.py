@@ -18,11 +18,12 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
-from bot.chat.blocks import HEADER_LIMIT, SECTION_TEXT_LIMIT, Block, chunk_lines, clip, escape
-from bot.llm.slack_safe import safe_mrkdwn, safe_plain
+from bot.chat.blocks import HEADER_LIMIT, SECTION_TEXT_LIMIT, Block, chunk_lines, clip
 from bot.summary.doc import Document, Line, Section, Span
 from bot.summary.model import USER_ID
 from bot.summary.words import cites_text
+from bot.text.mrkdwn import escape
+from bot.text.slack_safe import safe_mrkdwn, safe_plain
 
 MAX_BLOCKS = 50
 TIMELINE_MAX = 40

@@ -18,6 +18,6 @@
 
 Nothing here writes: no tool takes a write path, and nothing imports ``actions/`` or
 ``bot/runner/``. World text (alerts, timeline, logs, lineage, the question) reaches the model
-only redacted, capped and fenced (``bot.llm.untrusted.fence``); the model's words reach Slack
-only through ``bot.llm.slack_safe.safe_mrkdwn``.
+only redacted, capped and fenced (``bot.text.untrusted.fence``); the model's words reach Slack
+only through ``bot.text.slack_safe.safe_mrkdwn``.
 """

@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Annotated, Any, TypedDict
 
 from bot.catalog.model import Catalog
 from bot.clients.llm import TokenBudget, ToolCall, estimate_messages_tokens, estimate_tokens
-from bot.llm.untrusted import UNTRUSTED_RULES, fence, redact
 from bot.store.models import Incident
+from bot.text.untrusted import UNTRUSTED_RULES, fence, redact
 from bot.triage import tools
 from bot.triage.tools import Proposal, TriageScope
 

@@ -15,10 +15,11 @@ import logging
 from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING
 
-from bot.chat.blocks import OFFER_ACTION, Block, clip, escape
-from bot.llm.slack_safe import safe_mrkdwn
-from bot.llm.untrusted import redact
+from bot.chat.blocks import OFFER_ACTION, Block, clip
 from bot.store.models import Incident, IncidentStatus
+from bot.text.mrkdwn import escape
+from bot.text.slack_safe import safe_mrkdwn
+from bot.text.untrusted import redact
 from bot.triage.tools import Proposal
 
 if TYPE_CHECKING:

@@ -14,9 +14,9 @@ from sqlmodel import Session
 
 from bot.chat.blocks import SECTION_TEXT_LIMIT, Block, chunk_lines
 from bot.incidents.views import enrichment_view
-from bot.llm.slack_safe import safe_mrkdwn
-from bot.llm.untrusted import redact
 from bot.store.models import Incident, IncidentStatus
+from bot.text.slack_safe import safe_mrkdwn
+from bot.text.untrusted import redact
 from bot.triage.answer import context, offer_buttons
 
 TOP_SUSPECTS = 3

@@ -22,9 +22,9 @@ from bot.chat.blocks import Block
 from bot.clients.llm import BudgetExceeded, LLMClient, LLMUnavailable, TokenBudget
 from bot.enrich.change_sources import data_change_events, deploy_changes
 from bot.lineage.queries import data_changes
-from bot.llm.slack_safe import safe_mrkdwn
 from bot.store.models import Deployment, Incident, TimelineEvent
 from bot.store.types import utcnow
+from bot.text.slack_safe import safe_mrkdwn
 from bot.triage.agent import run_triage
 from bot.triage.answer import context, render_answer
 from bot.triage.fallback import fallback_answer

@@ -35,10 +35,10 @@ from bot.errors import ExternalServiceError
 from bot.incidents.queries import alerts_of, timeline_of
 from bot.incidents.views import enrichment_view
 from bot.lineage.queries import data_changes
-from bot.llm.untrusted import cap
 from bot.store.job_models import JobRun
 from bot.store.models import Deployment, Incident, IncidentStatus
 from bot.store.types import utcnow
+from bot.text.untrusted import cap
 
 log = logging.getLogger(__name__)
 

@@ -17,11 +17,11 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from bot.clients.llm import LLMClient, TokenBudget
-from bot.llm.untrusted import FENCE_END, UNTRUSTED_RULES
 from bot.store.models import Alert
 from bot.summary.build import SummaryDraft, llm_summary
 from bot.summary.facts import gather
 from bot.summary.narrative import MAX_OUTPUT_TOKENS, prompt, prompt_tokens
+from bot.text.untrusted import FENCE_END, UNTRUSTED_RULES
 from tests.fakes.openai_api import (
     OpenAIFake,
     hang,

@@ -15,8 +15,9 @@ from sqlalchemy import Engine
 
 from bot.catalog.model import Catalog
 from bot.chat.approval_blocks import approval_request, outcome
-from bot.chat.blocks import SECTION_TEXT_LIMIT, chunk_lines, escape
+from bot.chat.blocks import SECTION_TEXT_LIMIT, chunk_lines
 from bot.store.run_models import RunStatus
+from bot.text.mrkdwn import escape
 
 if TYPE_CHECKING:
     from bot.runner.execute import Executor, RunView

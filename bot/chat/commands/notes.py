@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from bot.chat.blocks import escape, note_reply
+from bot.chat.blocks import note_reply
 from bot.chat.commands.base import CommandContext, Handler, Reply, reply
 from bot.chat.commands.incident_ref import leading_or_here
 from bot.chat.outbox_queue import enqueue_reply
@@ -20,6 +20,7 @@ from bot.incidents import timeline
 from bot.store.models import Incident, IncidentStatus
 from bot.store.tx import run_tx
 from bot.summary.requests import request_summary, summary_of
+from bot.text.mrkdwn import escape
 
 NOTE_LIMIT = 2000
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 
-from bot.chat.blocks import escape
+from bot.text.mrkdwn import escape
 
 __all__ = ["safe_mrkdwn", "safe_plain"]
 

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from bot.llm.slack_safe import ZWSP, safe_mrkdwn, safe_plain
+from bot.text.slack_safe import ZWSP, safe_mrkdwn, safe_plain
 
 
 @pytest.mark.parametrize(

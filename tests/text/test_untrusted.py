@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from bot.llm.untrusted import FENCE_END, UNTRUSTED_RULES, cap, fence, redact
+from bot.text.untrusted import FENCE_END, UNTRUSTED_RULES, cap, fence, redact
 
 PEM = (
     "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA7bq9\nq3Vh+Zt0\n-----END RSA PRIVATE KEY-----"
