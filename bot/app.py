@@ -25,9 +25,6 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from bot.catalog.load import load_catalog
-from bot.chat.console_transport import ConsoleTransport
-from bot.chat.outbox_sender import OutboxSender
-from bot.chat.transport import ChatTransport
 from bot.clients.slack_web import SlackWebTransport, make_web_client
 from bot.config import Settings
 from bot.enrich.runner import Clients, Enricher
@@ -40,6 +37,9 @@ from bot.jobs.ledger import JobLedger
 from bot.jobs.tracker import JobTracker
 from bot.logs import set_replica
 from bot.metrics import Metrics
+from bot.outbox.console_transport import ConsoleTransport
+from bot.outbox.sender import OutboxSender
+from bot.outbox.transport import ChatTransport
 from bot.runner.takeover import Takeover
 from bot.runner.wiring import action_clients, build_ops, playbook_offer
 from bot.runtime import Runtime

@@ -115,7 +115,7 @@ def _console(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _print_outcome(job: JobRun) -> None:
-    from bot.chat.job_blocks import render_job_done
+    from bot.render.jobs import render_job_done
 
     text, _ = render_job_done(job)
     print(f"\n[job #{job.id}] {text}", flush=True)

@@ -11,13 +11,13 @@ import anyio
 from sqlalchemy import Engine
 
 from bot.catalog.model import Catalog
-from bot.chat.outbox_sender import OutboxSender
-from bot.chat.transport import ChatTransport
 from bot.config import Settings
 from bot.enrich.worker import EnrichmentWorker
 from bot.fleet.coordinator import Coordinator
 from bot.intake.pressure import IntakePressure
 from bot.metrics import Metrics
+from bot.outbox.sender import OutboxSender
+from bot.outbox.transport import ChatTransport
 from bot.telemetry.reader import StateReader
 
 CONSOLE_CHANNEL = "console"

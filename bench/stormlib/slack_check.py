@@ -114,7 +114,7 @@ def analyse_slack(slack: Any, storms: list[Storm], t0: float) -> dict[str, Any]:
         "lost_by_root_count": root_count_shortfall,
         "method": (
             "alerts_lost: the unique `pod` label of each alert sent, looked for in the alert "
-            "lines (bot/chat/blocks.py alert_line renders labels, not the fingerprint) of the "
+            "lines (bot/render/blocks.py alert_line renders labels, not the fingerprint) of the "
             "replies in its group's thread; lost_by_root_count: per group, alerts sent minus "
             "the root's 'N firing / M total' M"
         ),

@@ -15,11 +15,11 @@ import anyio
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.chat.blocks import OFFER_ACTION
 from bot.chat.commands import CommandContext, run_command
-from bot.chat.job_blocks import JOB_STOP_ACTION
 from bot.chat.slack_events_once import events_once
 from bot.incidents.notes import pin_message, record_question
+from bot.render.blocks import OFFER_ACTION
+from bot.render.jobs import JOB_STOP_ACTION
 from bot.runtime import Runtime
 from bot.triage.mention import answer_mention
 

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine, delete, insert
 from sqlmodel import Session, col, select
 
-from bot.chat.enrichment_blocks import enrichment_reply
-from bot.chat.outbox_queue import enqueue_file, enqueue_reply, enqueue_root_update
 from bot.enrich.suspects import likely_cause
 from bot.incidents import timeline
+from bot.outbox.queue import enqueue_file, enqueue_reply, enqueue_root_update
+from bot.render.enrichment import enrichment_reply
 from bot.store.models import Enrichment, EnrichmentStatus, Incident, table
 from bot.store.tx import lock_for, run_tx
 from bot.store.types import utcnow

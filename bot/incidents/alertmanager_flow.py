@@ -27,11 +27,11 @@ from sqlmodel import Session, col, func, select
 
 from bot.catalog.mapping import service_name
 from bot.catalog.model import Catalog
-from bot.chat.blocks import AlertLike, alerts_reply
-from bot.chat.outbox_queue import enqueue_reply, enqueue_root_post, enqueue_root_update
 from bot.incidents import alert_times, timeline
 from bot.incidents.queries import open_incident_for_group
 from bot.intake.alertmanager_schema import AMAlert, AMPayload
+from bot.outbox.queue import enqueue_reply, enqueue_root_post, enqueue_root_update
+from bot.render.blocks import AlertLike, alerts_reply
 from bot.store.models import (
     Alert,
     Delivery,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from bot.chat.outbox_queue import enqueue_root_update
 from bot.incidents import timeline
+from bot.outbox.queue import enqueue_root_update
 from bot.store.models import Incident, IncidentStatus
 from bot.store.tx import run_tx
 from bot.store.types import utcnow

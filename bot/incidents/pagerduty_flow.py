@@ -21,13 +21,13 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
-from bot.chat.blocks import note_reply
-from bot.chat.outbox_queue import enqueue_reply, enqueue_root_post, enqueue_root_update
 from bot.errors import IntakeError
 from bot.incidents import timeline
 from bot.incidents.queries import open_incident_for_group
 from bot.intake.json_body import parse_model
 from bot.intake.pagerduty_schema import PDEvent, PDWebhook
+from bot.outbox.queue import enqueue_reply, enqueue_root_post, enqueue_root_update
+from bot.render.blocks import note_reply
 from bot.store.models import Delivery, Incident, IncidentStatus, fit
 from bot.store.tx import lock_for
 from bot.store.types import utcnow

@@ -20,9 +20,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from bot.audit.log import append as audit
-from bot.chat.outbox_queue import enqueue_job_done, enqueue_job_post, enqueue_job_update
 from bot.incidents import timeline
 from bot.jobs.templates import JobRequest, JobTemplate
+from bot.outbox.queue import enqueue_job_done, enqueue_job_post, enqueue_job_update
 from bot.store.engine import session_scope
 from bot.store.job_models import JobRun, JobStatus
 from bot.store.models import Incident, table

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 
-from bot.chat.job_blocks import duration
+from bot.render.jobs import duration
 from bot.reports.kpis import Durations, Report
 
 MAX_SERVICES = 15  # per section; the JSON API has them all

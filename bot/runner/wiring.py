@@ -9,12 +9,12 @@ from typing import Any
 from sqlalchemy import Engine
 
 from bot.catalog.model import Catalog
-from bot.chat.approval_blocks import approval_request
-from bot.chat.blocks import note_reply
 from bot.chat.commands.base import Ops
-from bot.chat.outbox_queue import enqueue_reply, enqueue_root_update
 from bot.config import Settings
 from bot.enrich.runner import PlaybookOffer
+from bot.outbox.queue import enqueue_reply, enqueue_root_update
+from bot.render.approvals import approval_request
+from bot.render.blocks import note_reply
 from bot.runner.execute import Clients, Executor, RunView
 from bot.runner.graph import LazyCheckpointer, OnApproval, OnProgress, PlaybookRunner
 from bot.runner.playbook import Playbook, Step, load_dir, matches

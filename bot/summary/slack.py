@@ -8,7 +8,7 @@
                then "…and N more in `opsbot incidents export <id>`"
     context    the footer
 
-Escaping: opsbot's own words go through ``bot.chat.blocks.escape``; data (event texts, notes,
+Escaping: opsbot's own words go through ``bot.render.blocks.escape``; data (event texts, notes,
 names from alerts, model output) through ``safe_mrkdwn`` with the timeline's actors as the only
 users that may be mentioned. So ``<@U…>`` of a person who acted on the incident is a mention;
 ``<!channel>``, ``@here``, a foreign ``<@U…>`` or a link in someone's text is shown, inert.
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
-from bot.chat.blocks import HEADER_LIMIT, SECTION_TEXT_LIMIT, Block, chunk_lines, clip
+from bot.render.blocks import HEADER_LIMIT, SECTION_TEXT_LIMIT, Block, chunk_lines, clip
 from bot.summary.doc import Document, Line, Section, Span
 from bot.summary.model import USER_ID
 from bot.summary.words import cites_text

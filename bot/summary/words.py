@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 
-from bot.chat.job_blocks import duration
+from bot.render.jobs import duration
 
 
 def human(span: timedelta) -> str:

@@ -28,8 +28,8 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from bot.catalog.model import Catalog
-from bot.chat.outbox_queue import enqueue_summary
 from bot.logs import about
+from bot.outbox.queue import enqueue_summary
 from bot.store.engine import session_scope
 from bot.store.models import Incident, OutboxKind
 from bot.store.summary_models import IncidentSummary, LLMState, SummarySource, SummaryState

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING
 
-from bot.chat.blocks import OFFER_ACTION, Block, clip
+from bot.render.blocks import OFFER_ACTION, Block, clip
 from bot.store.models import Incident, IncidentStatus
 from bot.text.mrkdwn import escape
 from bot.text.slack_safe import safe_mrkdwn
@@ -35,7 +35,7 @@ PROPOSAL_BLOCK = "opsbot_triage_proposal"
 
 
 def offer_buttons(incident: Incident, names: Sequence[str], block_id: str) -> Block:
-    """The root's playbook buttons (``bot.chat.blocks.root_message``), for ``names``."""
+    """The root's playbook buttons (``bot.render.blocks.root_message``), for ``names``."""
     return {
         "type": "actions",
         "block_id": block_id,

@@ -12,8 +12,8 @@ from typing import Any
 
 from sqlmodel import Session
 
-from bot.chat.blocks import SECTION_TEXT_LIMIT, Block, chunk_lines
 from bot.incidents.views import enrichment_view
+from bot.render.blocks import SECTION_TEXT_LIMIT, Block, chunk_lines
 from bot.store.models import Incident, IncidentStatus
 from bot.text.slack_safe import safe_mrkdwn
 from bot.text.untrusted import redact

@@ -18,10 +18,10 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from bot.catalog.model import Catalog, Service
-from bot.chat.blocks import Block
 from bot.clients.llm import BudgetExceeded, LLMClient, LLMUnavailable, TokenBudget
 from bot.enrich.change_sources import data_change_events, deploy_changes
 from bot.lineage.queries import data_changes
+from bot.render.blocks import Block
 from bot.store.models import Deployment, Incident, TimelineEvent
 from bot.store.types import utcnow
 from bot.text.slack_safe import safe_mrkdwn

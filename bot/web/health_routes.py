@@ -14,8 +14,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from bot.chat.outbox_queue import outbox_depth
 from bot.fleet.coordinator import KINDS
+from bot.outbox.queue import outbox_depth
 from bot.runtime import Runtime
 
 

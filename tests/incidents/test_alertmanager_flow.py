@@ -146,7 +146,7 @@ def test_refire_after_a_lost_resolved_ends_the_older_occurrence(engine: Engine) 
 
 
 def test_mentions_in_alert_text_cannot_ping_the_channel(engine: Engine) -> None:
-    from bot.chat.blocks import alerts_reply, root_message
+    from bot.render.blocks import alerts_reply, root_message
 
     payload = am_payload("svc", [am_alert("svc", 1)])
     payload["commonAnnotations"]["summary"] = "<!channel> wake up <@U123>"

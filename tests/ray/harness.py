@@ -22,12 +22,12 @@ from sqlmodel import Session, col, select
 from bot.catalog.load import parse_catalog
 from bot.catalog.model import Catalog
 from bot.chat.commands import CommandContext, Ops, Reply, run_command
-from bot.chat.outbox_sender import OutboxSender
 from bot.clients.ray import RayJobsClient
 from bot.clients.slack_web import SlackWebTransport, make_web_client
 from bot.jobs.ledger import JobLedger
 from bot.jobs.tracker import JobTracker
 from bot.metrics import Metrics
+from bot.outbox.sender import OutboxSender
 from bot.runner.execute import Clients, Executor
 from bot.store.engine import make_engine
 from bot.store.job_models import JobRun, JobStatus

@@ -12,10 +12,10 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, func, select
 
 from bot.catalog.model import Catalog
-from bot.chat.blocks import root_message
-from bot.chat.outbox_sender import OutboxSender
 from bot.clients.slack_web import SlackWebTransport, make_web_client
 from bot.metrics import Metrics
+from bot.outbox.sender import OutboxSender
+from bot.render.blocks import root_message
 from bot.store.models import Alert, Incident, OutboxMessage, OutboxStatus
 from bot.summary.build import template_summary
 from tests.fakes.slack_api import SlackEmulator

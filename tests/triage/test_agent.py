@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from bot.chat.blocks import OFFER_ACTION
 from bot.chat.slack_app import start_offered_playbook
 from bot.clients.llm import LLMClient
+from bot.render.blocks import OFFER_ACTION
 from bot.store.models import Incident
 from bot.triage.agent import FINAL_NUDGE, MAX_ROUNDS
 from bot.triage.answer import render_answer

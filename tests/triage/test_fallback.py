@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from bot.chat.blocks import OFFER_ACTION, root_message
+from bot.render.blocks import OFFER_ACTION, root_message
 from bot.store.models import Enrichment, Incident
 from bot.triage.fallback import fallback_answer
 from bot.triage.mention import HELP, answer_mention, strip_mention

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from bot.chat.blocks import OFFER_ACTION
 from bot.clients.llm import LLMClient
+from bot.render.blocks import OFFER_ACTION
 from bot.triage.mention import answer_mention
 from tests.fakes.openai_api import OpenAIFake, Reply, reply_text, reply_tool_calls
 from tests.support.injection import CORPUS, Case, strings

@@ -25,10 +25,10 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlmodel import Session, select
 
-from bot.chat.outbox_sender import OutboxSender
 from bot.clients.slack_web import SlackWebTransport, make_web_client
 from bot.lineage.queries import recent_runs
 from bot.metrics import Metrics
+from bot.outbox.sender import OutboxSender
 from bot.store.models import Deployment, OutboxMessage, OutboxStatus
 from tests.fakes.slack_api import SlackEmulator
 from tests.fakes.slack_blocks import validate_blocks

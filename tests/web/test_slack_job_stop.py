@@ -13,7 +13,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from bot.chat.job_blocks import JOB_STOP_ACTION
+from bot.render.jobs import JOB_STOP_ACTION
 from ray_jobs.sample_data import generate, write
 from tests.fakes.slack_api import SlackEmulator
 from tests.support.ray_head import RayHead

@@ -11,7 +11,6 @@ from typing import Any
 
 from sqlmodel import Session
 
-from bot.chat.approval_blocks import outcome
 from bot.chat.commands.base import (
     CommandContext,
     Handler,
@@ -23,6 +22,7 @@ from bot.chat.commands.base import (
     split_flags,
 )
 from bot.chat.commands.incident_ref import of_service
+from bot.render.approvals import outcome
 from bot.runner.context import service_context
 from bot.store.run_models import ActionRun
 

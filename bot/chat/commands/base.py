@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine
 
 from bot.catalog.model import Catalog
-from bot.chat.approval_blocks import approval_request, outcome
-from bot.chat.blocks import SECTION_TEXT_LIMIT, chunk_lines
+from bot.render.approvals import approval_request, outcome
+from bot.render.blocks import SECTION_TEXT_LIMIT, chunk_lines
 from bot.store.run_models import RunStatus
 from bot.text.mrkdwn import escape
 

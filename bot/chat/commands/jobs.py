@@ -20,10 +20,10 @@ from bot.chat.commands.base import (
     split_flags,
 )
 from bot.chat.commands.incident_ref import take_flag
-from bot.chat.job_blocks import duration
 from bot.errors import ExternalServiceError
 from bot.jobs.ledger import JobLedger
 from bot.jobs.tracker import log_tail
+from bot.render.jobs import duration
 from bot.store.job_models import JobRun, JobStatus
 from bot.store.types import utcnow
 from ray_jobs.protocol import latest

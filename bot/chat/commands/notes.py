@@ -12,11 +12,11 @@ from typing import Any
 
 from sqlmodel import Session
 
-from bot.chat.blocks import note_reply
 from bot.chat.commands.base import CommandContext, Handler, Reply, reply
 from bot.chat.commands.incident_ref import leading_or_here
-from bot.chat.outbox_queue import enqueue_reply
 from bot.incidents import timeline
+from bot.outbox.queue import enqueue_reply
+from bot.render.blocks import note_reply
 from bot.store.models import Incident, IncidentStatus
 from bot.store.tx import run_tx
 from bot.summary.requests import request_summary, summary_of

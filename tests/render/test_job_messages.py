@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bot.chat.job_blocks import JOB_STOP_ACTION, progress_bar, render_job, render_job_done
+from bot.render.jobs import JOB_STOP_ACTION, progress_bar, render_job, render_job_done
 from bot.store.job_models import JobRun, JobStatus
 from tests.fakes.slack_blocks import validate_blocks
 

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import Engine
 
-from bot.chat.outbox_sender import OutboxSender
 from bot.clients.slack_web import SlackWebTransport, make_web_client
 from bot.metrics import Metrics
+from bot.outbox.sender import OutboxSender
 from bot.store.engine import make_engine
 from tests.fakes.slack_api import SlackEmulator
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from sqlmodel import Session, col, select
 
-from bot.chat.outbox_rows import Prepared, fail_row, merge_waiting, take, take_riders
+from bot.outbox.rows import Prepared, fail_row, merge_waiting, take, take_riders
 from bot.store.models import Incident, OutboxKind, OutboxMessage, OutboxStatus
 from bot.store.summary_models import IncidentSummary
 from bot.summary.requests import summary_of

@@ -38,10 +38,14 @@ from sqlalchemy import Engine, case, update
 from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
-from bot.chat.blocks import root_message
-from bot.chat.outbox_jobs import job_thread, note_job_posted, prepare_job
-from bot.chat.outbox_queue import outbox_depth
-from bot.chat.outbox_rows import (
+from bot.errors import TransportError
+from bot.incidents.queries import alert_counts
+from bot.logs import about
+from bot.metrics import Metrics
+from bot.outbox.jobs import job_thread, note_job_posted, prepare_job
+from bot.outbox.queue import outbox_depth
+from bot.outbox.ratelimit import TokenBucket
+from bot.outbox.rows import (
     Due,
     OrderKey,
     Prepared,
@@ -50,13 +54,9 @@ from bot.chat.outbox_rows import (
     merge_waiting,
     take,
 )
-from bot.chat.outbox_summary import note_summary_posted, prepare_summary
-from bot.chat.ratelimit import TokenBucket
-from bot.chat.transport import ChatTransport
-from bot.errors import TransportError
-from bot.incidents.queries import alert_counts
-from bot.logs import about
-from bot.metrics import Metrics
+from bot.outbox.summary import note_summary_posted, prepare_summary
+from bot.outbox.transport import ChatTransport
+from bot.render.blocks import root_message
 from bot.store.engine import session_scope
 from bot.store.models import (
     Attachment,

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from bot.chat.console_transport import ConsoleTransport
-from bot.chat.transport import ChatTransport
 from bot.clients.slack_web import SlackWebTransport, make_web_client
 from bot.enrich.chart import render_chart
 from bot.enrich.types import ChangeEvent, SignalSeries
 from bot.errors import TransportError
 from bot.metrics import Metrics
-from tests.chat.conftest import CHANNEL
+from bot.outbox.console_transport import ConsoleTransport
+from bot.outbox.transport import ChatTransport
+from tests.outbox.conftest import CHANNEL
 from tests.fakes.slack_api import UPLOAD, SlackEmulator
 
 START = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.chat.blocks import SECTION_TEXT_LIMIT, Block, chunk_lines, clip
+from bot.render.blocks import SECTION_TEXT_LIMIT, Block, chunk_lines, clip
 from bot.runner.execute import RunView
 from bot.text.mrkdwn import escape
 

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import func, insert
 from sqlmodel import Session, select
 
-from bot.chat.job_blocks import render_job_done
+from bot.render.jobs import render_job_done
 from bot.store.job_models import JobRun
 from bot.store.models import (
     Attachment,

@@ -13,7 +13,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.chat.blocks import SECTION_TEXT_LIMIT, Block, clip, slack_time
+from bot.render.blocks import SECTION_TEXT_LIMIT, Block, clip, slack_time
 from bot.store.job_models import JobRun, JobStatus
 from bot.text.mrkdwn import escape
 

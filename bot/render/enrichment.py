@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from bot.chat.blocks import SECTION_TEXT_LIMIT, Block, chunk_lines, clip
 from bot.enrich.types import ChangeEvent, SourceResult
+from bot.render.blocks import SECTION_TEXT_LIMIT, Block, chunk_lines, clip
 from bot.store.models import Incident
 from bot.text.mrkdwn import escape
 

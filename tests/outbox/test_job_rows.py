@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import Engine, update
 from sqlmodel import Session, col, select
 
-from bot.chat.job_blocks import JOB_STOP_ACTION
-from bot.chat.outbox_queue import enqueue_job_done, enqueue_job_post, enqueue_job_update
-from bot.chat.outbox_sender import OutboxSender
 from bot.clients.slack_web import SlackWebTransport, make_web_client
+from bot.outbox.queue import enqueue_job_done, enqueue_job_post, enqueue_job_update
+from bot.outbox.sender import OutboxSender
+from bot.render.jobs import JOB_STOP_ACTION
 from bot.store.engine import session_scope
 from bot.store.job_models import JobRun, JobStatus
 from bot.store.models import OutboxKind, OutboxMessage, OutboxStatus, table

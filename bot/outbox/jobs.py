@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from sqlmodel import Session, col, select
 
-from bot.chat.job_blocks import render_job
-from bot.chat.outbox_rows import Prepared, fail_row, merge_waiting, take, take_riders
+from bot.outbox.rows import Prepared, fail_row, merge_waiting, take, take_riders
+from bot.render.jobs import render_job
 from bot.store.job_models import JobRun
 from bot.store.models import OutboxKind, OutboxMessage, OutboxStatus
 from bot.store.types import utcnow

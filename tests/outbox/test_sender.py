@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from sqlmodel import Session
 
 from bot.store.models import OutboxStatus
-from tests.chat.conftest import CHANNEL, Outbox
+from tests.outbox.conftest import CHANNEL, Outbox
 from tests.fakes.slack_api import SlackEmulator
 from tests.support.payloads import am_alert, am_payload
 from tests.support.store import incidents, ingest, outbox
@@ -202,6 +202,6 @@ async def test_storm_reply_stays_within_block_kit_limits(
 async def test_outbox_rows_survive_in_the_database_until_sent(outbox: Outbox) -> None:
     ingest(outbox.engine, firing())
     with Session(outbox.engine) as s:
-        from bot.chat.outbox_queue import outbox_depth
+        from bot.outbox.queue import outbox_depth
 
         assert outbox_depth(s) == 2
