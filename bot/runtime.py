@@ -35,7 +35,7 @@ class Runtime:
     enrichment: EnrichmentWorker
     pressure: IntakePressure
     fleet: Coordinator
-    ops: Any = None  # bot.chat.commands.base.Ops: the executor and playbook runner
+    ops: Any = None  # bot.runner.ops.Ops: the executor and playbook runner
     jobs: Any = None  # bot.jobs.tracker.JobTracker: follows the Ray jobs opsbot launched
     summaries: Any = None  # bot.summary.worker.SummaryWorker: writes post-incident summaries
     llm: Any = None  # bot.clients.llm.LLMClient, or None: templates and deterministic triage

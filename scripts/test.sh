@@ -39,5 +39,9 @@ uv run --frozen ruff format --check .
 log "mypy"
 uv run --frozen mypy
 
+log "imports: layer contracts (import-linter) and no cycles"
+uv run --frozen lint-imports --no-cache
+uv run --frozen python scripts/import_cycles.py
+
 log "pytest"
 uv run --frozen pytest "$@"

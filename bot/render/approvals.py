@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.render.blocks import SECTION_TEXT_LIMIT, Block, chunk_lines, clip
-from bot.runner.execute import RunView
+from bot.store.run_models import RunView
 from bot.text.mrkdwn import escape
 
 APPROVE_ACTION = "opsbot_approve"

@@ -23,7 +23,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -43,7 +43,7 @@ from bot.logs import about
 from bot.policy.check import Decision, GroupResolver, approval_expiry, may_approve, may_run
 from bot.store.engine import session_scope
 from bot.store.models import table
-from bot.store.run_models import ActionRun, Approval, ApprovalStatus, RunStatus
+from bot.store.run_models import ActionRun, Approval, ApprovalStatus, RunStatus, RunView
 from bot.store.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -58,22 +58,6 @@ class Clients:
     pagerduty: Any = None
     airflow: Any = None
     ray: Any = None
-
-
-@dataclass(frozen=True)
-class RunView:
-    """What became of a request, for the person who asked (and for tests)."""
-
-    id: int | None
-    key: str
-    action: str
-    status: str
-    message: str  # one line for the chat: what happened or why not
-    plan: dict[str, Any] = field(default_factory=dict)
-    result: dict[str, Any] = field(default_factory=dict)
-    approval_token: str | None = None
-    approver: str | None = None
-    decided: bool = False  # this call was the approval that counted
 
 
 def _readable(exc: ValidationError) -> str:

@@ -32,11 +32,11 @@ from sqlmodel import Session, col, select
 from actions.base import Target
 from bot.incidents import timeline
 from bot.policy.check import may_run
-from bot.runner.execute import Executor, RunView
+from bot.runner.execute import Executor
 from bot.runner.playbook import Playbook, Step, holds, render
 from bot.store.engine import session_scope
 from bot.store.models import table
-from bot.store.run_models import ActionRun, Approval, PlaybookRun, RunStatus
+from bot.store.run_models import ActionRun, Approval, PlaybookRun, RunStatus, RunView
 from bot.store.types import utcnow
 
 if TYPE_CHECKING:

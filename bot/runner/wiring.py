@@ -9,17 +9,17 @@ from typing import Any
 from sqlalchemy import Engine
 
 from bot.catalog.model import Catalog
-from bot.chat.commands.base import Ops
 from bot.config import Settings
 from bot.enrich.runner import PlaybookOffer
 from bot.outbox.queue import enqueue_reply, enqueue_root_update
 from bot.render.approvals import approval_request
 from bot.render.blocks import note_reply
-from bot.runner.execute import Clients, Executor, RunView
+from bot.runner.execute import Clients, Executor
 from bot.runner.graph import LazyCheckpointer, OnApproval, OnProgress, PlaybookRunner
+from bot.runner.ops import Ops
 from bot.runner.playbook import Playbook, Step, load_dir, matches
 from bot.store.models import Incident
-from bot.store.run_models import PlaybookRun
+from bot.store.run_models import PlaybookRun, RunView
 from bot.store.tx import run_tx
 
 log = logging.getLogger(__name__)

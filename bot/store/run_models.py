@@ -12,6 +12,7 @@ when that replica is dead, the ``runs`` leader adopts the row (``bot.runner.take
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -101,3 +102,19 @@ class PlaybookRun(SQLModel, table=True):
     updated_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
     )
+
+
+@dataclass(frozen=True)
+class RunView:
+    """What became of a request, for the person who asked (and for tests)."""
+
+    id: int | None
+    key: str
+    action: str
+    status: str
+    message: str  # one line for the chat: what happened or why not
+    plan: dict[str, Any] = field(default_factory=dict)
+    result: dict[str, Any] = field(default_factory=dict)
+    approval_token: str | None = None
+    approver: str | None = None
+    decided: bool = False  # this call was the approval that counted

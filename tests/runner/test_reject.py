@@ -20,10 +20,10 @@ from bot.chat.commands import Ops
 from bot.chat.commands.actions import resume_playbook
 from bot.clients.kubernetes import KubeClient
 from bot.runner.context import service_context
-from bot.runner.execute import Clients, Executor, RunView
+from bot.runner.execute import Clients, Executor
 from bot.runner.graph import PlaybookRunner, checkpointer_for
 from bot.runner.playbook import load_dir
-from bot.store.run_models import RunStatus
+from bot.store.run_models import RunStatus, RunView
 from tests.fakes.k8s_api import KubeApiFake
 from tests.support.payloads import am_alert, am_payload
 from tests.support.store import ingest, timeline_kinds

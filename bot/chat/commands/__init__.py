@@ -22,13 +22,14 @@ from __future__ import annotations
 import shlex
 
 from bot.chat.commands.actions import ACTION_COMMANDS
-from bot.chat.commands.base import CommandContext, Handler, Ops, Reply, reply
+from bot.chat.commands.base import CommandContext, Handler, Reply, reply
 from bot.chat.commands.incident_status import STATUS_COMMANDS
 from bot.chat.commands.jobs import JOB_COMMANDS
 from bot.chat.commands.lookups import LOOKUP_COMMANDS, cmd_help
 from bot.chat.commands.notes import NOTE_COMMANDS
 from bot.chat.commands.report import REPORT_COMMANDS
 from bot.chat.commands.usage import USAGE
+from bot.runner.ops import Ops
 
 __all__ = ["COMMANDS", "CommandContext", "Ops", "Reply", "run_command"]
 

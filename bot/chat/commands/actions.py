@@ -14,7 +14,6 @@ from sqlmodel import Session
 from bot.chat.commands.base import (
     CommandContext,
     Handler,
-    Ops,
     Reply,
     answer,
     ready,
@@ -24,6 +23,7 @@ from bot.chat.commands.base import (
 from bot.chat.commands.incident_ref import of_service
 from bot.render.approvals import outcome
 from bot.runner.context import service_context
+from bot.runner.ops import Ops
 from bot.store.run_models import ActionRun
 
 

@@ -16,24 +16,13 @@ from sqlalchemy import Engine
 from bot.catalog.model import Catalog
 from bot.render.approvals import approval_request, outcome
 from bot.render.blocks import SECTION_TEXT_LIMIT, chunk_lines
+from bot.runner.ops import Ops
 from bot.store.run_models import RunStatus
 from bot.text.mrkdwn import escape
 
 if TYPE_CHECKING:
-    from bot.runner.execute import Executor, RunView
-    from bot.runner.graph import PlaybookRunner
-    from bot.runner.playbook import Playbook
+    from bot.store.run_models import RunView
     from bot.summary.worker import SummaryWorker
-
-
-@dataclass
-class Ops:
-    """The execution path, where the process has one: the executor, the playbook runner and
-    the loaded playbooks."""
-
-    executor: Executor
-    runner: PlaybookRunner | None = None
-    playbooks: dict[str, Playbook] = field(default_factory=dict)
 
 
 @dataclass
