@@ -17,8 +17,8 @@ from bot.errors import TransportError
 from bot.metrics import Metrics
 from bot.outbox.console_transport import ConsoleTransport
 from bot.outbox.transport import ChatTransport
-from tests.outbox.conftest import CHANNEL
 from tests.fakes.slack_api import UPLOAD, SlackEmulator
+from tests.outbox.conftest import CHANNEL
 
 START = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
 
