@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from bot.intake import lengths
 from bot.intake.times import EARLIEST, in_utc
 
 MAX_PERIOD = timedelta(days=365)
 MIN_PERIOD = timedelta(hours=1)
 DEFAULT_PERIOD = timedelta(days=30)
-UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
 PERIOD_HELP = "a length like 30d, 7d, 24h or 2w (1h to 365d)"
 
 
@@ -26,16 +26,10 @@ class PeriodError(ValueError):
 def parse_length(text: str) -> timedelta | None:
     """``24h`` / ``7d`` / ``2w`` as a timedelta, or None when it is not written that way;
     ``PeriodError`` when it is, but shorter than an hour or longer than 365 days."""
-    number, unit = text[:-1], text[-1:].lower()
-    if not number.isdigit() or unit not in UNITS:
-        return None
     try:
-        length = int(number) * UNITS[unit]
-    except OverflowError:  # 99999999999999999999d
-        length = MAX_PERIOD * 2
-    if not MIN_PERIOD <= length <= MAX_PERIOD:
-        raise PeriodError(f"`{text}` is out of range: the period must be {PERIOD_HELP}")
-    return length
+        return lengths.parse_length(text, shortest=MIN_PERIOD, longest=MAX_PERIOD)
+    except lengths.LengthError:
+        raise PeriodError(f"`{text}` is out of range: the period must be {PERIOD_HELP}") from None
 
 
 def parse_time(text: str) -> datetime | None:

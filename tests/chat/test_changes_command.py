@@ -95,8 +95,19 @@ def test_since_accepts_durations_and_times() -> None:
     assert parse_since("30m", now) == now - timedelta(minutes=30)
     assert parse_since("6h", now) == now - timedelta(hours=6)
     assert parse_since("2d", now) == now - timedelta(days=2)
-    assert parse_since("90d", now) == now - timedelta(days=30)  # capped
+    assert parse_since("90d", now) == now - timedelta(days=90)  # never quietly cut
+    assert parse_since("2w", now) == now - timedelta(weeks=2)  # as `report 2w`
     assert parse_since("2026-11-27T03:00Z", now) == datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
     assert parse_since("2026-11-27T03:00", now) == datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
     assert parse_since("h", now) is None
     assert parse_since("-5m", now) is None
+
+
+def test_changes_refuses_a_length_out_of_range_with_the_reason(engine: Engine) -> None:
+    ctx = CommandContext(engine=engine)
+    too_long = run_command(ctx, "changes fraud-scorer 400d")
+    assert not too_long.ok
+    assert "`400d` is out of range: from 1m to 365d" in too_long.text
+    too_early = run_command(ctx, "changes fraud-scorer 1900-01-01")
+    assert not too_early.ok
+    assert "1900-01-01" in too_early.text

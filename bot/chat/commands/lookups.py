@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
@@ -11,7 +11,9 @@ from bot.chat.commands.base import CommandContext, Handler, Reply, reply
 from bot.chat.commands.usage import USAGE
 from bot.enrich.change_sources import data_change_events, deploy_changes
 from bot.incidents.queries import alert_counts, list_incidents, timeline_of
+from bot.intake.lengths import parse_length
 from bot.lineage.queries import data_changes
+from bot.reports.period import parse_time
 from bot.store.models import Incident
 from bot.store.types import utcnow
 
@@ -84,19 +86,17 @@ def cmd_deploys(ctx: CommandContext, args: list[str]) -> Reply:
     return reply(lines)
 
 
-SINCE_UNITS = {"m": 1, "h": 60, "d": 1440}
-MAX_SINCE = timedelta(days=30)
+CHANGES_SINCE_LONGEST = timedelta(days=365)
 
 
 def parse_since(text: str, now: datetime) -> datetime | None:
-    """``30m`` / ``6h`` / ``2d`` ago, or an ISO 8601 time (UTC unless it says otherwise)."""
-    if len(text) > 1 and text[:-1].isdigit() and text[-1] in SINCE_UNITS:
-        return now - min(timedelta(minutes=int(text[:-1]) * SINCE_UNITS[text[-1]]), MAX_SINCE)
-    try:
-        at = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
+    """A length back from now (``30m``, ``6h``, ``2d``, ``2w``; up to 365 days), or an ISO 8601
+    time (UTC unless it says otherwise); None when it is neither. ``LengthError`` or
+    ``PeriodError`` (both ``ValueError``) say why one that is written so cannot be used."""
+    length = parse_length(text, shortest=timedelta(minutes=1), longest=CHANGES_SINCE_LONGEST)
+    if length is not None:
+        return now - length
+    return parse_time(text)
 
 
 def cmd_changes(ctx: CommandContext, args: list[str]) -> Reply:
@@ -105,7 +105,10 @@ def cmd_changes(ctx: CommandContext, args: list[str]) -> Reply:
         return reply([usage], ok=False)
     service = args[0]
     now = utcnow()
-    since = parse_since(args[1], now) if len(args) == 2 else now - timedelta(hours=24)
+    try:
+        since = parse_since(args[1], now) if len(args) == 2 else now - timedelta(hours=24)
+    except ValueError as exc:
+        return reply([str(exc), usage], ok=False)
     if since is None:
         return reply([f"Could not read `{args[1]}` as a time.", usage], ok=False)
     entry = ctx.catalog.get(service)

@@ -9,7 +9,8 @@ USAGE = """Usage: /ops <command>
   summary [#id]             the post-incident summary (posted in the thread; resolved or so far)
   deploys <service>         recent deploys of a service (code and model versions)
   changes <service> [since] deploys, model versions and data changes, newest first
-                            (since: 30m, 6h, 2d or a time like 2026-11-27T03:00Z; default 24h)
+                            (since: 30m, 6h, 2d, 2w up to 365d, or a time like
+                            2026-11-27T03:00Z; default 24h)
   report [30d]              reliability KPIs: incidents, MTTA/MTTR, change failure rate,
                             rollbacks, top alerts (period 24h to 365d; default 30d)
   rollback <service> [to <revision>]   roll the Deployment back (approval per policy)
