@@ -56,7 +56,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 def refuse_missing_parts(settings: Settings) -> None:
     """``serve`` never starts silently empty: a catalog file or playbook directory that was
     named but is not there, or a playbook that does not validate, stops it in one line."""
-    from bot.playbooks import validate_dir
+    from bot.runner.playbook import validate_dir
 
     named = settings.model_fields_set
     if "services_file" in named and not settings.services_file.is_file():
@@ -180,7 +180,7 @@ def _db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _playbooks_validate(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.playbooks import validate_dir
+    from bot.runner.playbook import validate_dir
 
     directory = args.dir or settings.playbooks_dir
     if not directory.is_dir():

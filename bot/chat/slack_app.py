@@ -18,6 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.chat.commands import CommandContext, run_command
 from bot.chat.slack_events_once import events_once
 from bot.incidents.notes import pin_message, record_question
+from bot.render.approvals import APPROVE_ACTION, REJECT_ACTION
 from bot.render.blocks import OFFER_ACTION
 from bot.render.jobs import JOB_STOP_ACTION
 from bot.runtime import Runtime
@@ -106,12 +107,12 @@ def build_bolt_app(rt: Runtime, client: AsyncWebClient) -> AsyncApp:
             replace_original=False,
         )
 
-    @app.action("opsbot_approve")
+    @app.action(APPROVE_ACTION)
     async def approve_clicked(ack: Any, body: dict[str, Any], respond: Any) -> None:
         await ack()
         await decide(body, respond, approve=True)
 
-    @app.action("opsbot_reject")
+    @app.action(REJECT_ACTION)
     async def reject_clicked(ack: Any, body: dict[str, Any], respond: Any) -> None:
         await ack()
         await decide(body, respond, approve=False)

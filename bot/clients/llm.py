@@ -30,7 +30,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar, cast
 
 import openai
@@ -40,6 +39,7 @@ from pydantic import BaseModel, ValidationError
 from tenacity import RetryCallState, Retrying, retry_if_exception
 from tenacity import wait_exponential_jitter as backoff
 
+from bot.clients.retry_after import retry_after_s
 from bot.errors import ExternalServiceError
 from bot.text.untrusted import redact
 
@@ -365,17 +365,12 @@ def _retry_after(exc: BaseException | None) -> float | None:
     if not isinstance(exc, openai.APIStatusError):
         return None
     headers = exc.response.headers
-    try:
-        if (millis := headers.get("retry-after-ms")) is not None:
-            return max(0.0, float(millis) / 1000)
-        if (value := headers.get("retry-after")) is None:
-            return None
+    if (millis := headers.get("retry-after-ms")) is not None:
         try:
-            return max(0.0, float(value))
+            return max(0.0, float(millis) / 1000)
         except ValueError:
-            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (ValueError, TypeError):
-        return None
+            pass
+    return retry_after_s(headers.get("retry-after"))
 
 
 def _api_message(exc: openai.APIStatusError) -> str:

@@ -29,12 +29,12 @@ import re
 import ssl
 import time
 from collections.abc import Callable
-from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 import pagerduty
 from httpx2 import Response
 
+from bot.clients.retry_after import retry_after_s
 from bot.errors import ExternalServiceError
 
 log = logging.getLogger(__name__)
@@ -222,15 +222,5 @@ def _message(response: Response) -> str:
 
 def _retry_after(response: Response) -> float:
     """Seconds to wait from ``Retry-After`` (seconds or an HTTP date); a default otherwise."""
-    value = response.headers.get("Retry-After", "").strip()
-    if not value:
-        return DEFAULT_RETRY_AFTER_S
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        at = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return DEFAULT_RETRY_AFTER_S
-    return max(0.0, at.timestamp() - time.time())
+    seconds = retry_after_s(response.headers.get("Retry-After"))
+    return DEFAULT_RETRY_AFTER_S if seconds is None else seconds

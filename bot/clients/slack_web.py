@@ -15,6 +15,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.clients.retry_after import retry_after_s
 from bot.errors import TransportError
 from bot.metrics import Metrics
 
@@ -63,7 +64,8 @@ class SlackWebTransport:
             retry_after: float | None = None
             if status == 429:
                 outcome = "ratelimited"
-                retry_after = float(exc.response.headers.get("Retry-After", "1") or 1)
+                seconds = retry_after_s(exc.response.headers.get("Retry-After"))
+                retry_after = 1.0 if seconds is None else seconds
             else:
                 outcome = "error"
             raise TransportError(

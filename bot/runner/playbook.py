@@ -176,11 +176,22 @@ def _templates(step: Step) -> list[str]:
     return out
 
 
+def playbook_files(directory: Path) -> list[Path]:
+    """The playbook files of a directory (``*.yaml``, ``*.yml``), sorted; [] when it is none."""
+    if not directory.is_dir():
+        return []
+    return sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
+
+
+def validate_dir(directory: Path) -> tuple[list[str], int]:
+    """``opsbot playbooks validate``: the problems (``file:line``) and how many files."""
+    _, problems = load_dir(directory)
+    return problems, len(playbook_files(directory))
+
+
 def load_dir(directory: Path) -> tuple[dict[str, Playbook], list[str]]:
     """Every playbook in ``directory``, and the problems of the ones that failed to load."""
-    files = (
-        sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")]) if directory.is_dir() else []
-    )
+    files = playbook_files(directory)
     playbooks: dict[str, Playbook] = {}
     problems: list[str] = []
     for path in files:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.catalog.load import load_catalog
-from bot.playbooks import validate_dir
+from bot.runner.playbook import validate_dir
 from tests.deploy.helm_tools import ROOT, of_kind, render
 from tests.support.chart_role import rendered_chart
 
