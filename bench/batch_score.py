@@ -52,13 +52,11 @@ if os.environ.pop("PYTHONDONTWRITEBYTECODE", None) is not None:
     )
 
 import argparse  # noqa: E402
-import contextlib  # noqa: E402
 import json  # noqa: E402
 import resource  # noqa: E402
 import shutil  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
-import threading  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
@@ -70,6 +68,7 @@ import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 import torch  # noqa: E402
+from stormlib.observe import RssSampler  # noqa: E402  (bench/ is on sys.path: this script's directory)
 
 from ray_jobs import model as fraud_model  # noqa: E402
 from ray_jobs import sample_data  # noqa: E402
@@ -171,27 +170,6 @@ def run_baseline(
 # ---------------------------------------------------------------- (a) Ray Data
 
 
-class RssSampler(threading.Thread):
-    """Peak of the summed RSS of this process and its children (the Ray processes).
-    Shared object-store pages count once per process that maps them, so this over-counts."""
-
-    def __init__(self) -> None:
-        super().__init__(daemon=True)
-        self.peak = 0
-        self.stopping = threading.Event()
-
-    def run(self) -> None:
-        import psutil
-
-        me = psutil.Process()
-        while not self.stopping.wait(0.2):
-            total = 0
-            for p in [me, *me.children(recursive=True)]:
-                with contextlib.suppress(psutil.Error):
-                    total += p.memory_info().rss
-            self.peak = max(self.peak, total)
-
-
 def run_ray(
     args: argparse.Namespace, model_dir: Path, data: Path, warmup: Path, out: Path
 ) -> dict[str, Any]:
@@ -216,8 +194,9 @@ def run_ray(
         once(source)
         return time.perf_counter() - t0
 
-    sampler = RssSampler()
-    sampler.start()
+    # This process and its children (the Ray processes). Shared object-store pages count once
+    # per process that maps them, so the sum over-counts.
+    sampler = RssSampler(os.getpid(), max_seconds=3600).start()
     try:
         log(f"ray warm-up run (one file, {args.batch_size:,} rows): {timed(warmup):.1f} s")
         # Fixed cost of a job: the same pipeline over one batch (actor start, model load,
@@ -231,7 +210,7 @@ def run_ray(
             times.append(time.perf_counter() - t0)
             rows = manifest["output"]["rows"]
     finally:
-        sampler.stopping.set()
+        sampler.stop()
         ray.shutdown()
     return {
         "rows": rows,
