@@ -29,6 +29,8 @@ from bot.catalog.mapping import service_name
 from bot.catalog.model import Catalog
 from bot.incidents import alert_times, timeline
 from bot.incidents.queries import open_incident_for_group
+from bot.incidents.resolve import resolve
+from bot.incidents.timeline import Because
 from bot.intake.alertmanager_schema import AMAlert, AMPayload
 from bot.outbox.queue import enqueue_reply, enqueue_root_post, enqueue_root_update
 from bot.render.blocks import AlertLike, alerts_reply
@@ -44,7 +46,6 @@ from bot.store.models import (
 )
 from bot.store.tx import lock_for
 from bot.store.types import utcnow
-from bot.summary.requests import request_summary
 
 log = logging.getLogger(__name__)
 
@@ -322,12 +323,11 @@ def _resolve_if_all_resolved(session: Session, incident: Incident, now: datetime
     last_end = session.exec(
         select(func.max(Alert.ends_at)).where(Alert.incident_id == incident.id)
     ).one()
-    incident.status = IncidentStatus.RESOLVED
-    incident.resolved_at = min(last_end or now, now)
-    incident.updated_at = now
-    session.add(incident)
-    timeline.add(
-        session, _id(incident), "incident_resolved", "All alerts resolved", at=incident.resolved_at
+    # The caller redraws the root of every incident a delivery touched.
+    return resolve(
+        session,
+        incident,
+        min(last_end or now, now),
+        Because("incident_resolved", "All alerts resolved"),
+        redraw=False,
     )
-    request_summary(session, incident, final=True)
-    return True

@@ -5,12 +5,12 @@ from __future__ import annotations
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from bot.incidents import timeline
-from bot.outbox.queue import enqueue_root_update
+from bot.incidents.acknowledge import acknowledge
+from bot.incidents.resolve import resolve
+from bot.incidents.timeline import Because
 from bot.store.models import Incident, IncidentStatus
 from bot.store.tx import run_tx
 from bot.store.types import utcnow
-from bot.summary.requests import request_summary
 
 
 def set_status(
@@ -31,25 +31,20 @@ def set_status(
             return incident.pagerduty_incident_id
         now = utcnow()
         if verb == "ack":
-            incident.status = IncidentStatus.ACKNOWLEDGED
-            incident.acknowledged_at = now
-            text = f"Acknowledged by <@{actor}>"
+            acknowledge(
+                session,
+                incident,
+                now,
+                Because("acknowledged", f"Acknowledged by <@{actor}>", actor=actor),
+            )
         else:
-            incident.status = IncidentStatus.RESOLVED
-            incident.resolved_at = now
-            text = f"Resolved by <@{actor}>"
-        incident.updated_at = now
-        session.add(incident)
-        timeline.add(
-            session,
-            incident_id,
-            "acknowledged" if verb == "ack" else "resolved_by_person",
-            text,
-            actor=actor,
-        )
-        enqueue_root_update(session, incident)
-        if verb != "ack":
-            request_summary(session, incident, final=True, requested_by=actor)
+            resolve(
+                session,
+                incident,
+                now,
+                Because("resolved_by_person", f"Resolved by <@{actor}>", actor=actor),
+                requested_by=actor,
+            )
         return incident.pagerduty_incident_id
 
     if dry:

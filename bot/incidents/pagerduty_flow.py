@@ -23,7 +23,10 @@ from sqlmodel import Session, col, select
 
 from bot.errors import IntakeError
 from bot.incidents import timeline
+from bot.incidents.acknowledge import acknowledge
 from bot.incidents.queries import open_incident_for_group
+from bot.incidents.resolve import resolve
+from bot.incidents.timeline import Because
 from bot.intake.json_body import parse_model
 from bot.intake.pagerduty_schema import PDEvent, PDWebhook
 from bot.outbox.queue import enqueue_reply, enqueue_root_post, enqueue_root_update
@@ -31,7 +34,6 @@ from bot.render.blocks import note_reply
 from bot.store.models import Delivery, Incident, IncidentStatus, fit
 from bot.store.tx import lock_for
 from bot.store.types import utcnow
-from bot.summary.requests import request_summary
 from bot.text.mrkdwn import escape
 
 SOURCE = "pagerduty"
@@ -147,30 +149,27 @@ def _record(session: Session, incident: Incident, event: PDEvent, result: PDResu
     text = f"PagerDuty: {event.event_type.split('.', 1)[1]} by {who}"
     # Never before the incident opened: PagerDuty's clock and the alert's may disagree.
     at = max(event.occurred_at, incident.opened_at)
-    if event.event_type == "incident.acknowledged":
-        # The first acknowledge is the one that counts, whenever it arrives.
-        if incident.acknowledged_at is None or at < incident.acknowledged_at:
-            incident.acknowledged_at = at
-        if incident.status == IncidentStatus.FIRING:
-            incident.status = IncidentStatus.ACKNOWLEDGED
-    elif event.event_type == "incident.resolved" and incident.status != IncidentStatus.RESOLVED:
-        incident.status = IncidentStatus.RESOLVED
-        incident.resolved_at = at
-        result.resolved = True
-        request_summary(session, incident, final=True)
-    incident.updated_at = now
-    session.add(incident)
-    timeline.add(
-        session,
-        incident.id,
+    because = Because(
         kind,
         text,
         at=event.occurred_at,
         actor=who,
         data={"pagerduty_incident_id": event.data.id, "event_id": event.id},
     )
-    if not result.opened:
-        enqueue_root_update(session, incident)
+    redraw = not result.opened  # a new incident's root post shows it all
+    if event.event_type == "incident.acknowledged":
+        acknowledge(session, incident, at, because, redraw=redraw)
+    elif event.event_type == "incident.resolved" and resolve(
+        session, incident, at, because, redraw=redraw
+    ):
+        result.resolved = True
+    else:  # any other event, or a resolve of an incident already resolved: on the timeline
+        incident.updated_at = now
+        session.add(incident)
+        timeline.record(session, incident.id, because, at)
+        if redraw:
+            enqueue_root_update(session, incident)
+    if redraw:
         reply_text, blocks = note_reply(f":pager: {escape(text)}")
         enqueue_reply(session, incident, reply_text, blocks)
 

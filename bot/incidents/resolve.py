@@ -1,0 +1,45 @@
+"""The one way an incident becomes resolved, whoever says so: the last alert resolving
+(Alertmanager), PagerDuty, or a person (``/ops resolve``).
+
+``resolve`` applies the guard (a resolved incident stays as it is), sets the status and the
+time, puts the reason on the timeline, asks for the final post-incident summary and, unless the
+caller redraws the root itself, asks for the root to be redrawn. It returns whether the
+incident moved, in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Session
+
+from bot.incidents import timeline
+from bot.incidents.timeline import Because
+from bot.outbox.queue import enqueue_root_update
+from bot.store.models import Incident, IncidentStatus
+from bot.store.types import utcnow
+from bot.summary.requests import request_summary
+
+
+def resolve(
+    session: Session,
+    incident: Incident,
+    at: datetime,
+    because: Because,
+    *,
+    requested_by: str | None = None,
+    redraw: bool = True,
+) -> bool:
+    """Resolve ``incident`` as of ``at``; False (nothing written) when it already is."""
+    assert incident.id is not None
+    if incident.status == IncidentStatus.RESOLVED:
+        return False
+    incident.status = IncidentStatus.RESOLVED
+    incident.resolved_at = at
+    incident.updated_at = utcnow()
+    session.add(incident)
+    timeline.record(session, incident.id, because, at)
+    request_summary(session, incident, final=True, requested_by=requested_by)
+    if redraw:
+        enqueue_root_update(session, incident)
+    return True
