@@ -41,7 +41,7 @@ from bot.outbox.console_transport import ConsoleTransport
 from bot.outbox.sender import OutboxSender
 from bot.outbox.transport import ChatTransport
 from bot.runner.takeover import Takeover
-from bot.runner.wiring import action_clients, build_ops, playbook_offer
+from bot.runner.wiring import action_clients, build_ops, playbook_offer, ray_client
 from bot.runtime import Runtime
 from bot.store.engine import make_engine
 from bot.store.migrate import upgrade
@@ -88,9 +88,10 @@ def build_runtime(settings: Settings) -> Runtime:
         metrics_window=timedelta(minutes=settings.metrics_window_min),
         limiter=anyio.CapacityLimiter(ENRICH_THREADS),
     )
-    clients = action_clients(settings)
+    ray = ray_client(settings)
+    clients = action_clients(settings, ray)
     ops, close_ops = build_ops(settings, engine, catalog, clients, replica=fleet.replica)
-    tracker = JobTracker(JobLedger(engine), clients.ray, on_change=sender.wake)
+    tracker = JobTracker(JobLedger(engine), ray, on_change=sender.wake)
     enricher.offer = playbook_offer(ops.playbooks)
     llm = None
     if settings.openai_api_key is not None:

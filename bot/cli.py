@@ -80,7 +80,7 @@ def _console(args: argparse.Namespace, settings: Settings) -> int:
     from bot.fleet.coordinator import coordinator_for
     from bot.jobs.ledger import JobLedger
     from bot.jobs.tracker import JobTracker
-    from bot.runner.wiring import action_clients, build_ops
+    from bot.runner.wiring import action_clients, build_ops, ray_client
     from bot.store.engine import make_engine
     from bot.store.migrate import upgrade
 
@@ -89,7 +89,8 @@ def _console(args: argparse.Namespace, settings: Settings) -> int:
     identity = console_identity(catalog.policy, current_os_user(), args.user)
     upgrade(settings.database_url)
     engine = make_engine(settings.database_url)
-    clients = action_clients(settings)
+    ray = ray_client(settings)
+    clients = action_clients(settings, ray)
     # The console leads no background work, but the runs it applies carry its name as owner,
     # and its liveness keeps serving replicas from adopting them while it runs.
     fleet = coordinator_for(settings.database_url, engine)
@@ -97,7 +98,7 @@ def _console(args: argparse.Namespace, settings: Settings) -> int:
     ops, close = build_ops(settings, engine, catalog, clients, replica=fleet.replica)
     # Jobs started here are followed here too: their outcome is printed when they end.
     stop = threading.Event()
-    tracker = JobTracker(JobLedger(engine), clients.ray, on_final=_print_outcome)
+    tracker = JobTracker(JobLedger(engine), ray, on_final=_print_outcome)
     follower = threading.Thread(target=tracker.follow_until, args=(stop,), daemon=True)
     follower.start()
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 import anyio
 from sqlalchemy import Engine
@@ -19,6 +19,14 @@ from bot.metrics import Metrics
 from bot.outbox.sender import OutboxSender
 from bot.outbox.transport import ChatTransport
 from bot.telemetry.reader import StateReader
+
+if TYPE_CHECKING:
+    from bot.clients.llm import LLMClient
+    from bot.clients.prometheus import PromClient
+    from bot.jobs.tracker import JobTracker
+    from bot.runner.ops import Ops
+    from bot.summary.worker import SummaryWorker
+
 
 CONSOLE_CHANNEL = "console"
 
@@ -35,11 +43,11 @@ class Runtime:
     enrichment: EnrichmentWorker
     pressure: IntakePressure
     fleet: Coordinator
-    ops: Any = None  # bot.runner.ops.Ops: the executor and playbook runner
-    jobs: Any = None  # bot.jobs.tracker.JobTracker: follows the Ray jobs opsbot launched
-    summaries: Any = None  # bot.summary.worker.SummaryWorker: writes post-incident summaries
-    llm: Any = None  # bot.clients.llm.LLMClient, or None: templates and deterministic triage
-    prom: Any = None  # bot.clients.prometheus.PromClient for summaries and triage, or None
+    ops: Ops  # the executor and playbook runner
+    jobs: JobTracker  # follows the Ray jobs opsbot launched
+    summaries: SummaryWorker  # writes post-incident summaries
+    llm: LLMClient | None = None  # None: templates and deterministic triage
+    prom: PromClient | None = None  # for summaries and triage
     state: StateReader | None = None  # the database gauges read at each /metrics scrape
     closers: list[Callable[[], None]] = field(default_factory=list)
     draining: bool = False  # SIGTERM: /readyz says 503 while requests finish (bot.fleet.drain)

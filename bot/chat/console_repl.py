@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from sqlalchemy import Engine
 
@@ -17,6 +17,10 @@ from bot.audit.log import origin
 from bot.catalog.model import Catalog
 from bot.chat.commands import CommandContext, run_command
 from bot.chat.console_identity import ConsoleIdentity
+
+if TYPE_CHECKING:
+    from bot.runner.ops import Ops
+
 
 PROMPT = "ops> "
 HISTORY = Path.home() / ".opsbot_history"
@@ -30,7 +34,7 @@ def repl(
     stdout: TextIO | None = None,
     *,
     catalog: Catalog | None = None,
-    ops: Any = None,
+    ops: Ops | None = None,
     identity: ConsoleIdentity | None = None,
     change_window_min: int = 360,
 ) -> int:

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from sqlalchemy import Engine
@@ -46,6 +46,11 @@ from bot.enrich.suspects import rank
 from bot.enrich.types import ChangeEvent, SignalSeries, SourceResult
 from bot.errors import ExternalServiceError
 
+if TYPE_CHECKING:
+    from bot.clients.kubernetes import KubeClient
+    from bot.clients.prometheus import PromClient
+
+
 log = logging.getLogger(__name__)
 
 
@@ -59,8 +64,8 @@ MIN_STEP_S = 1.0
 class Clients:
     """The outside systems enrichment reads; None where not configured."""
 
-    kube: Any = None  # bot.clients.kubernetes.KubeClient
-    prom: Any = None  # bot.clients.prometheus.PromClient
+    kube: KubeClient | None = None
+    prom: PromClient | None = None
 
 
 # Which playbooks fit an incident: (labels, top suspect kind, service) -> names, best first.

@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 from sqlalchemy import Engine, or_, update
@@ -46,6 +46,14 @@ from bot.store.models import table
 from bot.store.run_models import ActionRun, Approval, ApprovalStatus, RunStatus, RunView
 from bot.store.types import utcnow
 
+if TYPE_CHECKING:
+    from bot.clients.airflow import AirflowClient
+    from bot.clients.kubernetes import KubeClient
+    from bot.clients.pagerduty import PagerDutyClient
+    from bot.clients.prometheus import PromClient
+    from bot.clients.ray import RayJobsClient
+
+
 log = logging.getLogger(__name__)
 
 
@@ -53,11 +61,11 @@ log = logging.getLogger(__name__)
 class Clients:
     """The adapters actions act through; None where not configured."""
 
-    kube: Any = None
-    prom: Any = None
-    pagerduty: Any = None
-    airflow: Any = None
-    ray: Any = None
+    kube: KubeClient | None = None
+    prom: PromClient | None = None
+    pagerduty: PagerDutyClient | None = None
+    airflow: AirflowClient | None = None
+    ray: RayJobsClient | None = None
 
 
 def _readable(exc: ValidationError) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from bot.catalog.model import Catalog
+from bot.clients.ray import RayJobsClient
 from bot.config import Settings
 from bot.enrich.runner import PlaybookOffer
 from bot.outbox.queue import enqueue_reply, enqueue_root_update
@@ -46,8 +47,9 @@ def thread_poster(engine: Engine) -> Any:
 ACTION_TIMEOUT_S = 10.0  # a write is worth waiting for longer than an enrichment read
 
 
-def action_clients(settings: Settings) -> Clients:
-    """The adapters actions write through, each where configured, with their own timeouts."""
+def action_clients(settings: Settings, ray: RayJobsClient | None = None) -> Clients:
+    """The adapters actions write through, each where configured, with their own timeouts
+    (``ray``: the Ray job client the process shares with its job tracker)."""
     from bot.clients.kubernetes import KubeClient
     from bot.clients.prometheus import PromClient
 
@@ -88,14 +90,16 @@ def action_clients(settings: Settings) -> Clients:
             else None,
         )
     return Clients(
-        kube=kube, prom=prom, pagerduty=pagerduty, airflow=airflow, ray=ray_client(settings)
+        kube=kube,
+        prom=prom,
+        pagerduty=pagerduty,
+        airflow=airflow,
+        ray=ray or ray_client(settings),
     )
 
 
-def ray_client(settings: Settings) -> Any:
+def ray_client(settings: Settings) -> RayJobsClient:
     """The Ray job API at ``RAY_ADDRESS``; without it, a local head started on first use."""
-    from bot.clients.ray import RayJobsClient
-
     if settings.ray_address:
         address = settings.ray_address
         if not address.startswith(("http://", "https://")):

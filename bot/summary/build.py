@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session
 
@@ -24,6 +24,9 @@ from bot.summary.facts import gather
 from bot.summary.model import SummaryFacts
 from bot.summary.narrative import NarrativeResult, write_narrative
 from bot.summary.template import PARTS, TITLES, document, markdown, template_sections
+
+if TYPE_CHECKING:
+    from bot.clients.prometheus import PromClient
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,7 @@ def template_summary(
     incident_id: int,
     catalog: Catalog,
     *,
-    prom: Any = None,
+    prom: PromClient | None = None,
     now: datetime | None = None,
 ) -> SummaryDraft:
     """The template summary of ``incident_id`` (``LookupError`` if there is no such incident)."""
@@ -57,7 +60,7 @@ def llm_summary(
     llm: LLMClient,
     budget: TokenBudget,
     *,
-    prom: Any = None,
+    prom: PromClient | None = None,
     now: datetime | None = None,
 ) -> tuple[SummaryDraft, str | None]:
     """``(draft, error)``: the template with the LLM's parts that passed the check.

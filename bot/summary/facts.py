@@ -31,7 +31,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, col, select
 
@@ -68,6 +68,10 @@ from bot.summary.model import (
 )
 from bot.summary.words import human
 
+if TYPE_CHECKING:
+    from bot.clients.prometheus import PromClient
+
+
 log = logging.getLogger(__name__)
 
 TOP_SUSPECTS = 3
@@ -87,7 +91,7 @@ def gather(
     session: Session,
     incident_id: int,
     catalog: Catalog,
-    prom: Any = None,
+    prom: PromClient | None = None,
     now: datetime | None = None,
 ) -> SummaryFacts:
     """Everything the summary of ``incident_id`` says (``LookupError`` if there is none).

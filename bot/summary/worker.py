@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 import anyio
 from sqlalchemy import Engine
@@ -36,6 +36,11 @@ from bot.store.summary_models import IncidentSummary, LLMState, SummarySource, S
 from bot.store.types import utcnow
 from bot.summary.requests import summary_of
 
+if TYPE_CHECKING:
+    from bot.clients.llm import LLMClient
+    from bot.clients.prometheus import PromClient
+
+
 log = logging.getLogger(__name__)
 
 POLL_S = 1.0
@@ -49,8 +54,8 @@ class SummaryWorker:
         catalog: Catalog,
         *,
         on_saved: Callable[[], None],
-        llm: Any = None,  # bot.clients.llm.LLMClient, or None: templates only
-        prom: Any = None,
+        llm: LLMClient | None = None,  # None: templates only
+        prom: PromClient | None = None,
         token_budget: int = 12000,
     ) -> None:
         self.engine = engine
@@ -166,6 +171,8 @@ class SummaryWorker:
         from bot.clients.llm import TokenBudget
         from bot.summary.build import llm_summary
 
+        if self.llm is None:  # only asked for when one is configured
+            return False
         with Session(self.engine) as session:
             draft, error = llm_summary(
                 session,

@@ -12,7 +12,7 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
@@ -29,6 +29,10 @@ from bot.triage.agent import run_triage
 from bot.triage.answer import context, render_answer
 from bot.triage.fallback import fallback_answer
 from bot.triage.tools import TriageScope
+
+if TYPE_CHECKING:
+    from bot.clients.prometheus import PromClient
+
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +72,7 @@ def answer_mention(
     user: str,
     text: str,
     llm: LLMClient | None,
-    prom: Any = None,
+    prom: PromClient | None = None,
     token_budget: int = 12000,
 ) -> MentionAnswer:
     """The reply to ``text`` (the mention's text, the bot's own mention included) by ``user``

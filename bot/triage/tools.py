@@ -20,7 +20,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import Engine
@@ -39,6 +39,10 @@ from bot.store.job_models import JobRun
 from bot.store.models import Deployment, Incident, IncidentStatus
 from bot.store.types import utcnow
 from bot.text.untrusted import cap
+
+if TYPE_CHECKING:
+    from bot.clients.prometheus import PromClient
+
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +71,7 @@ class TriageScope:
 
     engine: Engine
     catalog: Catalog
-    prom: Any  # bot.clients.prometheus.PromClient, or None when not configured
+    prom: PromClient | None  # None when not configured
     incident_id: int
     now: Callable[[], datetime] = utcnow
     proposals: list[Proposal] = field(default_factory=list)  # propose_playbook's notes
