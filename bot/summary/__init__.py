@@ -3,8 +3,8 @@
     gather (facts.py)           store + catalog (+ Prometheus) → SummaryFacts (model.py), each
          │                      fact with the timeline event ids it came from
          ├── template.py        SummaryFacts → Document (doc.py): what happened, impact,
-         │                      phases, cause, actions taken, follow-ups, timeline; and the
-         │                      Document as Markdown
+         │                      phases, cause, actions taken, follow-ups, timeline
+         ├── markdown.py        Document → Markdown (outside text kept from breaking it)
          ├── narrative.py       SummaryFacts → the LLM's sentences for the five narrative parts,
          │                      each citing timeline events; a part that fails the check keeps
          │                      the template's text

@@ -21,9 +21,10 @@ from bot.clients.llm import LLMClient, LLMUnavailable, TokenBudget
 from bot.summary import slack
 from bot.summary.doc import Document
 from bot.summary.facts import gather
+from bot.summary.markdown import markdown
 from bot.summary.model import SummaryFacts
 from bot.summary.narrative import NarrativeResult, write_narrative
-from bot.summary.template import PARTS, TITLES, document, markdown, template_sections
+from bot.summary.template import PARTS, TITLES, document, template_sections
 
 if TYPE_CHECKING:
     from bot.clients.prometheus import PromClient

@@ -17,7 +17,7 @@ from sqlmodel import Session
 from bot.catalog.model import Catalog
 from bot.store.models import Incident, IncidentStatus, TimelineEvent
 from bot.summary.build import template_summary
-from bot.summary.template import md_block_safe, md_inline
+from bot.summary.markdown import md_block_safe, md_inline
 from bot.summary.words import human
 from tests.summary.conftest import (
     CATALOG,
