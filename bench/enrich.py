@@ -7,8 +7,8 @@ Everything real except Slack and Kubernetes, all on 127.0.0.1:
   - ``opsbot serve`` (a separate process) with a service catalog of ``--services`` services, each
     with a Kubernetes Deployment, a model, a dataset and three PromQL signals;
   - a real Prometheus (Debian package) scraping an exporter every second;
-  - the Kubernetes API fake (``tests/fakes/k8s_api.py``) with a rollout history per service;
-  - the Slack emulator (``tests/fakes/slack_api.py``) in record-only mode: it posts everything and
+  - the Kubernetes API fake (``tests/fakes/kubernetes/api.py``) with a rollout history per service;
+  - the Slack emulator (``tests/fakes/slack/api.py``) in record-only mode: it posts everything and
     records where the bot posted faster than Slack allows;
   - deploy events and OpenLineage runs posted to the bot's API before the alerts.
 
@@ -41,8 +41,8 @@ if str(ROOT) not in sys.path:
 import httpx  # noqa: E402
 import yaml  # noqa: E402
 
-from tests.fakes.k8s_api import KubeApiFake  # noqa: E402
-from tests.fakes.slack_api import SlackEmulator  # noqa: E402
+from tests.fakes.kubernetes.api import KubeApiFake  # noqa: E402
+from tests.fakes.slack.api import SlackEmulator  # noqa: E402
 from tests.integration.promstack import Prometheus  # noqa: E402
 from tests.support.exporter import ScriptedExporter  # noqa: E402
 from tests.support.server import BotProcess  # noqa: E402

@@ -69,8 +69,8 @@ from bot.store.engine import make_engine  # noqa: E402
 from bot.store.migrate import upgrade  # noqa: E402
 from bot.store.models import AuditEntry  # noqa: E402
 from bot.store.run_models import ActionRun, PlaybookRun  # noqa: E402
-from tests.fakes.k8s_api import KubeApiFake  # noqa: E402
-from tests.fakes.slack_api import SlackEmulator  # noqa: E402
+from tests.fakes.kubernetes.api import KubeApiFake  # noqa: E402
+from tests.fakes.slack.api import SlackEmulator  # noqa: E402
 from tests.support.fleet import (  # noqa: E402
     CHANNEL,
     Replicas,

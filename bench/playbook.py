@@ -45,7 +45,7 @@ from bot.runner.playbook import Step, load_dir  # noqa: E402
 from bot.store.engine import make_engine  # noqa: E402
 from bot.store.migrate import upgrade  # noqa: E402
 from bot.store.run_models import PlaybookRun  # noqa: E402
-from tests.fakes.k8s_api import KubeApiFake  # noqa: E402
+from tests.fakes.kubernetes.api import KubeApiFake  # noqa: E402
 from tests.integration.promstack import Prometheus, wait_until  # noqa: E402
 from tests.support.exporter import ScriptedExporter  # noqa: E402
 

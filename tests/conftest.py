@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 
 from bot.store.engine import make_engine
 from bot.store.migrate import upgrade
-from tests.fakes.openai_api import OpenAIFake
+from tests.fakes.openai.api import OpenAIFake
 from tests.support.ray_head import RAY_ENV, RayHead, start_head
 
 # Every Ray process the tests start or talk to (head, job drivers, the bot's job client) reads

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bot.store.engine import make_engine
-from tests.fakes.slack_api import SlackEmulator
+from tests.fakes.slack.api import SlackEmulator
 from tests.support.fleet import TOKEN, deliver, listed_alerts, outbox_depth, storm
 from tests.support.server import BotProcess, free_port
 from tests.support.store import alerts, incidents

@@ -71,10 +71,10 @@ def database(kind: str, workdir: Path) -> Iterator[str]:
 
 def load_emulator() -> Any:
     try:
-        from tests.fakes.slack_api import SlackEmulator
+        from tests.fakes.slack.api import SlackEmulator
     except ImportError as exc:
         raise HarnessError(
-            f"the Slack emulator (tests/fakes/slack_api.py) is missing: {exc}"
+            f"the Slack emulator (tests/fakes/slack/api.py) is missing: {exc}"
         ) from exc
     return SlackEmulator
 

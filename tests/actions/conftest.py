@@ -14,8 +14,8 @@ import pytest
 from actions.base import ActionContext
 from bot.clients.airflow import AirflowClient
 from bot.clients.kubernetes import KubeClient
-from tests.fakes.airflow_api import AirflowApiFake
-from tests.fakes.k8s_api import KubeApiFake
+from tests.fakes.airflow.api import AirflowApiFake
+from tests.fakes.kubernetes.api import KubeApiFake
 from tests.support.chart_role import chart_kube_fake
 
 NS = "ml-serving"

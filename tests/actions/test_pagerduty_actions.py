@@ -23,7 +23,7 @@ from actions.pagerduty_actions import (
 from actions.registry import REGISTRY
 from bot.clients.pagerduty import PagerDutyClient
 from bot.errors import ExternalServiceError
-from tests.fakes.pagerduty_api import PagerDutyFake
+from tests.fakes.pagerduty.api import PagerDutyFake
 
 INCIDENT = "PABC123"
 ACK = AcknowledgePagerDutyIncident()

@@ -16,8 +16,8 @@ from actions.rerun_pipeline import INSTANTIATE, POLL_S, RerunPipeline, job_name
 from bot.catalog.model import Pipeline
 from bot.clients.airflow import AirflowClient
 from tests.actions.conftest import NS, FakeClock
-from tests.fakes.airflow_api import AirflowApiFake
-from tests.fakes.k8s_api import KubeApiFake
+from tests.fakes.airflow.api import AirflowApiFake
+from tests.fakes.kubernetes.api import KubeApiFake
 
 CRON = "features-nightly"
 DAG = "features_daily"

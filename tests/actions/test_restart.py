@@ -14,7 +14,7 @@ from actions.k8s_restart import RESTART_KEY, RESTARTED_AT, RestartDeployment, re
 from actions.registry import REGISTRY
 from bot.clients.kubernetes import KubeClient
 from tests.actions.conftest import NS, FakeClock
-from tests.fakes.k8s_api import KubeApiFake
+from tests.fakes.kubernetes.api import KubeApiFake
 
 NAME = "stream-scorer"
 action = RestartDeployment()

@@ -17,7 +17,7 @@ from actions.registry import REGISTRY
 from bot.clients.kubernetes import KubeClient
 from bot.errors import ExternalServiceError
 from tests.actions.conftest import NS, T0
-from tests.fakes.k8s_api import KubeApiFake
+from tests.fakes.kubernetes.api import KubeApiFake
 
 NAME = "fraud-scorer"
 IMAGE = "reg/ml/fraud-scorer:{}"

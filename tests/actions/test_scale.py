@@ -14,7 +14,7 @@ from actions.k8s_scale import MAX_REPLICAS, MAX_SCALE_FACTOR, ScaleDeployment
 from actions.registry import REGISTRY
 from bot.clients.kubernetes import KubeClient
 from tests.actions.conftest import NS
-from tests.fakes.k8s_api import KubeApiFake
+from tests.fakes.kubernetes.api import KubeApiFake
 
 NAME = "fraud-scorer"
 SCALE_PATH = f"/apis/apps/v1/namespaces/{NS}/deployments/{NAME}/scale"

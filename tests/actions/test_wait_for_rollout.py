@@ -13,7 +13,7 @@ from actions.base import ActionContext, ActionFailed
 from actions.k8s_wait import WaitForRollout
 from actions.registry import REGISTRY
 from tests.actions.conftest import NS, FakeClock
-from tests.fakes.k8s_api import KubeApiFake
+from tests.fakes.kubernetes.api import KubeApiFake
 
 NAME = "fraud-scorer"
 action = WaitForRollout()

@@ -15,7 +15,7 @@ from bot.chat.commands import CommandContext, Ops, run_command
 from bot.clients.pagerduty import PagerDutyClient
 from bot.runner.execute import Clients, Executor
 from bot.store.models import Incident
-from tests.fakes.pagerduty_api import PagerDutyFake
+from tests.fakes.pagerduty.api import PagerDutyFake
 from tests.support.payloads import am_alert, am_payload
 from tests.support.store import ingest
 

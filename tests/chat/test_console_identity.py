@@ -21,7 +21,7 @@ from bot.chat.console_repl import repl
 from bot.clients.kubernetes import KubeClient
 from bot.errors import ConfigError
 from bot.runner.execute import Clients, Executor
-from tests.fakes.k8s_api import KubeApiFake
+from tests.fakes.kubernetes.api import KubeApiFake
 from tests.support.chart_role import chart_kube_fake
 
 NS, DEPLOY = "ml-serving", "fraud-scorer"

@@ -15,7 +15,7 @@ from bot.clients.kubernetes import KubeClient
 from bot.runner.execute import Clients, Executor
 from bot.runner.graph import PlaybookRunner, checkpointer_for
 from bot.runner.playbook import load_dir
-from tests.fakes.k8s_api import KubeApiFake
+from tests.fakes.kubernetes.api import KubeApiFake
 from tests.support.chart_role import chart_kube_fake
 from tests.support.server import ROOT
 

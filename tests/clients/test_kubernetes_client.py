@@ -12,7 +12,7 @@ from kubernetes import client
 
 from bot.clients.kubernetes import KubeClient, Revision, RolloutStatus
 from bot.errors import ConfigError, ExternalServiceError
-from tests.fakes.k8s_api import KubeApiFake
+from tests.fakes.kubernetes.api import KubeApiFake
 
 NS = "ml"
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)

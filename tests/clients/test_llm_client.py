@@ -18,7 +18,7 @@ from bot.clients.llm import (
     TokenBudget,
     llm_from_settings,
 )
-from tests.fakes.openai_api import (
+from tests.fakes.openai.api import (
     OpenAIFake,
     Reply,
     hang,
@@ -31,7 +31,7 @@ from tests.fakes.openai_api import (
     reply_tool_calls,
     server_error,
 )
-from tests.fakes.openai_requests import api_error
+from tests.fakes.openai.requests import api_error
 from tests.support.server import free_port
 
 KEY = "sk-proj-opsbotTEST0123456789abcdefXYZ"

@@ -9,7 +9,7 @@ import pytest
 
 from bot.clients.pagerduty import PagerDutyClient
 from bot.errors import ExternalServiceError
-from tests.fakes.pagerduty_api import ACCEPT, PagerDutyFake
+from tests.fakes.pagerduty.api import ACCEPT, PagerDutyFake
 from tests.support.server import free_port
 
 INCIDENT = "PABC123"

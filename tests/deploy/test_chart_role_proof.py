@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.deploy.helm_tools import ROOT
-from tests.fakes.k8s_rbac import Permission
+from tests.fakes.kubernetes.rbac import Permission
 from tests.support.chart_role import FORBIDDEN_LOG_ENV, WITHOUT_ENV, granted, rendered_chart
 
 ROLLBACK = "tests/actions/test_rollback.py"

@@ -4,7 +4,7 @@ verbs opsbot's Kubernetes adapter uses, and a ClusterRole only when a value asks
 from __future__ import annotations
 
 from tests.deploy.helm_tools import Manifest, of_kind, one, render, render_ci
-from tests.fakes.k8s_rbac import Permission
+from tests.fakes.kubernetes.rbac import Permission
 from tests.support.chart_role import granted, rendered_chart
 
 # bot/clients/kubernetes.py, method by method: what the actions and the enrichment call.

@@ -21,8 +21,8 @@ from bot.app import build_app
 from bot.config import Settings
 from bot.enrich.outcome import Outcome
 from bot.runtime import Runtime
-from tests.fakes.k8s_api import KubeApiFake
-from tests.fakes.slack_api import SlackEmulator
+from tests.fakes.kubernetes.api import KubeApiFake
+from tests.fakes.slack.api import SlackEmulator
 from tests.support.chart_role import chart_kube_fake
 from tests.support.server import free_port
 

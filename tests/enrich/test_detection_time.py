@@ -20,7 +20,7 @@ from bot.enrich.types import SignalSeries
 from bot.incidents.phases import phases_of
 from bot.store.models import Incident
 from tests.enrich.conftest import running_bot
-from tests.fakes.slack_api import SlackEmulator
+from tests.fakes.slack.api import SlackEmulator
 from tests.integration.promstack import Prometheus, wait_until
 from tests.support.exporter import ScriptedExporter
 

@@ -15,7 +15,7 @@ from PIL import Image
 
 from bot.clients.prometheus import PromClient
 from tests.enrich.conftest import FRAUD_CHANNEL, running_bot
-from tests.fakes.slack_api import SlackEmulator
+from tests.fakes.slack.api import SlackEmulator
 from tests.integration.promstack import Prometheus, wait_until
 from tests.support.exporter import ScriptedExporter
 

@@ -18,8 +18,8 @@ from tests.enrich.conftest import (
     run_event,
     running_bot,
 )
-from tests.fakes.k8s_api import KubeApiFake
-from tests.fakes.slack_api import SlackEmulator
+from tests.fakes.kubernetes.api import KubeApiFake
+from tests.fakes.slack.api import SlackEmulator
 
 FIELDS = {"amount": "DOUBLE", "currency": "STRING", "merchant": "STRING"}
 

@@ -18,7 +18,7 @@ from bot.enrich.worker import EnrichmentWorker
 from bot.intake.pressure import IntakePressure
 from bot.store.models import EnrichmentStatus, Incident
 from tests.enrich.conftest import FRAUD_CHANNEL, ago, running_bot
-from tests.fakes.slack_api import SlackEmulator
+from tests.fakes.slack.api import SlackEmulator
 
 
 async def run_until(worker: EnrichmentWorker, done: Callable[[], bool], limit: float = 10) -> None:

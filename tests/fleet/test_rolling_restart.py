@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 
 from bot.store.engine import make_engine
-from tests.fakes.slack_api import SlackEmulator
+from tests.fakes.slack.api import SlackEmulator
 from tests.support.fleet import (
     CHANNEL,
     Replicas,

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from bot.store.engine import make_engine
-from tests.fakes.slack_api import SlackEmulator
+from tests.fakes.slack.api import SlackEmulator
 from tests.support.fleet import (
     CHANNEL,
     Replicas,

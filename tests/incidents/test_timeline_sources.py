@@ -19,7 +19,7 @@ from bot.incidents.phases import phases_of
 from bot.runner.execute import Clients, Executor
 from bot.store.models import Incident, OutboxKind, OutboxMessage, TimelineEvent
 from bot.store.summary_models import IncidentSummary, SummaryState
-from tests.fakes.k8s_api import KubeApiFake
+from tests.fakes.kubernetes.api import KubeApiFake
 from tests.support.chart_role import chart_kube_fake
 from tests.support.payloads import am_alert, am_payload
 from tests.support.store import ingest

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.fakes.slack_api import SlackEmulator
+from tests.fakes.slack.api import SlackEmulator
 from tests.integration.promstack import (
     ALERT_NAME,
     SUMMARY,

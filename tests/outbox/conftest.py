@@ -10,7 +10,7 @@ from bot.clients.slack_web import SlackWebTransport, make_web_client
 from bot.metrics import Metrics
 from bot.outbox.sender import OutboxSender
 from bot.store.engine import make_engine
-from tests.fakes.slack_api import SlackEmulator
+from tests.fakes.slack.api import SlackEmulator
 
 CHANNEL = "C0INCIDENT"
 

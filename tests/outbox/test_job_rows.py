@@ -18,7 +18,7 @@ from bot.store.engine import session_scope
 from bot.store.job_models import JobRun, JobStatus
 from bot.store.models import OutboxKind, OutboxMessage, OutboxStatus, table
 from bot.store.types import utcnow
-from tests.fakes.slack_api import SlackEmulator
+from tests.fakes.slack.api import SlackEmulator
 from tests.support.payloads import am_alert, am_payload
 from tests.support.store import CHANNEL, incidents, ingest
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from sqlmodel import Session
 
 from bot.store.models import OutboxStatus
-from tests.fakes.slack_api import SlackEmulator
+from tests.fakes.slack.api import SlackEmulator
 from tests.outbox.conftest import CHANNEL, Outbox
 from tests.support.payloads import am_alert, am_payload
 from tests.support.store import incidents, ingest, outbox

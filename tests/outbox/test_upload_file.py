@@ -17,7 +17,7 @@ from bot.errors import TransportError
 from bot.metrics import Metrics
 from bot.outbox.console_transport import ConsoleTransport
 from bot.outbox.transport import ChatTransport
-from tests.fakes.slack_api import UPLOAD, SlackEmulator
+from tests.fakes.slack.api import UPLOAD, SlackEmulator
 from tests.outbox.conftest import CHANNEL
 
 START = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)

@@ -32,7 +32,7 @@ from bot.runner.execute import Clients, Executor
 from bot.store.engine import make_engine
 from bot.store.job_models import JobRun, JobStatus
 from bot.store.models import OutboxKind, OutboxMessage
-from tests.fakes.slack_api import SlackEmulator
+from tests.fakes.slack.api import SlackEmulator
 
 CHANNEL = "C0JOBS"
 ML = "U0MLENG"  # may start CPU jobs and stop jobs; GPU jobs need SRE approval

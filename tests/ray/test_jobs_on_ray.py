@@ -26,7 +26,7 @@ from bot.jobs.ledger import JobLedger
 from bot.store.job_models import JobStatus
 from bot.store.models import OutboxKind
 from ray_jobs.sample_data import generate, write
-from tests.fakes.slack_api import SlackEmulator
+from tests.fakes.slack.api import SlackEmulator
 from tests.ray.harness import CHANNEL, ML, SRE, JobsBot, job_catalog, job_id_of, new_engine
 from tests.support.ray_head import RayHead
 

@@ -10,7 +10,7 @@ import pytest
 
 from bot.render.jobs import JOB_STOP_ACTION, progress_bar, render_job, render_job_done
 from bot.store.job_models import JobRun, JobStatus
-from tests.fakes.slack_blocks import validate_blocks
+from tests.fakes.slack.blocks import validate_blocks
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 

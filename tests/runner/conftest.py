@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.fakes.k8s_api import KubeApiFake
+from tests.fakes.kubernetes.api import KubeApiFake
 from tests.support.chart_role import chart_kube_fake
 
 NS, DEPLOY = "ml-serving", "fraud-scorer"

@@ -19,7 +19,7 @@ from bot.runner.execute import Clients, Executor
 from bot.store.engine import session_scope
 from bot.store.models import table
 from bot.store.run_models import ActionRun, RunStatus
-from tests.fakes.k8s_api import KubeApiFake
+from tests.fakes.kubernetes.api import KubeApiFake
 
 NS, DEPLOY = "ml-serving", "fraud-scorer"
 CATALOG = f"""

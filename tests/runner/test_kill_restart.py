@@ -23,8 +23,8 @@ from sqlmodel import Session, select
 from bot.audit.log import read
 from bot.store.engine import make_engine
 from bot.store.run_models import ActionRun
-from tests.fakes.k8s_api import KubeApiFake
-from tests.fakes.slack_api import SlackEmulator
+from tests.fakes.kubernetes.api import KubeApiFake
+from tests.fakes.slack.api import SlackEmulator
 from tests.support.chart_role import chart_kube_fake
 from tests.support.server import BotProcess
 from tests.web.test_slack_approvals import click

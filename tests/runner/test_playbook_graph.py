@@ -19,7 +19,7 @@ from bot.runner.graph import PlaybookRunner, checkpointer_for
 from bot.runner.playbook import PlaybookError, load_dir, load_file, matches, render
 from bot.store.engine import session_scope
 from bot.store.run_models import PlaybookRun
-from tests.fakes.k8s_api import KubeApiFake
+from tests.fakes.kubernetes.api import KubeApiFake
 from tests.support.payloads import am_alert, am_payload
 from tests.support.store import ingest, timeline_kinds
 

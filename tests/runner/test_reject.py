@@ -24,7 +24,7 @@ from bot.runner.execute import Clients, Executor
 from bot.runner.graph import PlaybookRunner, checkpointer_for
 from bot.runner.playbook import load_dir
 from bot.store.run_models import RunStatus, RunView
-from tests.fakes.k8s_api import KubeApiFake
+from tests.fakes.kubernetes.api import KubeApiFake
 from tests.support.payloads import am_alert, am_payload
 from tests.support.store import ingest, timeline_kinds
 

@@ -22,7 +22,7 @@ from bot.summary.build import SummaryDraft, llm_summary
 from bot.summary.facts import gather
 from bot.summary.narrative import MAX_OUTPUT_TOKENS, prompt, prompt_tokens
 from bot.text.untrusted import FENCE_END, UNTRUSTED_RULES
-from tests.fakes.openai_api import (
+from tests.fakes.openai.api import (
     OpenAIFake,
     hang,
     rate_limited,

@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from bot.summary.build import template_summary
-from tests.fakes.slack_blocks import validate_blocks
+from tests.fakes.slack.blocks import validate_blocks
 from tests.summary.conftest import (
     CATALOG,
     ROLLBACK_PLAN,

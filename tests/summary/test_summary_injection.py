@@ -18,7 +18,7 @@ from bot.clients.llm import LLMClient, TokenBudget
 from bot.store.models import Alert, AuditEntry, TimelineEvent
 from bot.store.run_models import ActionRun, Approval
 from bot.summary.build import llm_summary
-from tests.fakes.openai_api import OpenAIFake, reply_json
+from tests.fakes.openai.api import OpenAIFake, reply_json
 from tests.summary.conftest import CATALOG, START, ScriptedProm, at, write_fraud_incident
 from tests.support.injection import CORPUS, Case, strings
 from tests.support.llm import client_for

@@ -21,8 +21,8 @@ from pathlib import Path
 import yaml
 
 from tests.deploy.helm_tools import ROOT, Manifest, of_kind, render
-from tests.fakes.k8s_api import KubeApiFake
-from tests.fakes.k8s_rbac import Grants, Permission, Rule, without
+from tests.fakes.kubernetes.api import KubeApiFake
+from tests.fakes.kubernetes.rbac import Grants, Permission, Rule, without
 
 WITHOUT_ENV = "OPSBOT_TEST_ROLE_WITHOUT"
 FORBIDDEN_LOG_ENV = "OPSBOT_TEST_FORBIDDEN_LOG"  # the fakes append each refused request here

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from tests.fakes.slack_api import SlackEmulator
+from tests.fakes.slack.api import SlackEmulator
 from tests.support.payloads import am_alert, am_payload
 from tests.support.server import BotProcess
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.clients.llm import LLMClient
-from tests.fakes.openai_api import OpenAIFake
+from tests.fakes.openai.api import OpenAIFake
 
 
 def client_for(

@@ -18,8 +18,8 @@ from bot.outbox.sender import OutboxSender
 from bot.render.blocks import root_message
 from bot.store.models import Alert, Incident, OutboxMessage, OutboxStatus
 from bot.summary.build import template_summary
-from tests.fakes.slack_api import SlackEmulator
-from tests.fakes.slack_blocks import validate_blocks
+from tests.fakes.slack.api import SlackEmulator
+from tests.fakes.slack.blocks import validate_blocks
 
 
 async def read_incident(

@@ -28,7 +28,7 @@ from bot.store.models import (
 )
 from bot.store.run_models import ActionRun, Approval, PlaybookRun
 from bot.store.types import utcnow
-from tests.fakes.openai_api import OpenAIFake
+from tests.fakes.openai.api import OpenAIFake
 from tests.support.llm import client_for
 
 CHANNEL = "C0INCIDENT"

@@ -29,7 +29,7 @@ from bot.triage.mention import (
     answer_mention,
 )
 from bot.triage.tools import Proposal, specs
-from tests.fakes.openai_api import (
+from tests.fakes.openai.api import (
     OpenAIFake,
     reply_text,
     reply_tool_calls,

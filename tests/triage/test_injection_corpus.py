@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 from bot.clients.llm import LLMClient
 from bot.render.blocks import OFFER_ACTION
 from bot.triage.mention import answer_mention
-from tests.fakes.openai_api import OpenAIFake, Reply, reply_text, reply_tool_calls
+from tests.fakes.openai.api import OpenAIFake, Reply, reply_text, reply_tool_calls
 from tests.support.injection import CORPUS, Case, strings
 from tests.triage.conftest import (
     ASKER,

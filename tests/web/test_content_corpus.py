@@ -30,8 +30,8 @@ from bot.lineage.queries import recent_runs
 from bot.metrics import Metrics
 from bot.outbox.sender import OutboxSender
 from bot.store.models import Deployment, OutboxMessage, OutboxStatus
-from tests.fakes.slack_api import SlackEmulator
-from tests.fakes.slack_blocks import validate_blocks
+from tests.fakes.slack.api import SlackEmulator
+from tests.fakes.slack.blocks import validate_blocks
 from tests.support.hostile import encoded, name, numbers, text, times, wrong_type
 from tests.support.payloads import ZERO
 from tests.support.readback import assert_renders_and_exports, read_incident

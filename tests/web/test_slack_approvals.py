@@ -15,8 +15,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.fakes.k8s_api import KubeApiFake
-from tests.fakes.slack_api import SlackEmulator
+from tests.fakes.kubernetes.api import KubeApiFake
+from tests.fakes.slack.api import SlackEmulator
 from tests.support.chart_role import chart_kube_fake
 from tests.web.conftest import asgi_client
 from tests.web.test_slack_events import SIGNING_SECRET, signed_headers, slash_command

@@ -13,7 +13,7 @@ import pytest
 from fastapi import FastAPI
 from slack_sdk.signature import SignatureVerifier
 
-from tests.fakes.slack_api import SlackEmulator
+from tests.fakes.slack.api import SlackEmulator
 from tests.support.payloads import am_alert, am_payload
 from tests.support.store import ingest
 from tests.web.conftest import asgi_client

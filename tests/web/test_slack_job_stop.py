@@ -15,7 +15,7 @@ from fastapi import FastAPI
 
 from bot.render.jobs import JOB_STOP_ACTION
 from ray_jobs.sample_data import generate, write
-from tests.fakes.slack_api import SlackEmulator
+from tests.fakes.slack.api import SlackEmulator
 from tests.support.ray_head import RayHead
 from tests.web.conftest import asgi_client
 from tests.web.test_slack_approvals import click, post

@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 
 from bot.store.models import TimelineEvent
 from bot.store.run_models import ActionRun
-from tests.fakes.slack_api import SlackEmulator
+from tests.fakes.slack.api import SlackEmulator
 from tests.support.payloads import am_alert, am_payload
 from tests.support.store import ingest
 from tests.web.conftest import asgi_client

@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 
 from bot.store.models import TimelineEvent
 from bot.store.summary_models import IncidentSummary, LLMState, SummarySource
-from tests.fakes.openai_api import (
+from tests.fakes.openai.api import (
     OpenAIFake,
     Reply,
     hang,
@@ -26,7 +26,7 @@ from tests.fakes.openai_api import (
     reply_json,
     server_error,
 )
-from tests.fakes.slack_api import SlackEmulator
+from tests.fakes.slack.api import SlackEmulator
 from tests.support.payloads import am_alert, am_payload
 from tests.support.store import ingest
 from tests.web.conftest import asgi_client

@@ -4,7 +4,7 @@ It serves the Web API methods opsbot uses (``auth.test``, ``chat.postMessage``, 
 ``conversations.history``, ``conversations.replies``, ``apps.connections.open``,
 ``files.getUploadURLExternal``, ``files.completeUploadExternal``) under ``/api/<method>``, file
 upload URLs under ``/upload/v1/<key>``, slash-command ``response_url`` endpoints under
-``/response/<name>``, and a Socket Mode websocket server (``slack_socket.py``). The real
+``/response/<name>``, and a Socket Mode websocket server (``socket.py``). The real
 ``slack_sdk`` clients talk to it:
 
     with SlackEmulator() as slack:
@@ -17,10 +17,10 @@ metadata, per-channel posting rate) and answers in Slack's shapes: API errors ar
 Everything runs on one event loop in a daemon thread; state is behind one lock, so tests may
 read it from any thread while the bot is talking to the emulator.
 
-The parts, one module each: ``slack_args.py`` (reading a call's arguments), ``slack_blocks.py``
-(Block Kit and message validation), ``slack_methods.py`` (the Web API methods and the message
-store), ``slack_files.py`` (the files_upload_v2 flow and the files), ``slack_faults.py`` (queued
-failures and delays), ``slack_socket.py`` and ``slack_socket_controls.py`` (Socket Mode). This
+The parts, one module each: ``args.py`` (reading a call's arguments), ``blocks.py``
+(Block Kit and message validation), ``methods.py`` (the Web API methods and the message
+store), ``files.py`` (the files_upload_v2 flow and the files), ``faults.py`` (queued
+failures and delays), ``socket.py`` and ``socket_controls.py`` (Socket Mode). This
 module holds the server, its lifecycle and what tests read back.
 """
 
@@ -38,13 +38,13 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.slack_args import ApiError, Json, RateLimited, read_body, ts_us
-from tests.fakes.slack_blocks import MAX_BLOCKS, MAX_TEXT, validate_blocks
-from tests.fakes.slack_faults import FaultError, FaultPlan
-from tests.fakes.slack_files import UPLOAD, FileApiMethods
-from tests.fakes.slack_methods import BOT_ID, BOT_USER_ID, TEAM_ID, WebApiMethods
-from tests.fakes.slack_socket import SocketModeServer
-from tests.fakes.slack_socket_controls import SocketModeControls
+from tests.fakes.slack.args import ApiError, Json, RateLimited, read_body, ts_us
+from tests.fakes.slack.blocks import MAX_BLOCKS, MAX_TEXT, validate_blocks
+from tests.fakes.slack.faults import FaultError, FaultPlan
+from tests.fakes.slack.files import UPLOAD, FileApiMethods
+from tests.fakes.slack.methods import BOT_ID, BOT_USER_ID, TEAM_ID, WebApiMethods
+from tests.fakes.slack.socket import SocketModeServer
+from tests.fakes.slack.socket_controls import SocketModeControls
 from tests.support.lifecycle import StartStop
 
 __all__ = [
@@ -87,7 +87,7 @@ class SlackEmulator(SocketModeControls, FileApiMethods, WebApiMethods, StartStop
         self._by_ts: dict[tuple[str, str], Json] = {}
         self._threads: dict[tuple[str, str], list[Json]] = defaultdict(list)  # replies, ts order
         self._last_ts_us = 0
-        self._uploads: dict[str, Json] = {}  # file id -> upload, then file (slack_files.py)
+        self._uploads: dict[str, Json] = {}  # file id -> upload, then file (files.py)
         self._upload_seq = 0
         self._calls: list[Json] = []
         self._faults = FaultPlan()

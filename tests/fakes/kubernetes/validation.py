@@ -12,7 +12,7 @@ import math
 import re
 from typing import Any
 
-from tests.fakes.k8s_errors import (
+from tests.fakes.kubernetes.errors import (
     Cause,
     Json,
     duplicate,
@@ -21,7 +21,7 @@ from tests.fakes.k8s_errors import (
     required,
     unsupported,
 )
-from tests.fakes.k8s_selectors import (
+from tests.fakes.kubernetes.selectors import (
     from_label_selector,
     label_key_problem,
     label_value_problem,

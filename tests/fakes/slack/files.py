@@ -49,9 +49,9 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.slack_args import ApiError, Json
-from tests.fakes.slack_faults import FaultPlan
-from tests.fakes.slack_methods import BOT_USER_ID, TEAM_ID, WebApiMethods
+from tests.fakes.slack.args import ApiError, Json
+from tests.fakes.slack.faults import FaultPlan
+from tests.fakes.slack.methods import BOT_USER_ID, TEAM_ID, WebApiMethods
 
 UPLOAD = "upload"  # the fault-injection and ``calls()`` name of the upload POST
 MAX_ALT_TXT = 1000

@@ -1,6 +1,6 @@
 """What tests do with the Slack emulator's Socket Mode side: push envelopes, wait for clients.
 
-A mixin of ``SlackEmulator``: the ``SocketModeServer`` (``slack_socket.py``) runs on the
+A mixin of ``SlackEmulator``: the ``SocketModeServer`` (``socket.py``) runs on the
 emulator's event loop; these methods hand work to that loop from a test thread (blocking) or
 from an async test's own loop (awaiting).
 """
@@ -12,7 +12,7 @@ import concurrent.futures
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from tests.fakes.slack_socket import SocketModeServer
+from tests.fakes.slack.socket import SocketModeServer
 
 Json = dict[str, Any]
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 import copy
 from datetime import datetime
 
-from tests.fakes.k8s_errors import Json
-from tests.fakes.k8s_kinds import JOBS
-from tests.fakes.k8s_store import Store, stamp
+from tests.fakes.kubernetes.errors import Json
+from tests.fakes.kubernetes.kinds import JOBS
+from tests.fakes.kubernetes.store import Store, stamp
 
 
 def job_written(store: Store, obj: Json, old: Json | None, at: datetime) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from bot.clients.airflow import AirflowClient
 from bot.errors import ExternalServiceError
-from tests.fakes.airflow_api import AirflowApiFake
+from tests.fakes.airflow.api import AirflowApiFake
 from tests.support.server import free_port
 
 DAG = "features_daily"

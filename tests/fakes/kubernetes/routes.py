@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from tests.fakes.k8s_errors import (
+from tests.fakes.kubernetes.errors import (
     Json,
     Resource,
     bad_request,
@@ -28,10 +28,14 @@ from tests.fakes.k8s_errors import (
     stale,
     unsupported_media_type,
 )
-from tests.fakes.k8s_kinds import DEPLOYMENTS, Kind, kind_for
-from tests.fakes.k8s_patch import apply_patch
-from tests.fakes.k8s_selectors import parse_field_selector, parse_label_selector, selector_string
-from tests.fakes.k8s_store import Store
+from tests.fakes.kubernetes.kinds import DEPLOYMENTS, Kind, kind_for
+from tests.fakes.kubernetes.patch import apply_patch
+from tests.fakes.kubernetes.selectors import (
+    parse_field_selector,
+    parse_label_selector,
+    selector_string,
+)
+from tests.fakes.kubernetes.store import Store
 
 SCALE = Resource("autoscaling", "v1", "scale", "Scale")
 BODY_TYPES = [

@@ -16,7 +16,7 @@ behaves:
   Deployment rolls nothing out.
 
 ``HOOKS`` maps each kind to what runs after a client writes it (the Job controller is in
-``k8s_jobs.py``).
+``jobs.py``).
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ import copy
 from dataclasses import dataclass
 from datetime import datetime
 
-from tests.fakes.k8s_errors import Json
-from tests.fakes.k8s_jobs import job_written
-from tests.fakes.k8s_kinds import DEPLOYMENTS, REPLICASETS
-from tests.fakes.k8s_replicasets import (
+from tests.fakes.kubernetes.errors import Json
+from tests.fakes.kubernetes.jobs import job_written
+from tests.fakes.kubernetes.kinds import DEPLOYMENTS, REPLICASETS
+from tests.fakes.kubernetes.replicasets import (
     DESIRED,
     MAX,
     NOT_COPIED,
@@ -40,8 +40,8 @@ from tests.fakes.k8s_replicasets import (
     revision,
     without_hash,
 )
-from tests.fakes.k8s_store import Hook, Store, stamp
-from tests.fakes.k8s_validation import percent_or_int
+from tests.fakes.kubernetes.store import Hook, Store, stamp
+from tests.fakes.kubernetes.validation import percent_or_int
 
 PROGRESSING = {  # phase -> (status, reason, message)
     "paused": ("Unknown", "DeploymentPaused", "Deployment is paused"),

@@ -14,8 +14,8 @@ from kubernetes import client, config
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
-from tests.fakes.k8s_api import KubeApiFake
-from tests.fakes.k8s_rbac import Grants, Permission, Rule, attributes, without
+from tests.fakes.kubernetes.api import KubeApiFake
+from tests.fakes.kubernetes.rbac import Grants, Permission, Rule, attributes, without
 
 NS, OTHER = "ml", "elsewhere"
 APPS, BATCH = "/apis/apps/v1/namespaces/ml", "/apis/batch/v1/namespaces/ml"

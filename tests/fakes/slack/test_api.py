@@ -24,7 +24,7 @@ from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook import WebhookClient
 
-from tests.fakes.slack_api import SlackEmulator
+from tests.fakes.slack.api import SlackEmulator
 
 CHANNEL = "C0INCIDENT"
 META = {"event_type": "opsbot_outbox", "event_payload": {"outbox_ids": [7]}}

@@ -15,7 +15,7 @@ import pagerduty
 import pytest
 
 from bot.intake.pagerduty_schema import PDWebhook, signature_valid
-from tests.fakes.pagerduty_api import ACCEPT, PagerDutyFake
+from tests.fakes.pagerduty.api import ACCEPT, PagerDutyFake
 
 INCIDENT = "PABC123"
 SECRET = "whsec-test"

@@ -1,5 +1,5 @@
 """The kinds this fake serves: their resources, the defaults the API server fills in, what it
-sets on create, and which validation runs (``k8s_validation.py``).
+sets on create, and which validation runs (``validation.py``).
 
 Defaults are the ones that show up when a client reads an object back and compares templates
 (``imagePullPolicy``, ``terminationMessagePath``, ``restartPolicy``, ...). A Job gets a generated
@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.fakes.k8s_errors import Cause, Json, Resource, invalid_value
-from tests.fakes.k8s_validation import (
+from tests.fakes.kubernetes.errors import Cause, Json, Resource, invalid_value
+from tests.fakes.kubernetes.validation import (
     subdomain_problem,
     validate_cronjob,
     validate_deployment,

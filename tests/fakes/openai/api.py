@@ -10,7 +10,7 @@ messages that answer the ``tool_call_id``s of the assistant message before them 
 one of them answered), ``tools``, ``tool_choice``, ``response_format`` (for a strict JSON schema,
 every object closed with ``additionalProperties: false`` and every property required), and
 ``max_completion_tokens`` (400). Errors are ``{"error": {"message", "type", "param", "code"}}``
-with the API's own wording where it is known; the checks are in ``openai_requests.py``.
+with the API's own wording where it is known; the checks are in ``requests.py``.
 
 What the model says is scripted by the test: ``script(*responders)`` queues answers, one per
 request, and ``always(responder)`` answers every request after the queue runs out; a responder
@@ -38,7 +38,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.openai_requests import Invalid, api_error, validate
+from tests.fakes.openai.requests import Invalid, api_error, validate
 from tests.support.lifecycle import StartStop
 
 __all__ = [

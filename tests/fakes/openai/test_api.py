@@ -12,7 +12,7 @@ import openai
 import pytest
 from pydantic import BaseModel
 
-from tests.fakes.openai_api import (
+from tests.fakes.openai.api import (
     OpenAIFake,
     hang,
     length_cut,

@@ -12,7 +12,7 @@ import copy
 import time
 from collections.abc import Callable
 
-from tests.fakes.slack_args import (
+from tests.fakes.slack.args import (
     ApiError,
     Json,
     RateLimited,
@@ -24,8 +24,8 @@ from tests.fakes.slack_args import (
     ts_str,
     ts_us,
 )
-from tests.fakes.slack_blocks import message_content
-from tests.fakes.slack_socket import APP_ID, SocketModeServer
+from tests.fakes.slack.blocks import message_content
+from tests.fakes.slack.socket import APP_ID, SocketModeServer
 
 TEAM_ID = "T0TEST"
 BOT_USER_ID = "U0BOT"
@@ -51,7 +51,7 @@ class WebApiMethods:
     _usergroups: dict[str, list[str]]
 
     def _handlers(self) -> dict[str, Callable[[Json], Json]]:
-        """The methods served, by name (``slack_files.py`` adds the files methods)."""
+        """The methods served, by name (``files.py`` adds the files methods)."""
         return {
             "auth.test": self._auth_test,
             "chat.postMessage": self._post_message,

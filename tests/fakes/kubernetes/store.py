@@ -8,7 +8,7 @@ without one is unconditional (as for every built-in kind here). A write that cha
 writes nothing. ``status`` is not writable through the main resource. ``dryRun=All`` does
 everything but store. Deleting an owner deletes its dependents (or orphans them).
 
-After each stored write the kind's controller hook runs (``k8s_controllers.py``). Not
+After each stored write the kind's controller hook runs (``controllers.py``). Not
 thread-safe on its own: callers hold ``Store.lock``.
 """
 
@@ -24,7 +24,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from tests.fakes.k8s_errors import (
+from tests.fakes.kubernetes.errors import (
     Cause,
     Json,
     KubeError,
@@ -40,10 +40,10 @@ from tests.fakes.k8s_errors import (
     stale,
     unsupported,
 )
-from tests.fakes.k8s_kinds import JOBS, KINDS, Kind
-from tests.fakes.k8s_patch import apply_patch
-from tests.fakes.k8s_selectors import Requirement, fields_of, matches
-from tests.fakes.k8s_validation import validate_labels
+from tests.fakes.kubernetes.kinds import JOBS, KINDS, Kind
+from tests.fakes.kubernetes.patch import apply_patch
+from tests.fakes.kubernetes.selectors import Requirement, fields_of, matches
+from tests.fakes.kubernetes.validation import validate_labels
 
 Hook = Callable[["Store", Json, "Json | None", datetime], None]
 _SUFFIX = "bcdfghjklmnpqrstvwxz2456789"

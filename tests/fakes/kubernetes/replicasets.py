@@ -13,10 +13,10 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from tests.fakes.k8s_errors import Json
-from tests.fakes.k8s_kinds import REPLICASETS
-from tests.fakes.k8s_selectors import from_label_selector, matches
-from tests.fakes.k8s_store import Store, stamp
+from tests.fakes.kubernetes.errors import Json
+from tests.fakes.kubernetes.kinds import REPLICASETS
+from tests.fakes.kubernetes.selectors import from_label_selector, matches
+from tests.fakes.kubernetes.store import Store, stamp
 
 REVISION = "deployment.kubernetes.io/revision"
 REVISION_HISTORY = "deployment.kubernetes.io/revision-history"

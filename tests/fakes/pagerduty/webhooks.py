@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 
 import aiohttp
 
-from tests.fakes.pagerduty_model import Json, iso
+from tests.fakes.pagerduty.model import Json, iso
 
 
 @dataclass

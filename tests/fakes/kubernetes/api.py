@@ -11,19 +11,19 @@ HorizontalPodAutoscalers, batch/v1 Jobs and CronJobs. It checks what the API ser
 (bearer token, names, selectors, required fields, immutable fields, resourceVersion
 preconditions, content types, the three patch formats) and answers in its JSON shapes, errors
 as ``Status`` objects. A Deployment controller and a Job controller run after each write, so
-ReplicaSets, revisions and status behave as on a cluster (``k8s_controllers.py``); tests hold,
+ReplicaSets, revisions and status behave as on a cluster (``controllers.py``); tests hold,
 complete or fail rollouts and finish Jobs.
 
-The parts, one module each: ``k8s_errors.py`` (Status errors), ``k8s_selectors.py``,
-``k8s_patch.py`` (JSON, merge and strategic merge patches), ``k8s_kinds.py`` (resources and
-defaults), ``k8s_validation.py``, ``k8s_store.py`` (CRUD, resourceVersions, garbage collection),
-``k8s_replicasets.py`` and ``k8s_controllers.py`` (the Deployment controller), ``k8s_jobs.py``,
-``k8s_routes.py`` (paths and verbs), ``k8s_controls.py`` (what tests seed, drive and read back).
+The parts, one module each: ``errors.py`` (Status errors), ``selectors.py``,
+``patch.py`` (JSON, merge and strategic merge patches), ``kinds.py`` (resources and
+defaults), ``validation.py``, ``store.py`` (CRUD, resourceVersions, garbage collection),
+``replicasets.py`` and ``controllers.py`` (the Deployment controller), ``jobs.py``,
+``routes.py`` (paths and verbs), ``controls.py`` (what tests seed, drive and read back).
 This module holds the server, its lifecycle, authentication and fault injection.
 
 RBAC: ``deny()`` takes single permissions away; ``KubeApiFake(grants=...)`` (or ``enforce()``)
 allows only what the given Roles allow, every other request answered 403 Forbidden before it
-reaches a handler, as the API server's authorizer does (``k8s_rbac.py``).
+reaches a handler, as the API server's authorizer does (``rbac.py``).
 
 Not modelled: namespaces (every namespace exists), Pods, watches, server-side apply (415).
 """
@@ -44,12 +44,12 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from tests.fakes.k8s_controllers import HOOKS
-from tests.fakes.k8s_controls import KubeControls
-from tests.fakes.k8s_errors import KubeError, Resource, forbidden, injected, unauthorized
-from tests.fakes.k8s_rbac import Grants, attributes
-from tests.fakes.k8s_routes import Call, handle, parse
-from tests.fakes.k8s_store import Store
+from tests.fakes.kubernetes.controllers import HOOKS
+from tests.fakes.kubernetes.controls import KubeControls
+from tests.fakes.kubernetes.errors import KubeError, Resource, forbidden, injected, unauthorized
+from tests.fakes.kubernetes.rbac import Grants, attributes
+from tests.fakes.kubernetes.routes import Call, handle, parse
+from tests.fakes.kubernetes.store import Store
 from tests.support.lifecycle import StartStop
 
 __all__ = ["KubeApiFake"]

@@ -17,7 +17,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from tests.fakes.slack_api import UPLOAD, SlackEmulator
+from tests.fakes.slack.api import UPLOAD, SlackEmulator
 
 CHANNEL = "C0INCIDENT"
 

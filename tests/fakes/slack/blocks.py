@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.fakes.slack_args import ApiError, Json, json_arg
+from tests.fakes.slack.args import ApiError, Json, json_arg
 
 MAX_BLOCKS = 50
 MAX_TEXT = 40_000

@@ -18,7 +18,7 @@ import copy
 import json
 from typing import Any
 
-from tests.fakes.k8s_errors import (
+from tests.fakes.kubernetes.errors import (
     KubeError,
     bad_request,
     internal,

@@ -10,12 +10,12 @@ import copy
 import threading
 from datetime import datetime
 
-from tests.fakes.k8s_controllers import set_phase
-from tests.fakes.k8s_errors import Json
-from tests.fakes.k8s_jobs import finish_job
-from tests.fakes.k8s_kinds import DEPLOYMENTS, JOBS, KINDS
-from tests.fakes.k8s_replicasets import CHANGE_CAUSE, owned_replicasets
-from tests.fakes.k8s_store import Store
+from tests.fakes.kubernetes.controllers import set_phase
+from tests.fakes.kubernetes.errors import Json
+from tests.fakes.kubernetes.jobs import finish_job
+from tests.fakes.kubernetes.kinds import DEPLOYMENTS, JOBS, KINDS
+from tests.fakes.kubernetes.replicasets import CHANGE_CAUSE, owned_replicasets
+from tests.fakes.kubernetes.store import Store
 
 
 class KubeControls:

@@ -20,7 +20,7 @@ from kubernetes import client, config
 from kubernetes.client import ApiClient, Configuration
 from kubernetes.client.exceptions import ApiException
 
-from tests.fakes.k8s_api import KubeApiFake
+from tests.fakes.kubernetes.api import KubeApiFake
 
 NS = "ml"
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)

@@ -1,7 +1,7 @@
 """A protocol-faithful PagerDuty REST API v2 fake for tests: a real HTTPS server on 127.0.0.1.
 
 The ``pagerduty`` client refuses any base URL that is not ``https://``, so the fake serves TLS
-with a self-signed certificate made at start (``pagerduty_tls.py``); a client trusts it with
+with a self-signed certificate made at start (``tls.py``); a client trusts it with
 ``verify=fake.client_ssl_context()`` (or the CA file ``fake.cert_path``):
 
     with PagerDutyFake() as pd:
@@ -12,7 +12,7 @@ with a self-signed certificate made at start (``pagerduty_tls.py``); a client tr
 Served: ``GET``/``PUT /incidents/{id}``, ``GET``/``POST /incidents/{id}/notes``. Checked as
 PagerDuty checks: ``Authorization: Token token=<key>`` (401 otherwise; 403 for a read-only key
 on a write), the ``From`` header on writes (the email of a user of the account; 400 otherwise),
-the request bodies, status transitions and note length (``pagerduty_model.py``); unknown
+the request bodies, status transitions and note length (``model.py``); unknown
 incidents and paths are 404. Errors are PagerDuty's ``{"error": {"message", "code", "errors"}}``.
 
 Controls: ``add_user``, ``add_incident``, ``change_status`` (a person acting in PagerDuty),
@@ -22,8 +22,8 @@ POSTed there as a v3 webhook (``incident.acknowledged``, ``incident.resolved``,
 ``incident.annotated``) signed ``X-PagerDuty-Signature: v1=<hex HMAC-SHA256>``, once, no retry;
 ``webhooks()`` says what was delivered.
 
-The parts: ``pagerduty_model.py`` (state, shapes, rules, errors), ``pagerduty_webhooks.py``
-(outgoing webhooks), ``pagerduty_tls.py`` (the certificate). This module holds the server, its
+The parts: ``model.py`` (state, shapes, rules, errors), ``webhooks.py``
+(outgoing webhooks), ``tls.py`` (the certificate). This module holds the server, its
 lifecycle, authentication, routing, fault injection and the request log.
 
 Not modelled: listing incidents, pagination, assignments and escalation, priorities, merges,
@@ -50,7 +50,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.pagerduty_model import (
+from tests.fakes.pagerduty.model import (
     Account,
     Incident,
     Json,
@@ -63,8 +63,8 @@ from tests.fakes.pagerduty_model import (
     server_error,
     unauthorized,
 )
-from tests.fakes.pagerduty_tls import client_context, make_self_signed, server_context
-from tests.fakes.pagerduty_webhooks import WebhookSender
+from tests.fakes.pagerduty.tls import client_context, make_self_signed, server_context
+from tests.fakes.pagerduty.webhooks import WebhookSender
 from tests.support.lifecycle import StartStop
 
 __all__ = ["ACCEPT", "PagerDutyFake"]
