@@ -19,7 +19,7 @@ The parts, one module each: ``errors.py`` (Status errors), ``selectors.py``,
 defaults), ``validation.py``, ``store.py`` (CRUD, resourceVersions, garbage collection),
 ``replicasets.py`` and ``controllers.py`` (the Deployment controller), ``jobs.py``,
 ``routes.py`` (paths and verbs), ``controls.py`` (what tests seed, drive and read back).
-This module holds the server, its lifecycle, authentication and fault injection.
+This module holds the server (on ``tests/fakes/server.py``), authentication and fault injection.
 
 RBAC: ``deny()`` takes single permissions away; ``KubeApiFake(grants=...)`` (or ``enforce()``)
 allows only what the given Roles allow, every other request answered 403 Forbidden before it
@@ -34,12 +34,9 @@ import asyncio
 import contextlib
 import json
 import secrets
-import threading
 from collections import deque
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import yaml
 from aiohttp import web
@@ -50,7 +47,7 @@ from tests.fakes.kubernetes.errors import KubeError, Resource, forbidden, inject
 from tests.fakes.kubernetes.rbac import Grants, attributes
 from tests.fakes.kubernetes.routes import Call, handle, parse
 from tests.fakes.kubernetes.store import Store
-from tests.support.lifecycle import StartStop
+from tests.fakes.server import ThreadedServer
 
 __all__ = ["KubeApiFake"]
 
@@ -68,11 +65,9 @@ class _Fault:
         return self.method in (None, method) and (self.path is None or self.path in path)
 
 
-async def _drain(tasks: Iterable[asyncio.Task[Any]]) -> None:
-    await asyncio.gather(*tasks, return_exceptions=True)
+class KubeApiFake(KubeControls, ThreadedServer):
+    _thread_name = "kube-api-fake"
 
-
-class KubeApiFake(KubeControls, StartStop):
     def __init__(
         self,
         token: str | None = None,
@@ -80,6 +75,7 @@ class KubeApiFake(KubeControls, StartStop):
         grants: Grants | None = None,
         forbidden_log: Path | None = None,
     ) -> None:
+        super().__init__()
         self.token = token or f"fake-{secrets.token_hex(12)}"
         self.store = Store(HOOKS)
         self._lock = self.store.lock
@@ -91,78 +87,13 @@ class KubeApiFake(KubeControls, StartStop):
         self._forbidden: list[str] = []
         self._forbidden_log = forbidden_log  # refusals also appended here, one line each
         self._bugs: list[str] = []
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
-        self._stopping: asyncio.Event | None = None
-        self._url = ""
 
     # -- lifecycle ------------------------------------------------------------------------------
 
-    def start(self) -> KubeApiFake:
-        if self._loop is not None:
-            raise RuntimeError("KubeApiFake already started")
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name="kube-api-fake", daemon=True
-        )
-        self._thread.start()
-        try:
-            asyncio.run_coroutine_threadsafe(self._astart(), self._loop).result(10)
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    async def _astart(self) -> None:
-        self._stopping = asyncio.Event()
+    def _app(self) -> web.Application:
         app = web.Application(client_max_size=3 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self._url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
-
-    async def _astop(self) -> None:
-        if self._stopping is not None:
-            self._stopping.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    def stop(self) -> None:
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return
-        try:
-            if loop.is_running():
-                asyncio.run_coroutine_threadsafe(self._astop(), loop).result(15)
-        finally:
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(10)
-
-            def close_loop() -> None:
-                leftover = asyncio.all_tasks(loop)
-                for task in leftover:
-                    task.cancel()
-                if leftover:
-                    loop.run_until_complete(_drain(leftover))
-                loop.run_until_complete(loop.shutdown_asyncgens())
-                loop.run_until_complete(loop.shutdown_default_executor())
-                loop.close()
-
-            # In a thread of its own: the caller may be an async test with a loop running.
-            closer = threading.Thread(target=close_loop, name="kube-api-fake-close")
-            closer.start()
-            closer.join(15)
-            self._loop = self._thread = None
-
-    @property
-    def url(self) -> str:
-        if not self._url:
-            raise RuntimeError("KubeApiFake not started")
-        return self._url
+        return app
 
     def write_kubeconfig(self, path: str | Path, *, namespace: str = "default") -> Path:
         """A kubeconfig for this server (bearer token, one context, current-context set)."""

@@ -39,7 +39,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.fakes.openai.requests import Invalid, api_error, validate
-from tests.support.lifecycle import StartStop
+from tests.fakes.server import ThreadedServer
 
 __all__ = [
     "OpenAIFake",
@@ -133,8 +133,13 @@ def hang(seconds: float, then: Reply | None = None) -> Reply:
     return replace(then or reply_text("(a late answer)"), delay_s=seconds)
 
 
-class OpenAIFake(StartStop):
+class OpenAIFake(ThreadedServer):
+    _thread_name = "openai-fake"
+    # A client that timed out and hung up ends a hanging answer.
+    _handler_cancellation = True
+
     def __init__(self, api_key: str = "sk-fake-0123456789abcdef") -> None:
+        super().__init__()
         self.api_key = api_key
         self._lock = threading.Lock()
         self._queue: deque[Responder] = deque()
@@ -142,11 +147,6 @@ class OpenAIFake(StartStop):
         self._requests: list[Json] = []
         self._statuses: list[int] = []
         self._ids = itertools.count(1)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
-        self._stopping: asyncio.Event | None = None
-        self._url = ""
 
     # -- what tests drive and read --------------------------------------------------------------
 
@@ -170,67 +170,16 @@ class OpenAIFake(StartStop):
             return list(self._statuses)
 
     @property
-    def url(self) -> str:
-        if not self._url:
-            raise RuntimeError("OpenAIFake not started")
-        return self._url
-
-    @property
     def base_url(self) -> str:
         return f"{self.url}/v1"
 
     # -- lifecycle ------------------------------------------------------------------------------
 
-    def start(self) -> OpenAIFake:
-        if self._loop is not None:
-            raise RuntimeError("OpenAIFake already started")
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="openai-fake")
-        self._thread.daemon = True
-        self._thread.start()
-        try:
-            asyncio.run_coroutine_threadsafe(self._astart(), self._loop).result(10)
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    async def _astart(self) -> None:
-        self._stopping = asyncio.Event()
+    def _app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._completions)
         app.router.add_route("*", "/{tail:.*}", self._unknown)
-        # handler_cancellation: a client that timed out and hung up ends a hanging answer.
-        self._runner = web.AppRunner(
-            app, access_log=None, shutdown_timeout=1.0, handler_cancellation=True
-        )
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self._url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
-
-    async def _astop(self) -> None:
-        if self._stopping is not None:
-            self._stopping.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    def stop(self) -> None:
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return
-        try:
-            if loop.is_running():
-                asyncio.run_coroutine_threadsafe(self._astop(), loop).result(15)
-        finally:
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(10)
-            # In a thread of its own: the caller may be an async test with a loop running.
-            closer = threading.Thread(target=_close_loop, args=(loop,), name="openai-fake-close")
-            closer.start()
-            closer.join(15)
-            self._loop = self._thread = None
+        return app
 
     # -- the API ----------------------------------------------------------------------------------
 
@@ -352,14 +301,3 @@ def _mask(key: str) -> str:
 
 def _json(payload: Json, status: int, headers: dict[str, str] | None = None) -> web.Response:
     return web.json_response(payload, status=status, headers=headers)
-
-
-def _close_loop(loop: asyncio.AbstractEventLoop) -> None:
-    leftover = asyncio.all_tasks(loop)
-    for task in leftover:
-        task.cancel()
-    if leftover:
-        loop.run_until_complete(asyncio.gather(*leftover, return_exceptions=True))
-    loop.run_until_complete(loop.shutdown_asyncgens())
-    loop.run_until_complete(loop.shutdown_default_executor())
-    loop.close()

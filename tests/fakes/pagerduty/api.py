@@ -23,8 +23,8 @@ POSTed there as a v3 webhook (``incident.acknowledged``, ``incident.resolved``,
 ``webhooks()`` says what was delivered.
 
 The parts: ``model.py`` (state, shapes, rules, errors), ``webhooks.py``
-(outgoing webhooks), ``tls.py`` (the certificate). This module holds the server, its
-lifecycle, authentication, routing, fault injection and the request log.
+(outgoing webhooks), ``tls.py`` (the certificate). This module holds the server (on
+``tests/fakes/server.py``), authentication, routing, fault injection and the request log.
 
 Not modelled: listing incidents, pagination, assignments and escalation, priorities, merges,
 the Events API, rate limits other than those queued.
@@ -32,7 +32,6 @@ the Events API, rate limits other than those queued.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import copy
 import json
@@ -42,7 +41,7 @@ import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -65,7 +64,7 @@ from tests.fakes.pagerduty.model import (
 )
 from tests.fakes.pagerduty.tls import client_context, make_self_signed, server_context
 from tests.fakes.pagerduty.webhooks import WebhookSender
-from tests.support.lifecycle import StartStop
+from tests.fakes.server import ThreadedServer
 
 __all__ = ["ACCEPT", "PagerDutyFake"]
 
@@ -83,11 +82,9 @@ class _Fault:
         return self.method in (None, method) and (self.path is None or self.path in path)
 
 
-async def _drain(tasks: Iterable[asyncio.Task[Any]]) -> None:
-    await asyncio.gather(*tasks, return_exceptions=True)
+class PagerDutyFake(ThreadedServer):
+    _thread_name = "pagerduty-fake"
 
-
-class PagerDutyFake(StartStop):
     def __init__(
         self,
         api_token: str = "pd-test-token",  # noqa: S107
@@ -95,6 +92,7 @@ class PagerDutyFake(StartStop):
         read_only_token: str = "pd-read-only-token",  # noqa: S107
         from_email: str = "opsbot@example.com",
     ) -> None:
+        super().__init__()
         self.api_token = api_token
         self.read_only_token = read_only_token
         self.from_email = from_email
@@ -106,75 +104,32 @@ class PagerDutyFake(StartStop):
         self._bugs: list[str] = []
         self._dir: Path | None = None
         self._cert: Path | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
+        self._key: Path | None = None
         self._webhooks = WebhookSender(self._lock)
-        self._url = ""
 
     # -- lifecycle ------------------------------------------------------------------------------
 
-    def start(self) -> PagerDutyFake:
-        if self._loop is not None:
-            raise RuntimeError("PagerDutyFake already started")
+    def _prepare(self) -> None:
         self._dir = Path(tempfile.mkdtemp(prefix="pagerduty-fake-"))
-        self._cert, key = make_self_signed(self._dir)
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name="pagerduty-fake", daemon=True
-        )
-        self._thread.start()
-        try:
-            future = asyncio.run_coroutine_threadsafe(
-                self._astart(server_context(self._cert, key)), self._loop
-            )
-            future.result(10)
-        except BaseException:
-            self.stop()
-            raise
-        return self
+        self._cert, self._key = make_self_signed(self._dir)
 
-    async def _astart(self, tls: ssl.SSLContext) -> None:
+    def _ssl_context(self) -> ssl.SSLContext:
+        if self._cert is None or self._key is None:
+            raise RuntimeError("PagerDutyFake: no certificate")
+        return server_context(self._cert, self._key)
+
+    def _app(self) -> web.Application:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=tls)
-        await site.start()
-        self._url = f"https://127.0.0.1:{self._runner.addresses[0][1]}"
+        return app
+
+    async def _on_start(self) -> None:
         await self._webhooks.start()
 
-    async def _astop(self) -> None:
+    async def _on_stop(self) -> None:
         await self._webhooks.stop()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
 
-    def stop(self) -> None:
-        loop, thread = self._loop, self._thread
-        if loop is not None and thread is not None:
-            try:
-                if loop.is_running():
-                    asyncio.run_coroutine_threadsafe(self._astop(), loop).result(15)
-            finally:
-                loop.call_soon_threadsafe(loop.stop)
-                thread.join(10)
-
-                def close_loop() -> None:
-                    leftover = asyncio.all_tasks(loop)
-                    for task in leftover:
-                        task.cancel()
-                    if leftover:
-                        loop.run_until_complete(_drain(leftover))
-                    loop.run_until_complete(loop.shutdown_asyncgens())
-                    loop.run_until_complete(loop.shutdown_default_executor())
-                    loop.close()
-
-                # In a thread of its own: the caller may be an async test with a loop running.
-                closer = threading.Thread(target=close_loop, name="pagerduty-fake-close")
-                closer.start()
-                closer.join(15)
-        self._loop = self._thread = None
+    def _cleanup(self) -> None:
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None
@@ -182,9 +137,7 @@ class PagerDutyFake(StartStop):
     @property
     def url(self) -> str:
         """The REST API base URL, ``https://127.0.0.1:<port>``."""
-        if not self._url:
-            raise RuntimeError("PagerDutyFake not started")
-        return self._url
+        return super().url
 
     @property
     def cert_path(self) -> Path:

@@ -21,7 +21,7 @@ The parts, one module each: ``args.py`` (reading a call's arguments), ``blocks.p
 (Block Kit and message validation), ``methods.py`` (the Web API methods and the message
 store), ``files.py`` (the files_upload_v2 flow and the files), ``faults.py`` (queued
 failures and delays), ``socket.py`` and ``socket_controls.py`` (Socket Mode). This
-module holds the server, its lifecycle and what tests read back.
+module holds the server (on ``tests/fakes/server.py``) and what tests read back.
 """
 
 from __future__ import annotations
@@ -34,10 +34,11 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Self
 
 from aiohttp import web
 
+from tests.fakes.server import ThreadedServer
 from tests.fakes.slack.args import ApiError, Json, RateLimited, read_body, ts_us
 from tests.fakes.slack.blocks import MAX_BLOCKS, MAX_TEXT, validate_blocks
 from tests.fakes.slack.faults import FaultError, FaultPlan
@@ -45,7 +46,6 @@ from tests.fakes.slack.files import UPLOAD, FileApiMethods
 from tests.fakes.slack.methods import BOT_ID, BOT_USER_ID, TEAM_ID, WebApiMethods
 from tests.fakes.slack.socket import SocketModeServer
 from tests.fakes.slack.socket_controls import SocketModeControls
-from tests.support.lifecycle import StartStop
 
 __all__ = [
     "BOT_ID",
@@ -64,11 +64,9 @@ RESPONSE_URL_USES = 5  # Slack: "up to 5 times within 30 minutes"
 MAX_BODY = 64 * 1024 * 1024  # aiohttp's default (1 MiB) would refuse a bigger file upload
 
 
-async def _drain(tasks: Iterable[asyncio.Task[Any]]) -> None:
-    await asyncio.gather(*tasks, return_exceptions=True)
+class SlackEmulator(SocketModeControls, FileApiMethods, WebApiMethods, ThreadedServer):
+    _thread_name = "slack-emulator"
 
-
-class SlackEmulator(SocketModeControls, FileApiMethods, WebApiMethods, StartStop):
     def __init__(
         self,
         bot_token: str = "xoxb-test-token",  # noqa: S107
@@ -77,6 +75,7 @@ class SlackEmulator(SocketModeControls, FileApiMethods, WebApiMethods, StartStop
         channel_rate: float | None = None,
         channel_burst: int = 5,
     ) -> None:
+        super().__init__()
         self.bot_token = bot_token
         self.app_token = app_token
         self.channel_rate = channel_rate
@@ -97,85 +96,27 @@ class SlackEmulator(SocketModeControls, FileApiMethods, WebApiMethods, StartStop
         self._responses: list[tuple[str, Json]] = []
         self._bugs: list[str] = []
         self._socket = SocketModeServer(self._lock)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
-        self._stopping: asyncio.Event | None = None
         self._started_at = time.monotonic()
-        self._url = ""
 
     # -- lifecycle --------------------------------------------------------------------------
 
-    def start(self) -> SlackEmulator:
-        if self._loop is not None:
-            raise RuntimeError("SlackEmulator already started")
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name="slack-emulator", daemon=True
-        )
-        self._thread.start()
-        try:
-            asyncio.run_coroutine_threadsafe(self._astart(), self._loop).result(10)
-        except BaseException:
-            self.stop()
-            raise
+    def start(self) -> Self:
+        super().start()
         self._started_at = time.monotonic()
         return self
 
-    async def _astart(self) -> None:
-        self._stopping = asyncio.Event()
+    def _app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_BODY)
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post("/response/{name}", self._handle_response)
         app.router.add_post("/upload/v1/{key}", self._handle_upload)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = self._runner.addresses[0][1]
-        self._url = f"http://127.0.0.1:{port}"
+        return app
+
+    async def _on_start(self) -> None:
         await self._socket.start()
 
-    async def _astop(self) -> None:
-        if self._stopping is not None:
-            self._stopping.set()
+    async def _on_stop(self) -> None:
         await self._socket.stop()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    def stop(self) -> None:
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return
-        try:
-            if loop.is_running():
-                asyncio.run_coroutine_threadsafe(self._astop(), loop).result(15)
-        finally:
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(10)
-
-            def close_loop() -> None:
-                leftover = asyncio.all_tasks(loop)
-                for task in leftover:
-                    task.cancel()
-                if leftover:
-                    loop.run_until_complete(_drain(leftover))
-                loop.run_until_complete(loop.shutdown_asyncgens())
-                loop.run_until_complete(loop.shutdown_default_executor())
-                loop.close()
-
-            # In a thread of its own: the caller may be an async test with a loop running.
-            closer = threading.Thread(target=close_loop, name="slack-emulator-close")
-            closer.start()
-            closer.join(15)
-            self._loop = self._thread = None
-
-    @property
-    def url(self) -> str:
-        if not self._url:
-            raise RuntimeError("SlackEmulator not started")
-        return self._url
 
     @property
     def api_url(self) -> str:
