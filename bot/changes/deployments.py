@@ -61,12 +61,23 @@ def record(session: Session, event: DeployEvent) -> tuple[int, bool]:
     return new_id, True
 
 
-def recent(session: Session, service: str, *, limit: int = 20) -> Sequence[Deployment]:
+def recent(
+    session: Session,
+    service: str,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 20,
+) -> Sequence[Deployment]:
+    """Deploys of one service, newest first; within ``[since, until]`` when given. The one
+    query for a service's deploys (the commands, triage and the mention answer use it)."""
+    query = select(Deployment).where(Deployment.service == service)
+    if since is not None:
+        query = query.where(col(Deployment.deployed_at) >= since)
+    if until is not None:
+        query = query.where(col(Deployment.deployed_at) <= until)
     return session.exec(
-        select(Deployment)
-        .where(Deployment.service == service)
-        .order_by(col(Deployment.deployed_at).desc(), col(Deployment.id).desc())
-        .limit(limit)
+        query.order_by(col(Deployment.deployed_at).desc(), col(Deployment.id).desc()).limit(limit)
     ).all()
 
 

@@ -9,10 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from sqlmodel import Session
+
+from bot.catalog.model import Service
+from bot.changes.deployments import recent
 from bot.enrich.types import ChangeEvent, ChangeKind, Relation
+from bot.lineage.queries import data_changes
 from bot.store.models import Deployment
 
 if TYPE_CHECKING:
@@ -166,3 +171,26 @@ def change_json(change: ChangeEvent) -> dict[str, object]:
         "relation": change.relation,
         "details": change.details,
     }
+
+
+def service_changes(
+    session: Session,
+    service: str,
+    entry: Service | None,
+    since: datetime,
+    until: datetime,
+    *,
+    limit: int,
+) -> list[ChangeEvent]:
+    """What changed for one service in ``[since, until]``: its deploys (code and model
+    versions) and its datasets' changes, newest first, at most ``limit``."""
+    events = deploy_changes(
+        recent(session, service, since=since, until=until, limit=limit),
+        service,
+        entry.model if entry else None,
+    )
+    if entry is not None and entry.datasets:
+        found = data_changes(session, entry.datasets, since, until, limit=limit)
+        events += data_change_events(found, service)
+    events.sort(key=lambda c: c.at, reverse=True)
+    return events[:limit]

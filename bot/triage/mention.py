@@ -19,10 +19,9 @@ from sqlmodel import Session, col, select
 
 from bot.catalog.model import Catalog, Service
 from bot.clients.llm import BudgetExceeded, LLMClient, LLMUnavailable, TokenBudget
-from bot.enrich.change_sources import data_change_events, deploy_changes
-from bot.lineage.queries import data_changes
+from bot.enrich.change_sources import service_changes
 from bot.render.blocks import Block
-from bot.store.models import Deployment, Incident, TimelineEvent
+from bot.store.models import Incident, TimelineEvent
 from bot.store.types import utcnow
 from bot.text.slack_safe import safe_mrkdwn
 from bot.triage.agent import run_triage
@@ -168,17 +167,7 @@ def _named_service(catalog: Catalog, question: str) -> Service | None:
 def _recent_changes(session: Session, service: Service) -> list[str]:
     until = utcnow()
     since = until - OUTSIDE_LOOKBACK
-    rows = session.exec(
-        select(Deployment)
-        .where(Deployment.service == service.name, col(Deployment.deployed_at) >= since)
-        .order_by(col(Deployment.deployed_at).desc())
-        .limit(OUTSIDE_CHANGES)
-    ).all()
-    events = deploy_changes(rows, service.name, service.model)
-    if service.datasets:
-        found = data_changes(session, service.datasets, since, until, limit=OUTSIDE_CHANGES)
-        events += data_change_events(found, service.name)
-    events.sort(key=lambda c: c.at, reverse=True)
+    events = service_changes(session, service.name, service, since, until, limit=OUTSIDE_CHANGES)
     return [
         f"• {c.at:%H:%M} UTC {safe_mrkdwn(c.summary, limit=300)}" for c in events[:OUTSIDE_CHANGES]
     ]

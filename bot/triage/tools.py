@@ -36,7 +36,7 @@ from bot.incidents.queries import alerts_of, timeline_of
 from bot.incidents.views import enrichment_view
 from bot.lineage.queries import data_changes
 from bot.store.job_models import JobRun
-from bot.store.models import Deployment, Incident, IncidentStatus
+from bot.store.models import Incident, IncidentStatus
 from bot.store.types import utcnow
 from bot.text.untrusted import cap
 
@@ -226,12 +226,7 @@ def changes(scope: TriageScope, args: ChangesArgs) -> Result:
     )
     entry = scope.catalog.get(args.service)
     with Session(scope.engine) as session:
-        rows = session.exec(
-            select(Deployment)
-            .where(Deployment.service == args.service, col(Deployment.deployed_at) >= since)
-            .order_by(col(Deployment.deployed_at).desc(), col(Deployment.id).desc())
-            .limit(MAX_CHANGES)
-        ).all()
+        rows = recent(session, args.service, since=since, until=until, limit=MAX_CHANGES)
         found = (
             data_changes(session, entry.datasets, since, until, limit=MAX_CHANGES)
             if entry is not None and entry.datasets

@@ -9,10 +9,9 @@ from sqlmodel import Session
 from bot.changes import deployments
 from bot.chat.commands.base import CommandContext, Handler, Reply, reply
 from bot.chat.commands.usage import USAGE
-from bot.enrich.change_sources import data_change_events, deploy_changes
+from bot.enrich.change_sources import service_changes
 from bot.incidents.queries import alert_counts, list_incidents, timeline_of
 from bot.intake.lengths import parse_length
-from bot.lineage.queries import data_changes
 from bot.reports.period import parse_time
 from bot.store.models import Incident
 from bot.store.types import utcnow
@@ -87,6 +86,7 @@ def cmd_deploys(ctx: CommandContext, args: list[str]) -> Reply:
 
 
 CHANGES_SINCE_LONGEST = timedelta(days=365)
+CHANGES_LIMIT = 200  # read; the reply lists the newest 40 and counts the rest
 
 
 def parse_since(text: str, now: datetime) -> datetime | None:
@@ -113,13 +113,7 @@ def cmd_changes(ctx: CommandContext, args: list[str]) -> Reply:
         return reply([f"Could not read `{args[1]}` as a time.", usage], ok=False)
     entry = ctx.catalog.get(service)
     with Session(ctx.engine) as session:
-        rows = [d for d in deployments.between(session, since, now) if d.service == service]
-        changes = deploy_changes(rows, service, entry.model if entry else None)
-        if entry is not None and entry.datasets:
-            changes += data_change_events(
-                data_changes(session, entry.datasets, since, now), service
-            )
-    changes.sort(key=lambda c: c.at, reverse=True)
+        changes = service_changes(session, service, entry, since, now, limit=CHANGES_LIMIT)
     window = f"since {since:%Y-%m-%d %H:%M} UTC"
     if not changes:
         datasets = "" if entry and entry.datasets else " (no datasets in the catalog for it)"
