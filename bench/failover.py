@@ -69,6 +69,8 @@ from bot.store.engine import make_engine  # noqa: E402
 from bot.store.migrate import upgrade  # noqa: E402
 from bot.store.models import AuditEntry  # noqa: E402
 from bot.store.run_models import ActionRun, PlaybookRun  # noqa: E402
+from tests.chat.test_slack_approvals import click  # noqa: E402
+from tests.chat.test_slack_events import signed_headers  # noqa: E402
 from tests.fakes.kubernetes.api import KubeApiFake  # noqa: E402
 from tests.fakes.slack.api import SlackEmulator  # noqa: E402
 from tests.support.fleet import (  # noqa: E402
@@ -84,8 +86,6 @@ from tests.support.fleet import (  # noqa: E402
 from tests.support.payloads import am_alert, am_payload  # noqa: E402
 from tests.support.server import BotProcess  # noqa: E402
 from tests.support.store import alerts  # noqa: E402
-from tests.web.test_slack_approvals import click  # noqa: E402
-from tests.web.test_slack_events import signed_headers  # noqa: E402
 
 ADMIN_URL = os.environ.get("OPSBOT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 TARGET_S = 10.0

@@ -1,4 +1,4 @@
-"""Shared fixtures: databases (SQLite and a real PostgreSQL), payloads, app settings."""
+"""Shared fixtures: databases (SQLite and a real PostgreSQL), payloads, app settings, the app."""
 
 from __future__ import annotations
 
@@ -6,17 +6,20 @@ import copy
 import json
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from bot.store.engine import make_engine
 from bot.store.migrate import upgrade
 from tests.fakes.openai.api import OpenAIFake
+from tests.support.asgi import app_factory, asgi_client
 from tests.support.ray_head import RAY_ENV, RayHead, start_head
 
 # Every Ray process the tests start or talk to (head, job drivers, the bot's job client) reads
@@ -89,6 +92,19 @@ def sqlite_url(tmp_path: Path) -> str:
     url = f"sqlite:///{tmp_path}/opsbot.db"
     upgrade(url)
     return url
+
+
+@pytest.fixture
+def make_app(sqlite_url: str) -> Callable[..., FastAPI]:
+    """``make_app(**settings)``: the bot's app on this test's SQLite database."""
+    return app_factory(sqlite_url)
+
+
+@pytest.fixture
+async def client(make_app: Callable[..., FastAPI]) -> AsyncIterator[httpx.AsyncClient]:
+    """An in-process HTTP client of ``make_app()`` (``client.app`` is the app)."""
+    async with asgi_client(make_app()) as c:
+        yield c
 
 
 @pytest.fixture

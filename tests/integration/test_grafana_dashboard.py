@@ -24,12 +24,12 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.chat.test_slack_events import slash_command
 from tests.integration.promstack import Prometheus, wait_until
 from tests.runner.test_kill_restart import World, make_world, slack_post
 from tests.support.fleet import CHANNEL, TOKEN, deliver, storm
 from tests.support.payloads import am_alert, am_payload
 from tests.support.server import ROOT, BotProcess
-from tests.web.test_slack_events import slash_command
 
 pytestmark = pytest.mark.integration
 

@@ -27,7 +27,7 @@ from bot.metrics import Metrics
 from bot.store.engine import make_engine
 from bot.store.models import LineageChange, LineageEvent, LineageRun, LineageRunDataset
 from bot.web import lineage_routes
-from tests.web.conftest import asgi_client
+from tests.support.asgi import asgi_client
 
 API_TOKEN = "lineage-api-token"
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}

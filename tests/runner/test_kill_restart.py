@@ -23,12 +23,12 @@ from sqlmodel import Session, select
 from bot.audit.log import read
 from bot.store.engine import make_engine
 from bot.store.run_models import ActionRun
+from tests.chat.test_slack_approvals import click
+from tests.chat.test_slack_events import SIGNING_SECRET, signed_headers, slash_command
 from tests.fakes.kubernetes.api import KubeApiFake
 from tests.fakes.slack.api import SlackEmulator
 from tests.support.chart_role import chart_kube_fake
 from tests.support.server import BotProcess
-from tests.web.test_slack_approvals import click
-from tests.web.test_slack_events import SIGNING_SECRET, signed_headers, slash_command
 
 NS, DEPLOY = "ml-serving", "fraud-scorer"
 DEPLOY_PATH = f"/apis/apps/v1/namespaces/{NS}/deployments/{DEPLOY}"

@@ -12,10 +12,10 @@ import pytest
 from fastapi import FastAPI
 
 from bot.intake.times import FUTURE_SKEW
+from tests.support.asgi import AM_TOKEN, asgi_client
 from tests.support.payloads import am_alert, am_payload
 from tests.support.readback import assert_outbox_drains, assert_renders_and_exports, read_incident
 from tests.support.store import alerts, incidents
-from tests.web.conftest import AM_TOKEN, asgi_client
 
 API_TOKEN = "api-token"
 API = {"Authorization": f"Bearer {API_TOKEN}"}

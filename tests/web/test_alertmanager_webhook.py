@@ -10,8 +10,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from tests.support.asgi import AM_TOKEN, asgi_client
 from tests.support.store import incidents
-from tests.web.conftest import AM_TOKEN, asgi_client
 
 URL = "/webhooks/alertmanager"
 AUTH = {"Authorization": f"Bearer {AM_TOKEN}"}

@@ -19,9 +19,9 @@ from sqlmodel import Session, select
 
 from bot.incidents import alertmanager_flow
 from bot.store.models import Deployment
+from tests.support.asgi import AM_TOKEN, asgi_client
 from tests.support.payloads import am_alert, am_payload
 from tests.support.readback import assert_outbox_drains, assert_renders_and_exports, read_incident
-from tests.web.conftest import AM_TOKEN, asgi_client
 from tests.web.test_pagerduty_webhook import pd_event, sign
 
 API_TOKEN = "api-token"

@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 
 from bot.chat.commands import CommandContext, run_command
 from bot.store.models import Deployment
-from tests.web.conftest import asgi_client
+from tests.support.asgi import asgi_client
 
 API_TOKEN = "api-token"
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from fastapi import FastAPI
 
 from tests.integration.promstack import metric_value
-from tests.web.conftest import asgi_client
+from tests.support.asgi import asgi_client
 
 GAUGES = (
     "opsbot_incidents_open",

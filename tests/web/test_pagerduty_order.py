@@ -12,9 +12,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from tests.support.asgi import AM_TOKEN, asgi_client
 from tests.support.readback import assert_outbox_drains, assert_renders_and_exports
 from tests.support.store import incidents, timeline_kinds
-from tests.web.conftest import AM_TOKEN, asgi_client
 from tests.web.test_pagerduty_webhook import pd_event, post
 
 OCCURRED = {

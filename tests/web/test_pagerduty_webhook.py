@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.asgi import AM_TOKEN, PD_SECRET
 from tests.support.store import incidents, outbox, timeline_kinds
-from tests.web.conftest import AM_TOKEN, PD_SECRET
 
 URL = "/webhooks/pagerduty"
 

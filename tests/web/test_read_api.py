@@ -9,9 +9,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from tests.support.asgi import asgi_client
 from tests.support.payloads import am_alert, am_payload
 from tests.support.store import ingest
-from tests.web.conftest import asgi_client
 
 API_TOKEN = "api-token"
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}

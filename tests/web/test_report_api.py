@@ -11,7 +11,7 @@ import pytest
 from fastapi import FastAPI
 
 from tests.reports.history import CATALOG_YAML, october
-from tests.web.conftest import asgi_client
+from tests.support.asgi import asgi_client
 
 API_TOKEN = "api-token"
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}

@@ -18,6 +18,7 @@ from sqlmodel import Session, col, select
 
 from bot.store.models import TimelineEvent
 from bot.store.summary_models import IncidentSummary, LLMState, SummarySource
+from tests.chat.test_slack_events import SIGNING_SECRET
 from tests.fakes.openai.api import (
     OpenAIFake,
     Reply,
@@ -27,10 +28,9 @@ from tests.fakes.openai.api import (
     server_error,
 )
 from tests.fakes.slack.api import SlackEmulator
+from tests.support.asgi import asgi_client
 from tests.support.payloads import am_alert, am_payload
 from tests.support.store import ingest
-from tests.web.conftest import asgi_client
-from tests.web.test_slack_events import SIGNING_SECRET
 
 CHANNEL = "C0INCIDENT"
 

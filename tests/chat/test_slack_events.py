@@ -14,9 +14,9 @@ from fastapi import FastAPI
 from slack_sdk.signature import SignatureVerifier
 
 from tests.fakes.slack.api import SlackEmulator
+from tests.support.asgi import asgi_client
 from tests.support.payloads import am_alert, am_payload
 from tests.support.store import ingest
-from tests.web.conftest import asgi_client
 
 SIGNING_SECRET = "slack-signing-secret"
 

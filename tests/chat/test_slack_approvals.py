@@ -15,11 +15,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from tests.chat.test_slack_events import SIGNING_SECRET, signed_headers, slash_command
 from tests.fakes.kubernetes.api import KubeApiFake
 from tests.fakes.slack.api import SlackEmulator
+from tests.support.asgi import asgi_client
 from tests.support.chart_role import chart_kube_fake
-from tests.web.conftest import asgi_client
-from tests.web.test_slack_events import SIGNING_SECRET, signed_headers, slash_command
 
 NS, DEPLOY = "ml-serving", "fraud-scorer"
 CATALOG = f"""

@@ -1,3 +1,10 @@
+"""The bot's FastAPI app built for a test, and an HTTP client that talks to it in process.
+
+The ``make_app`` and ``client`` fixtures (``tests/conftest.py``) are built on these, on the
+test's SQLite database, for the web tests (``tests/web/``) and the Slack listener tests
+(``tests/chat/``).
+"""
+
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
@@ -5,21 +12,23 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
-import pytest
 from fastapi import FastAPI
 
 from bot.app import build_app
 from bot.config import Settings
 
+__all__ = ["AM_TOKEN", "PD_SECRET", "app_factory", "asgi_client"]
+
 AM_TOKEN = "am-secret-token"
 PD_SECRET = "pd-webhook-secret"
 
 
-@pytest.fixture
-def make_app(sqlite_url: str) -> Callable[..., FastAPI]:
+def app_factory(database_url: str) -> Callable[..., FastAPI]:
+    """``make(**overrides)``: the app with test settings on ``database_url``, not migrated."""
+
     def make(**overrides: Any) -> FastAPI:
         values: dict[str, Any] = {
-            "database_url": sqlite_url,
+            "database_url": database_url,
             "alertmanager_token": AM_TOKEN,
             "pagerduty_webhook_secret": PD_SECRET,
             "incident_channel": "C0INCIDENT",
@@ -42,9 +51,3 @@ async def asgi_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
             yield c
     finally:
         app.state.runtime.engine.dispose()
-
-
-@pytest.fixture
-async def client(make_app: Callable[..., FastAPI]) -> AsyncIterator[httpx.AsyncClient]:
-    async with asgi_client(make_app()) as c:
-        yield c

@@ -15,11 +15,11 @@ from sqlmodel import Session, col, select
 
 from bot.store.models import TimelineEvent
 from bot.store.run_models import ActionRun
+from tests.chat.test_slack_events import SIGNING_SECRET, signed_headers
 from tests.fakes.slack.api import SlackEmulator
+from tests.support.asgi import asgi_client
 from tests.support.payloads import am_alert, am_payload
 from tests.support.store import ingest
-from tests.web.conftest import asgi_client
-from tests.web.test_slack_events import SIGNING_SECRET, signed_headers
 
 CHANNEL = "C0INCIDENT"
 

@@ -14,10 +14,10 @@ from fastapi import FastAPI
 from sqlmodel import Session, select
 
 from bot.store.models import Delivery
+from tests.chat.test_slack_events import SIGNING_SECRET, signed_headers
+from tests.chat.test_slack_thread_events import event_body, slack_post
 from tests.fakes.slack.api import SlackEmulator
-from tests.web.conftest import asgi_client
-from tests.web.test_slack_events import SIGNING_SECRET, signed_headers
-from tests.web.test_slack_thread_events import event_body, slack_post
+from tests.support.asgi import asgi_client
 
 CHANNEL = "C0INCIDENT"
 
