@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.support.server import ROOT, BotProcess, free_port
+from tests.support.fleet import wait_for
+from tests.support.server import ROOT, BotProcess, free_port, run_cli
 
 TOKENS = {"OPSBOT_ALERTMANAGER_TOKEN": "dev-token", "OPSBOT_API_TOKEN": "dev-api"}
 
@@ -20,25 +19,7 @@ TOKENS = {"OPSBOT_ALERTMANAGER_TOKEN": "dev-token", "OPSBOT_API_TOKEN": "dev-api
 def opsbot(
     *args: str, env: dict[str, str], home: Path, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        cwd=ROOT,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(home), **env},
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
-def wait_for(what: str, probe: Callable[[], Any], timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+    return run_cli(*args, env=env, home=home, stdin=stdin)
 
 
 @pytest.fixture
@@ -73,7 +54,8 @@ def test_the_quick_start_in_order_opens_explains_resolves_and_opens_again(
     assert "incident #1 opened" in first.stdout
 
     # The deploy is the likely cause, and "what changed in the last day" lists it.
-    cause = wait_for("the likely cause", lambda: incident(bot, 1)["likely_cause"])
+    wait_for(lambda: bool(incident(bot, 1)["likely_cause"]), 20, "the likely cause")
+    cause = incident(bot, 1)["likely_cause"]
     assert "1.4.2" in cause
     changes = opsbot("console", env=env, home=tmp_path, stdin="changes payments 1d\n")
     assert changes.returncode == 0, changes.stderr

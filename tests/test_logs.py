@@ -6,8 +6,6 @@ import asyncio
 import io
 import json
 import logging
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +14,7 @@ import pytest
 
 from bot.logs import about, configure, set_replica
 from tests.support.payloads import am_alert, am_payload
-from tests.support.server import ROOT, BotProcess
+from tests.support.server import BotProcess, run_cli
 
 log = logging.getLogger("opsbot.test")
 
@@ -98,18 +96,14 @@ def test_about_refuses_an_unknown_field() -> None:
 
 
 def test_an_unknown_log_format_stops_the_cli_in_one_message(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "bot", "db", "upgrade"],
-        cwd=ROOT,
+    result = run_cli(
+        "db",
+        "upgrade",
         env={
-            "PATH": "/usr/bin:/bin",
             "OPSBOT_LOG_FORMAT": "xml",
             "OPSBOT_DATABASE_URL": f"sqlite:///{tmp_path / 'opsbot.db'}",
-            "HOME": str(tmp_path),
         },
-        capture_output=True,
-        text=True,
-        timeout=60,
+        home=tmp_path,
     )
     assert result.returncode == 2
     assert "invalid configuration" in result.stderr

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-from tests.support.server import ROOT, BotProcess
+from tests.support.fleet import wait_for
+from tests.support.server import ROOT, BotProcess, run_cli
 
 README = (ROOT / "README.md").read_text()
 QUICK_START = README[README.index("## Run it") : README.index("## Test it")]
@@ -20,22 +18,13 @@ def commands(verb: str) -> list[dict[str, str]]:
     return [dict(pair.split("=", 1) for pair in line.split()) for line in found]
 
 
-def wait_in_logs(bot: BotProcess, text: str, timeout: float = 20.0) -> str:
-    deadline = time.monotonic() + timeout
-    while text not in bot.logs() and time.monotonic() < deadline:
-        time.sleep(0.1)
+def wait_in_logs(bot: BotProcess, text: str) -> str:
+    wait_for(lambda: text in bot.logs(), 20, f"{text!r} in the console")
     return bot.logs()
 
 
 def demo(env: dict[str, str], bot: BotProcess, home: Path) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "bot", "demo", "--url", bot.url],
-        cwd=ROOT,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(home), **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_cli("demo", "--url", bot.url, env=env, home=home)
     assert result.returncode == 0, result.stderr
     return result.stdout
 

@@ -95,3 +95,18 @@ class BotProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def run_cli(
+    *args: str, env: dict[str, str], home: Path, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``python -m bot ARGS`` as a newcomer's shell runs it: only ``env``, a ``HOME`` of its own."""
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(home), **env},
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
