@@ -21,6 +21,9 @@
   once (in its incident's thread, or top-level in its channel), the edits waiting for it folded
   into the post or into one ``chat.update``; the reply saying how it ended waits for it. Job rows
   outside an incident are ordered per job, so they never hold up an incident, nor it them.
+
+How each kind of message is rendered, which call sends it and what it leaves behind is its own
+unit in ``bot.outbox.kinds``; the sender asks it through ``KINDS``.
 """
 
 from __future__ import annotations
@@ -32,56 +35,29 @@ import random
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
 
-from sqlalchemy import Engine, case, update
+from sqlalchemy import Engine, case
 from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
 from bot.errors import TransportError
-from bot.incidents.queries import alert_counts
 from bot.logs import about
 from bot.metrics import Metrics
-from bot.outbox.jobs import job_thread, note_job_posted, prepare_job
+from bot.outbox.kinds import KINDS
+from bot.outbox.kinds.base import Call
 from bot.outbox.queue import outbox_depth
 from bot.outbox.ratelimit import TokenBucket
-from bot.outbox.rows import (
-    Due,
-    OrderKey,
-    Prepared,
-    fail_waiting,
-    mark_sent,
-    merge_waiting,
-    take,
-)
-from bot.outbox.summary import note_summary_posted, prepare_summary
+from bot.outbox.rows import Due, OrderKey, Prepared, mark_sent
 from bot.outbox.transport import ChatTransport
-from bot.render.blocks import root_message
 from bot.store.engine import session_scope
-from bot.store.models import (
-    Attachment,
-    Incident,
-    OutboxKind,
-    OutboxMessage,
-    OutboxStatus,
-    table,
-)
-from bot.store.run_models import PlaybookRun
+from bot.store.models import OutboxKind, OutboxMessage, OutboxStatus, table
 from bot.store.types import utcnow
 
 log = logging.getLogger(__name__)
 
-MAX_BLOCKS_PER_MESSAGE = 50
 MAX_BACKOFF_S = 300.0
 BATCH = 200
 RECONCILE_LOOKBACK = timedelta(minutes=5)
-JOB_KINDS = (OutboxKind.JOB_POST, OutboxKind.JOB_UPDATE, OutboxKind.JOB_DONE)
-EDIT_KINDS = (  # chat.update: idempotent
-    OutboxKind.ROOT_UPDATE,
-    OutboxKind.JOB_UPDATE,
-    OutboxKind.SUMMARY_UPDATE,
-)
-SUMMARY_KINDS = (OutboxKind.SUMMARY_POST, OutboxKind.SUMMARY_UPDATE)
 
 
 def backoff(attempts: int) -> float:
@@ -237,9 +213,10 @@ class OutboxSender:
         return 0
 
     def _bucket(self, kind: str, channel: str) -> TokenBucket:
-        if kind in EDIT_KINDS:
+        call = KINDS[kind].call
+        if call is Call.UPDATE:
             return self._update_bucket
-        if kind == OutboxKind.FILE:
+        if call is Call.UPLOAD:
             return self._file_bucket
         bucket = self._post_buckets.get(channel)
         if bucket is None:
@@ -252,12 +229,13 @@ class OutboxSender:
             return await self._send_about(p)
 
     async def _send_about(self, p: Prepared) -> bool:
+        call = KINDS[p.kind].call
         try:
-            if p.kind in EDIT_KINDS:
+            if call is Call.UPDATE:
                 assert p.root_ts is not None
                 await self.transport.update(p.channel, p.root_ts, p.text, p.blocks)
                 ts = p.root_ts
-            elif p.kind == OutboxKind.FILE:
+            elif call is Call.UPLOAD:
                 assert p.file is not None
                 assert p.thread_ts is not None
                 ts = await self.transport.upload_file(
@@ -277,7 +255,7 @@ class OutboxSender:
                 self._bucket(p.kind, p.channel).block_for(exc.retry_after)
             # An upload cannot be looked up by outbox id: it is sent again (a duplicate chart
             # is better than none). An edit is idempotent.
-            if exc.ambiguous and p.kind not in (*EDIT_KINDS, OutboxKind.FILE):
+            if exc.ambiguous and call is Call.POST:
                 # The post may have landed: leave the rows ``sending`` and look before resending.
                 log.warning(
                     "%s: no answer to %s (%s); checking the channel before resending",
@@ -330,123 +308,14 @@ class OutboxSender:
             row = session.get(OutboxMessage, row_id)
             if row is None or row.status != OutboxStatus.PENDING:
                 return None
-            if row.kind in JOB_KINDS:
-                return prepare_job(session, row)
-            # No row lock on the incident: intake never waits for the sender (a FOR UPDATE here
-            # queued every webhook that inserts rows pointing at this incident behind it).
-            incident = session.get(Incident, row.incident_id)
-            assert incident is not None
-            if row.kind == OutboxKind.REPLY:
-                return self._prepare_reply(session, row, incident)
-            if row.kind == OutboxKind.FILE:
-                return self._prepare_file(session, row, incident)
-            if row.kind in SUMMARY_KINDS:
-                return prepare_summary(session, row, incident)
-            return self._prepare_root(session, row, incident)
-
-    def _prepare_root(
-        self, session: Session, row: OutboxMessage, incident: Incident
-    ) -> Prepared | None:
-        if row.kind == OutboxKind.ROOT_UPDATE and not incident.slack_ts:
-            return None  # the root is not posted yet; its post will show the current state
-        assert incident.id is not None
-        assert row.id is not None
-        # Every redraw request waiting for this root is answered by this render.
-        merge_waiting(
-            session,
-            row.id,
-            col(OutboxMessage.incident_id) == incident.id,
-            col(OutboxMessage.kind) == OutboxKind.ROOT_UPDATE,
-        )
-        session.refresh(incident)  # render what was committed before the requests were taken
-        take(session, row)
-        firing, total = alert_counts(session, incident.id)
-        text, blocks = root_message(incident, firing, total, remediation_line(session, incident.id))
-        return Prepared(
-            kind=row.kind,
-            channel=row.channel,
-            incident_id=incident.id,
-            row_ids=[row.id],
-            text=text,
-            blocks=blocks,
-            root_ts=incident.slack_ts,
-        )
-
-    def _prepare_reply(
-        self, session: Session, row: OutboxMessage, incident: Incident
-    ) -> Prepared | None:
-        if not incident.slack_ts:
-            return None
-        assert incident.id is not None
-        outbox = table(OutboxMessage)
-        queued = session.execute(
-            select(outbox.c.id, outbox.c.text, outbox.c.blocks)
-            .where(
-                outbox.c.incident_id == incident.id,
-                outbox.c.kind == OutboxKind.REPLY,
-                outbox.c.status == OutboxStatus.PENDING,
-                outbox.c.id >= row.id,
-            )
-            .order_by(outbox.c.id)
-            .limit(50)
-        ).all()
-        row_ids: list[int] = []
-        blocks: list[dict[str, Any]] = []
-        texts: list[str] = []
-        for row_id, row_text, row_blocks in queued:
-            if row_ids and len(blocks) + len(row_blocks) > MAX_BLOCKS_PER_MESSAGE:
-                break
-            row_ids.append(row_id)
-            blocks.extend(row_blocks)
-            texts.append(row_text)
-        session.execute(
-            update(outbox)
-            .where(outbox.c.id.in_(row_ids))
-            .values(status=OutboxStatus.SENDING, attempts=outbox.c.attempts + 1)
-        )
-        text = texts[0] if len(texts) == 1 else f"{len(texts)} updates: " + "; ".join(texts)
-        return Prepared(
-            kind=OutboxKind.REPLY,
-            channel=row.channel,
-            incident_id=incident.id,
-            row_ids=row_ids,
-            text=text[:3000],
-            blocks=blocks,
-            thread_ts=incident.slack_ts,
-        )
-
-    def _prepare_file(
-        self, session: Session, row: OutboxMessage, incident: Incident
-    ) -> Prepared | None:
-        if not incident.slack_ts:
-            return None
-        assert incident.id is not None
-        assert row.id is not None
-        attachment = session.get(Attachment, row.attachment_id) if row.attachment_id else None
-        if attachment is None:
-            row.status = OutboxStatus.FAILED
-            row.last_error = "attachment missing"
-            session.add(row)
-            return None
-        session.expunge(attachment)
-        take(session, row)
-        return Prepared(
-            kind=OutboxKind.FILE,
-            channel=row.channel,
-            incident_id=incident.id,
-            row_ids=[row.id],
-            text=attachment.title,
-            blocks=[],
-            thread_ts=incident.slack_ts,
-            file=attachment,
-        )
+            return KINDS[row.kind].prepare(session, row)
 
     # -- outcomes --------------------------------------------------------------------------
 
     def _record_sent(self, p: Prepared, ts: str) -> None:
         with session_scope(self.engine) as session:
             mark_sent(session, p.row_ids, ts)
-            _note_posted(session, p.kind, p.incident_id, p.job_run_id, p.channel, ts)
+            KINDS[p.kind].note_posted(session, p, ts)
 
     def _record_failure(self, p: Prepared, exc: TransportError) -> None:
         now = utcnow()
@@ -465,24 +334,7 @@ class OutboxSender:
                 session.add(row)
             if not exc.retryable:
                 log.error("%s: Slack refused %s for good: %s", p.subject, p.kind, exc.detail)
-                if p.kind == OutboxKind.JOB_POST:
-                    # Without a progress message its edits and final reply have nowhere to go.
-                    fail_waiting(
-                        session,
-                        col(OutboxMessage.job_run_id) == p.job_run_id,
-                        f"progress message failed: {exc.detail}",
-                    )
-                elif p.kind == OutboxKind.ROOT_POST:
-                    # Without a root there is no thread: its queued replies cannot go anywhere.
-                    for other in session.exec(
-                        select(OutboxMessage).where(
-                            OutboxMessage.incident_id == p.incident_id,
-                            OutboxMessage.status == OutboxStatus.PENDING,
-                        )
-                    ).all():
-                        other.status = OutboxStatus.FAILED
-                        other.last_error = f"root message failed: {exc.detail}"
-                        session.add(other)
+                KINDS[p.kind].refused_for_good(session, p, exc.detail)
             else:
                 log.warning("%s: %s will be retried: %s", p.subject, p.kind, exc.detail)
 
@@ -494,7 +346,7 @@ class OutboxSender:
         settled = 0
         for row, thread_ts in in_flight:
             assert row.id is not None
-            if row.kind in (*EDIT_KINDS, OutboxKind.FILE):
+            if KINDS[row.kind].call is not Call.POST:
                 ts = None  # an edit is idempotent; an upload cannot be looked up: send again
             else:
                 oldest = (row.created_at - RECONCILE_LOOKBACK).timestamp()
@@ -515,7 +367,7 @@ class OutboxSender:
                 .where(OutboxMessage.status == OutboxStatus.SENDING)
                 .order_by(col(OutboxMessage.id))
             ).all()
-            return [(row, _thread_of(session, row)) for row in rows]
+            return [(row, KINDS[row.kind].thread_of(session, row)) for row in rows]
 
     def _settle(self, row_id: int, ts: str | None) -> None:
         with session_scope(self.engine) as session:
@@ -527,58 +379,4 @@ class OutboxSender:
                 session.add(row)
                 return
             mark_sent(session, [row_id], ts)
-            _note_posted(session, row.kind, row.incident_id, row.job_run_id, row.channel, ts)
-
-
-RUN_WORDS = {"waiting": "waiting for approval", "running": "running"}
-
-
-def remediation_line(session: Session, incident_id: int) -> str | None:
-    """The latest playbook run of the incident, in words for the root."""
-    run = session.exec(
-        select(PlaybookRun)
-        .where(PlaybookRun.incident_id == incident_id)
-        .order_by(col(PlaybookRun.id).desc())
-    ).first()
-    if run is None:
-        return None
-    status = RUN_WORDS.get(run.status, run.status)
-    step = f" ({run.current_step})" if run.current_step and run.status != "succeeded" else ""
-    return f"{run.playbook} #{run.id}: {status}{step}, started by <@{run.requested_by}>"
-
-
-def _thread_of(session: Session, row: OutboxMessage) -> str | None:
-    """The thread a posted row went to (where to look for it), None for the channel itself."""
-    if row.kind in (OutboxKind.REPLY, OutboxKind.SUMMARY_POST) and row.incident_id is not None:
-        incident = session.get(Incident, row.incident_id)
-        return incident.slack_ts if incident else None
-    if row.kind in (OutboxKind.JOB_POST, OutboxKind.JOB_DONE):
-        return job_thread(session, row)
-    return None
-
-
-def _note_posted(
-    session: Session,
-    kind: str,
-    incident_id: int | None,
-    job_run_id: int | None,
-    channel: str,
-    ts: str,
-) -> None:
-    """A root or a job's progress message landed: remember its ``ts`` for edits and replies."""
-    if kind == OutboxKind.ROOT_POST:
-        assert incident_id is not None
-        _set_root(session, incident_id, channel, ts)
-    elif kind == OutboxKind.JOB_POST:
-        note_job_posted(session, job_run_id, ts)
-    elif kind == OutboxKind.SUMMARY_POST:
-        note_summary_posted(session, incident_id, channel, ts)
-
-
-def _set_root(session: Session, incident_id: int, channel: str, ts: str) -> None:
-    """The incident's thread now exists: replies and edits can go to it."""
-    incident = session.get(Incident, incident_id)
-    assert incident is not None
-    incident.slack_ts = ts
-    incident.slack_channel = channel
-    session.add(incident)
+            KINDS[row.kind].note_posted(session, row, ts)
