@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from bot.render.blocks import SECTION_TEXT_LIMIT, Block, chunk_lines, clip
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    ButtonElement,
+    ContextBlock,
+    MarkdownTextObject,
+    PlainTextObject,
+)
+from slack_sdk.models.blocks import Block as SlackBlock
+
+from bot.render.blocks import Block, mrkdwn_section, mrkdwn_sections, to_dicts
 from bot.store.run_models import RunView
 from bot.text.mrkdwn import escape
 
 APPROVE_ACTION = "opsbot_approve"
 REJECT_ACTION = "opsbot_reject"
+MAX_OUTCOME_LINES = 20
 
 
 def approval_request(view: RunView, requested_by: str, token: str) -> tuple[str, list[Block]]:
@@ -16,45 +26,30 @@ def approval_request(view: RunView, requested_by: str, token: str) -> tuple[str,
     summary = escape(str(plan.get("summary", view.action)))
     lines = [f"• {escape(str(line))}" for line in plan.get("lines", [])]
     text = f"Approval needed: {plan.get('summary', view.action)} (asked by {requested_by})"
-    blocks: list[Block] = [
-        {
-            "type": "section",
-            "text": {
-                "type": "mrkdwn",
-                "text": clip(f":raised_hand: *Approval needed* — {summary}", SECTION_TEXT_LIMIT),
-            },
-        }
-    ]
-    for chunk in chunk_lines(lines, SECTION_TEXT_LIMIT):
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": chunk}})
-    blocks.append(
-        {
-            "type": "context",
-            "elements": [{"type": "mrkdwn", "text": f"`{view.action}` asked by <@{requested_by}>"}],
-        }
-    )
-    blocks.append(
-        {
-            "type": "actions",
-            "block_id": "opsbot_approval",
-            "elements": [
-                {
-                    "type": "button",
-                    "action_id": APPROVE_ACTION,
-                    "style": "danger",
-                    "text": {"type": "plain_text", "text": "Approve"},
-                    "value": token,
-                },
-                {
-                    "type": "button",
-                    "action_id": REJECT_ACTION,
-                    "text": {"type": "plain_text", "text": "Reject"},
-                    "value": token,
-                },
+    blocks: list[SlackBlock] = [
+        mrkdwn_section(f":raised_hand: *Approval needed* — {summary}"),
+        *mrkdwn_sections(lines),
+        ContextBlock(
+            elements=[MarkdownTextObject(text=f"`{view.action}` asked by <@{requested_by}>")]
+        ),
+        ActionsBlock(
+            block_id="opsbot_approval",
+            elements=[
+                ButtonElement(
+                    action_id=APPROVE_ACTION,
+                    style="danger",
+                    text=PlainTextObject(text="Approve"),
+                    value=token,
+                ),
+                ButtonElement(
+                    action_id=REJECT_ACTION,
+                    text=PlainTextObject(text="Reject"),
+                    value=token,
+                ),
             ],
-        }
-    )
-    return text, blocks
+        ),
+    ]
+    return text, to_dicts(blocks)
 
 
 def outcome(view: RunView, who: str | None = None) -> tuple[str, list[Block]]:
@@ -69,8 +64,5 @@ def outcome(view: RunView, who: str | None = None) -> tuple[str, list[Block]]:
     by = f" (approved by <@{who}>)" if who and view.status == "succeeded" else ""
     text = f"{view.message}{by}"
     lines = [f"{icon} {escape(view.message)}{by}"]
-    lines += [f"• {escape(str(line))}" for line in view.plan.get("lines", [])][:20]
-    return text, [
-        {"type": "section", "text": {"type": "mrkdwn", "text": chunk}}
-        for chunk in chunk_lines(lines, SECTION_TEXT_LIMIT)
-    ]
+    lines += [f"• {escape(str(line))}" for line in view.plan.get("lines", [])][:MAX_OUTCOME_LINES]
+    return text, to_dicts(mrkdwn_sections(lines))

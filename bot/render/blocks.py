@@ -1,7 +1,15 @@
 """Block Kit for incident messages: the root (always the current state) and thread replies.
 
 Every builder returns ``(text, blocks)``: ``text`` is the notification / accessibility fallback
-and what the console transport prints.
+and what the console transport prints; ``blocks`` are plain dicts, ready for the outbox's JSON.
+
+The builders here and in the sibling modules compose ``slack_sdk.models.blocks`` objects and
+turn them into dicts at the end (``to_dicts``). slack_sdk checks some limits when it does and
+raises ``SlackObjectFormationError`` past them (header 150, section text 3000, 10 fields,
+button text 75 and value 2000, confirm texts 30 to 300): every text is clipped to its limit
+*before* it goes in, so that a long label never makes a builder raise. Text objects are always
+built explicitly (``PlainTextObject(text=...)``): given a bare string, slack_sdk would add
+``"emoji": true`` to plain text. tests/render/test_block_json.py pins the JSON.
 """
 
 from __future__ import annotations
@@ -10,13 +18,28 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    ButtonElement,
+    ContextBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    PlainTextObject,
+    SectionBlock,
+)
+from slack_sdk.models.blocks import Block as SlackBlock
+
 from bot.store.models import Incident, IncidentStatus
 from bot.text.mrkdwn import escape
 
 Block = dict[str, Any]
 
-SECTION_TEXT_LIMIT = 3000
+SECTION_TEXT_LIMIT = 3000  # also a context element's text
 HEADER_LIMIT = 150
+FIELD_LIMIT = 2000  # one of a section's fields
+MAX_FIELDS = 10
+BUTTON_TEXT_LIMIT = 75
+MAX_BLOCKS = 50
 MAX_ALERTS_PER_REPLY = 20
 OFFER_ACTION = "opsbot_offer"
 
@@ -34,6 +57,26 @@ def clip(text: str, limit: int) -> str:
 def slack_time(at: datetime) -> str:
     epoch = int(at.timestamp())
     return f"<!date^{epoch}^{{date_short_pretty}} {{time_secs}}|{at:%Y-%m-%d %H:%M:%S} UTC>"
+
+
+def to_dicts(blocks: Sequence[SlackBlock]) -> list[Block]:
+    """The blocks as the JSON dicts Slack takes."""
+    return [block.to_dict() for block in blocks]
+
+
+def mrkdwn_section(text: str) -> SectionBlock:
+    """A section of one mrkdwn text, clipped to fit."""
+    return SectionBlock(text=MarkdownTextObject(text=clip(text, SECTION_TEXT_LIMIT)))
+
+
+def mrkdwn_sections(lines: Sequence[str]) -> list[SectionBlock]:
+    """``lines`` in as few sections as they fit in (``chunk_lines``)."""
+    return [mrkdwn_section(chunk) for chunk in chunk_lines(lines, SECTION_TEXT_LIMIT)]
+
+
+def mrkdwn_context(text: str) -> ContextBlock:
+    """A context line of one mrkdwn text, clipped to fit."""
+    return ContextBlock(elements=[MarkdownTextObject(text=clip(text, SECTION_TEXT_LIMIT))])
 
 
 def _link(url: str | None, label: str) -> str | None:
@@ -67,6 +110,27 @@ def root_message(
         fields.append(f"*Acknowledged*\n{slack_time(incident.acknowledged_at)}")
     if incident.resolved_at:
         fields.append(f"*Resolved*\n{slack_time(incident.resolved_at)}")
+    blocks: list[SlackBlock] = [
+        HeaderBlock(text=PlainTextObject(text=clip(header, HEADER_LIMIT))),
+        SectionBlock(
+            fields=[MarkdownTextObject(text=clip(f, FIELD_LIMIT)) for f in fields[:MAX_FIELDS]]
+        ),
+    ]
+    if incident.likely_cause:
+        cause = clip(escape(incident.likely_cause), SECTION_TEXT_LIMIT - 40)
+        blocks.append(mrkdwn_section(f":mag: *Likely cause:* {cause}"))
+        text += f" Likely cause: {escape(incident.likely_cause)}"
+    if remediation:
+        # From validated names and Slack user IDs only: a mention must stay one.
+        blocks.append(mrkdwn_section(f":gear: *Playbook* {remediation}"))
+    if links := _links(incident):
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=links)]))
+    if status != IncidentStatus.RESOLVED and (buttons := _offer_buttons(incident)):
+        blocks.append(ActionsBlock(block_id="opsbot_playbooks", elements=buttons))
+    return text, to_dicts(blocks)
+
+
+def _links(incident: Incident) -> str | None:
     links = [
         link
         for link in (
@@ -76,56 +140,21 @@ def root_message(
         )
         if link
     ]
-    blocks: list[Block] = [
-        {"type": "header", "text": {"type": "plain_text", "text": clip(header, HEADER_LIMIT)}},
-        {
-            "type": "section",
-            "fields": [{"type": "mrkdwn", "text": clip(f, 2000)} for f in fields[:10]],
-        },
+    return " · ".join(links) or None
+
+
+def _offer_buttons(incident: Incident) -> list[ButtonElement]:
+    """A button per playbook offered (five at most). A click starts the playbook (its steps
+    still ask for approval); the value names only the incident and the playbook, checked
+    against what this incident offers."""
+    return [
+        ButtonElement(
+            action_id=f"{OFFER_ACTION}_{i}",
+            text=PlainTextObject(text=clip(f"Run {name}", BUTTON_TEXT_LIMIT)),
+            value=f"{incident.id}:{name}",
+        )
+        for i, name in enumerate(incident.playbooks[:5])
     ]
-    if incident.likely_cause:
-        cause = clip(escape(incident.likely_cause), SECTION_TEXT_LIMIT - 40)
-        blocks.append(
-            {
-                "type": "section",
-                "text": {"type": "mrkdwn", "text": f":mag: *Likely cause:* {cause}"},
-            }
-        )
-        text += f" Likely cause: {escape(incident.likely_cause)}"
-    if remediation:
-        blocks.append(
-            {
-                "type": "section",
-                "text": {
-                    "type": "mrkdwn",
-                    # From validated names and Slack user IDs only: a mention must stay one.
-                    "text": clip(f":gear: *Playbook* {remediation}", 3000),
-                },
-            }
-        )
-    if links:
-        blocks.append(
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(links)}]}
-        )
-    if incident.playbooks and status != IncidentStatus.RESOLVED:
-        # A click starts the playbook (its steps still ask for approval); the value names
-        # only the incident and the playbook, checked against what this incident offers.
-        blocks.append(
-            {
-                "type": "actions",
-                "block_id": "opsbot_playbooks",
-                "elements": [
-                    {
-                        "type": "button",
-                        "action_id": f"{OFFER_ACTION}_{i}",
-                        "text": {"type": "plain_text", "text": clip(f"Run {name}", 75)},
-                        "value": f"{incident.id}:{name}",
-                    }
-                    for i, name in enumerate(incident.playbooks[:5])
-                ],
-            }
-        )
-    return text, blocks
 
 
 class AlertLike(Protocol):
@@ -165,16 +194,11 @@ def alerts_reply(alerts: Sequence[AlertLike]) -> tuple[str, list[Block]]:
     lines = [alert_line(a) for a in alerts[:MAX_ALERTS_PER_REPLY]]
     if len(alerts) > MAX_ALERTS_PER_REPLY:
         lines.append(f"…and {len(alerts) - MAX_ALERTS_PER_REPLY} more")
-    return text, [
-        {"type": "section", "text": {"type": "mrkdwn", "text": chunk}}
-        for chunk in chunk_lines(lines, SECTION_TEXT_LIMIT)
-    ]
+    return text, to_dicts(mrkdwn_sections(lines))
 
 
 def note_reply(text: str) -> tuple[str, list[Block]]:
-    return text, [
-        {"type": "section", "text": {"type": "mrkdwn", "text": clip(text, SECTION_TEXT_LIMIT)}}
-    ]
+    return text, to_dicts([mrkdwn_section(text)])
 
 
 def chunk_lines(lines: Sequence[str], limit: int) -> list[str]:

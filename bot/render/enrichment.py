@@ -9,8 +9,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from slack_sdk.models.blocks import Block as SlackBlock
+from slack_sdk.models.blocks import ContextBlock, SectionBlock
+
 from bot.enrich.types import ChangeEvent, SourceResult
-from bot.render.blocks import SECTION_TEXT_LIMIT, Block, chunk_lines, clip
+from bot.render.blocks import MAX_BLOCKS, Block, clip, mrkdwn_context, mrkdwn_sections, to_dicts
 from bot.store.models import Incident
 from bot.text.mrkdwn import escape
 
@@ -33,9 +36,8 @@ def _hhmm(change: ChangeEvent) -> str:
     return f"{change.at:%H:%M}"
 
 
-def _section(title: str, lines: Sequence[str]) -> list[Block]:
-    chunks = chunk_lines([f"*{title}*", *lines], SECTION_TEXT_LIMIT)
-    return [{"type": "section", "text": {"type": "mrkdwn", "text": c}} for c in chunks]
+def _section(title: str, lines: Sequence[str]) -> list[SectionBlock]:
+    return mrkdwn_sections([f"*{title}*", *lines])
 
 
 def _fmt(value: Any, unit: str | None) -> str:
@@ -46,7 +48,7 @@ def _fmt(value: Any, unit: str | None) -> str:
 
 
 def enrichment_reply(incident: Incident, outcome: Outcome) -> tuple[str, list[Block]]:
-    blocks: list[Block] = []
+    blocks: list[SlackBlock] = []
     suspects = outcome.suspects[:TOP_SUSPECTS]
     if suspects:
         lines = [
@@ -103,17 +105,12 @@ def enrichment_reply(incident: Incident, outcome: Outcome) -> tuple[str, list[Bl
     missing = [r for r in outcome.results.values() if r.status == "unavailable"]
     if missing:
         blocks.append(_unavailable(missing))
-    return text, blocks[:50]
+    return text, to_dicts(blocks[:MAX_BLOCKS])
 
 
-def _unavailable(results: Sequence[SourceResult]) -> Block:
+def _unavailable(results: Sequence[SourceResult]) -> ContextBlock:
     parts = [
         f"{SOURCE_LABEL.get(r.source, r.source)}: {escape(clip(r.reason or 'failed', 200))}"
         for r in results
     ]
-    return {
-        "type": "context",
-        "elements": [
-            {"type": "mrkdwn", "text": clip(":warning: Unavailable — " + "; ".join(parts), 3000)}
-        ],
-    }
+    return mrkdwn_context(":warning: Unavailable — " + "; ".join(parts))

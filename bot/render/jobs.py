@@ -13,7 +13,27 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.render.blocks import SECTION_TEXT_LIMIT, Block, clip, slack_time
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    ButtonElement,
+    ConfirmObject,
+    MarkdownTextObject,
+    PlainTextObject,
+    SectionBlock,
+)
+from slack_sdk.models.blocks import Block as SlackBlock
+
+from bot.render.blocks import (
+    FIELD_LIMIT,
+    MAX_FIELDS,
+    SECTION_TEXT_LIMIT,
+    Block,
+    clip,
+    mrkdwn_context,
+    mrkdwn_section,
+    slack_time,
+    to_dicts,
+)
 from bot.store.job_models import JobRun, JobStatus
 from bot.text.mrkdwn import escape
 
@@ -28,7 +48,7 @@ STATUS_ICON = {
     JobStatus.FAILED: "❌",
     JobStatus.STOPPED: "⏹",
 }
-FIELD_LIMIT = 2000
+CONFIRM_TEXT_LIMIT = 300  # the text of a button's confirmation dialog
 VALUE_LIMIT = 200  # one manifest or progress value, before escaping
 MESSAGE_LIMIT = 500
 MAX_METRICS = 6
@@ -234,7 +254,7 @@ def _fields(job: JobRun, now: datetime) -> list[str]:
     spent = cost(job, now)
     if spent is not None:
         fields.append(f"*Cost so far*\n{spent}")
-    return [clip(f, FIELD_LIMIT) for f in fields[:10]]
+    return [clip(f, FIELD_LIMIT) for f in fields[:MAX_FIELDS]]
 
 
 def _progress_text(job: JobRun) -> str | None:
@@ -298,35 +318,29 @@ def log_tail_text(tail: str, limit: int = SECTION_TEXT_LIMIT) -> str:
     return f"{label}{body}{fence}"
 
 
-def _section(text: str) -> Block:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": clip(text, SECTION_TEXT_LIMIT)}}
-
-
-def _stop_button(job: JobRun) -> Block:
+def _stop_button(job: JobRun) -> ActionsBlock:
     name = clip(f"{KIND_WORDS.get(job.kind, job.kind)} {job.template}", 120)
-    return {
-        "type": "actions",
-        "block_id": "opsbot_job_controls",
-        "elements": [
-            {
-                "type": "button",
-                "action_id": JOB_STOP_ACTION,
-                "text": {"type": "plain_text", "text": "Stop"},
-                "style": "danger",
-                "value": str(job.id),
-                "confirm": {
-                    "title": {"type": "plain_text", "text": "Stop this job?"},
-                    "text": {
-                        "type": "plain_text",
-                        "text": clip(f"{name} will be stopped on the cluster.", 300),
-                    },
-                    "confirm": {"type": "plain_text", "text": "Stop it"},
-                    "deny": {"type": "plain_text", "text": "Keep running"},
-                    "style": "danger",
-                },
-            }
+    confirm = ConfirmObject(
+        title=PlainTextObject(text="Stop this job?"),
+        text=PlainTextObject(
+            text=clip(f"{name} will be stopped on the cluster.", CONFIRM_TEXT_LIMIT)
+        ),
+        confirm=PlainTextObject(text="Stop it"),
+        deny=PlainTextObject(text="Keep running"),
+        style="danger",
+    )
+    return ActionsBlock(
+        block_id="opsbot_job_controls",
+        elements=[
+            ButtonElement(
+                action_id=JOB_STOP_ACTION,
+                text=PlainTextObject(text="Stop"),
+                style="danger",
+                value=str(job.id),
+                confirm=confirm,
+            )
         ],
-    }
+    )
 
 
 def render_job(job: JobRun, now: datetime) -> tuple[str, list[Block]]:
@@ -334,23 +348,23 @@ def render_job(job: JobRun, now: datetime) -> tuple[str, list[Block]]:
     icon = STATUS_ICON.get(job.status, "❔")
     kind = KIND_WORDS.get(job.kind) or escape(clip(job.kind, 32))
     status = escape(clip(job.status, 32))
-    blocks = [
-        _section(f"{icon} *{kind}* {_code(job.template, 64) or ''}"),
-        {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in _fields(job, now)]},
+    blocks: list[SlackBlock] = [
+        mrkdwn_section(f"{icon} *{kind}* {_code(job.template, 64) or ''}"),
+        SectionBlock(fields=[MarkdownTextObject(text=f) for f in _fields(job, now)]),
     ]
     text = f"{icon} {job_name(job)} ({escape(clip(job.submission_id, 128))}): {status}"
     if (progress := _progress_text(job)) is not None:
-        blocks.append(_section(progress))
+        blocks.append(mrkdwn_section(progress))
     if job.message:
-        blocks.append(_section(f":information_source: {_message(job)}"))
+        blocks.append(mrkdwn_section(f":information_source: {_message(job)}"))
         text += f" — {_message(job)}"
     if job.status in (JobStatus.FAILED, JobStatus.STOPPED) and job.log_tail:
-        blocks.append(_section(log_tail_text(job.log_tail)))
+        blocks.append(mrkdwn_section(log_tail_text(job.log_tail)))
     if job.status == JobStatus.SUCCEEDED and (lines := manifest_lines(job.manifest)):
-        blocks.append(_section("\n".join(lines)))
+        blocks.append(mrkdwn_section("\n".join(lines)))
     if job.status in JobStatus.ACTIVE and job.id is not None:
         blocks.append(_stop_button(job))
-    return text, blocks
+    return text, to_dicts(blocks)
 
 
 # -- the reply when it ends ----------------------------------------------------------------
@@ -392,8 +406,4 @@ def render_job_done(job: JobRun) -> tuple[str, list[Block]]:
     <@U1>``."""
     text = clip(_outcome(job), SECTION_TEXT_LIMIT)
     job_ref = f"job {_code(job.submission_id, 128) or job.id}"
-    blocks = [
-        _section(text),
-        {"type": "context", "elements": [{"type": "mrkdwn", "text": job_ref}]},
-    ]
-    return text, blocks
+    return text, to_dicts([mrkdwn_section(text), mrkdwn_context(job_ref)])
