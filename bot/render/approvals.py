@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from slack_sdk.models.blocks import (
-    ActionsBlock,
-    ButtonElement,
-    ContextBlock,
-    MarkdownTextObject,
-    PlainTextObject,
-)
+from slack_sdk.models.blocks import ActionsBlock, ButtonElement, PlainTextObject
 from slack_sdk.models.blocks import Block as SlackBlock
 
-from bot.render.blocks import Block, mrkdwn_section, mrkdwn_sections, to_dicts
+from bot.render.blocks import (
+    MAX_BLOCKS,
+    SECTION_TEXT_LIMIT,
+    Block,
+    chunk_lines,
+    mrkdwn_context,
+    mrkdwn_section,
+    mrkdwn_sections,
+    to_dicts,
+)
 from bot.store.run_models import RunView
 from bot.text.mrkdwn import escape
 
@@ -28,10 +31,8 @@ def approval_request(view: RunView, requested_by: str, token: str) -> tuple[str,
     text = f"Approval needed: {plan.get('summary', view.action)} (asked by {requested_by})"
     blocks: list[SlackBlock] = [
         mrkdwn_section(f":raised_hand: *Approval needed* — {summary}"),
-        *mrkdwn_sections(lines),
-        ContextBlock(
-            elements=[MarkdownTextObject(text=f"`{view.action}` asked by <@{requested_by}>")]
-        ),
+        *_plan_sections(lines, room=MAX_BLOCKS - 3),  # 3: the blocks around the plan
+        mrkdwn_context(f"`{view.action}` asked by <@{requested_by}>"),
         ActionsBlock(
             block_id="opsbot_approval",
             elements=[
@@ -50,6 +51,16 @@ def approval_request(view: RunView, requested_by: str, token: str) -> tuple[str,
         ),
     ]
     return text, to_dicts(blocks)
+
+
+def _plan_sections(lines: list[str], room: int) -> list[SlackBlock]:
+    """The plan's lines in at most ``room`` sections: a plan too long for one message ends
+    with a line that says so, the buttons after it still fit."""
+    chunks = chunk_lines(lines, SECTION_TEXT_LIMIT)
+    if len(chunks) > room:
+        cut = f"_…the plan goes on: {len(lines)} lines in all, too many to show here._"
+        chunks = [*chunks[: room - 1], cut]
+    return [mrkdwn_section(chunk) for chunk in chunks]
 
 
 def outcome(view: RunView, who: str | None = None) -> tuple[str, list[Block]]:

@@ -7,9 +7,10 @@ The builders here and in the sibling modules compose ``slack_sdk.models.blocks``
 turn them into dicts at the end (``to_dicts``). slack_sdk checks some limits when it does and
 raises ``SlackObjectFormationError`` past them (header 150, section text 3000, 10 fields,
 button text 75 and value 2000, confirm texts 30 to 300): every text is clipped to its limit
-*before* it goes in, so that a long label never makes a builder raise. Text objects are always
-built explicitly (``PlainTextObject(text=...)``): given a bare string, slack_sdk would add
-``"emoji": true`` to plain text. tests/render/test_block_json.py pins the JSON.
+*before* it goes in (a button value, which a cut would break, is checked instead), so that a
+long label never makes a builder raise. Text objects are always built explicitly
+(``PlainTextObject(text=...)``): given a bare string, slack_sdk would add ``"emoji": true`` to
+plain text. tests/render/test_block_json.py pins the JSON.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ HEADER_LIMIT = 150
 FIELD_LIMIT = 2000  # one of a section's fields
 MAX_FIELDS = 10
 BUTTON_TEXT_LIMIT = 75
+BUTTON_VALUE_LIMIT = 2000
 MAX_BLOCKS = 50
 MAX_ALERTS_PER_REPLY = 20
 OFFER_ACTION = "opsbot_offer"
@@ -124,37 +126,46 @@ def root_message(
         # From validated names and Slack user IDs only: a mention must stay one.
         blocks.append(mrkdwn_section(f":gear: *Playbook* {remediation}"))
     if links := _links(incident):
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=links)]))
+        blocks.append(mrkdwn_context(links))
     if status != IncidentStatus.RESOLVED and (buttons := _offer_buttons(incident)):
         blocks.append(ActionsBlock(block_id="opsbot_playbooks", elements=buttons))
     return text, to_dicts(blocks)
 
 
 def _links(incident: Incident) -> str | None:
-    links = [
-        link
-        for link in (
-            _link(incident.generator_url, "Graph"),
-            _link(incident.runbook_url, "Runbook"),
-            _link(incident.pagerduty_url, "PagerDuty"),
-        )
-        if link
-    ]
-    return " · ".join(links) or None
+    """Graph · Runbook · PagerDuty, those that fit in one context text: a link cut short would
+    point nowhere, so one that does not fit (a graph URL holds its whole query) is left out."""
+    text = ""
+    for link in (
+        _link(incident.generator_url, "Graph"),
+        _link(incident.runbook_url, "Runbook"),
+        _link(incident.pagerduty_url, "PagerDuty"),
+    ):
+        if link is None:
+            continue
+        joined = f"{text} · {link}" if text else link
+        if len(joined) <= SECTION_TEXT_LIMIT:
+            text = joined
+    return text or None
 
 
 def _offer_buttons(incident: Incident) -> list[ButtonElement]:
     """A button per playbook offered (five at most). A click starts the playbook (its steps
     still ask for approval); the value names only the incident and the playbook, checked
-    against what this incident offers."""
-    return [
-        ButtonElement(
-            action_id=f"{OFFER_ACTION}_{i}",
-            text=PlainTextObject(text=clip(f"Run {name}", BUTTON_TEXT_LIMIT)),
-            value=f"{incident.id}:{name}",
-        )
-        for i, name in enumerate(incident.playbooks[:5])
-    ]
+    against what this incident offers, so a value too long for Slack is not cut: that
+    playbook is not offered."""
+    buttons = []
+    for i, name in enumerate(incident.playbooks[:5]):
+        value = f"{incident.id}:{name}"
+        if len(value) <= BUTTON_VALUE_LIMIT:
+            buttons.append(
+                ButtonElement(
+                    action_id=f"{OFFER_ACTION}_{i}",
+                    text=PlainTextObject(text=clip(f"Run {name}", BUTTON_TEXT_LIMIT)),
+                    value=value,
+                )
+            )
+    return buttons
 
 
 class AlertLike(Protocol):
