@@ -38,8 +38,9 @@ if str(ROOT) not in sys.path:
 from bot.catalog.load import parse_catalog  # noqa: E402
 from bot.clients.kubernetes import KubeClient  # noqa: E402
 from bot.clients.prometheus import PromClient  # noqa: E402
+from bot.clients.set import Clients  # noqa: E402
 from bot.runner.context import service_context  # noqa: E402
-from bot.runner.execute import Clients, Executor  # noqa: E402
+from bot.runner.execute import Executor  # noqa: E402
 from bot.runner.graph import PlaybookRunner, checkpointer_for  # noqa: E402
 from bot.runner.playbook import Step, load_dir  # noqa: E402
 from bot.store.engine import make_engine  # noqa: E402

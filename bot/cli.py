@@ -74,45 +74,38 @@ def refuse_missing_parts(settings: Settings) -> None:
 def _console(args: argparse.Namespace, settings: Settings) -> int:
     import threading
 
-    from bot.catalog.load import load_catalog
     from bot.chat.console_identity import console_identity, current_os_user
     from bot.chat.console_repl import repl
-    from bot.fleet.coordinator import coordinator_for
     from bot.jobs.ledger import JobLedger
     from bot.jobs.tracker import JobTracker
-    from bot.runner.wiring import action_clients, build_ops, ray_client
-    from bot.store.engine import make_engine
     from bot.store.migrate import upgrade
+    from bot.wiring.core import build_core
 
-    catalog = load_catalog(settings.services_file)
-    # Who types is the OS user; whom they act as, the policy decides (ConfigError: one line).
-    identity = console_identity(catalog.policy, current_os_user(), args.user)
-    upgrade(settings.database_url)
-    engine = make_engine(settings.database_url)
-    ray = ray_client(settings)
-    clients = action_clients(settings, ray)
-    # The console leads no background work, but the runs it applies carry its name as owner,
-    # and its liveness keeps serving replicas from adopting them while it runs.
-    fleet = coordinator_for(settings.database_url, engine)
-    fleet.start()
-    ops, close = build_ops(settings, engine, catalog, clients, replica=fleet.replica)
-    # Jobs started here are followed here too: their outcome is printed when they end.
-    stop = threading.Event()
-    tracker = JobTracker(JobLedger(engine), ray, on_final=_print_outcome)
-    follower = threading.Thread(target=tracker.follow_until, args=(stop,), daemon=True)
-    follower.start()
+    core = build_core(settings)
     try:
-        return repl(
-            engine,
-            catalog=catalog,
-            ops=ops,
-            identity=identity,
-            change_window_min=settings.change_failure_window_min,
-        )
+        # Who types is the OS user; whom they act as, the policy decides (ConfigError: one line).
+        identity = console_identity(core.catalog.policy, current_os_user(), args.user)
+        upgrade(settings.database_url)
+        # The console leads no background work, but the runs it applies carry its name as
+        # owner, and its liveness keeps serving replicas from adopting them while it runs.
+        core.fleet.start()
+        # Jobs started here are followed here too: their outcome is printed when they end.
+        stop = threading.Event()
+        tracker = JobTracker(JobLedger(core.engine), core.ray, on_final=_print_outcome)
+        follower = threading.Thread(target=tracker.follow_until, args=(stop,), daemon=True)
+        follower.start()
+        try:
+            return repl(
+                core.engine,
+                catalog=core.catalog,
+                ops=core.ops,
+                identity=identity,
+                change_window_min=settings.change_failure_window_min,
+            )
+        finally:
+            stop.set()
     finally:
-        stop.set()
-        close()
-        fleet.close()
+        core.close()
 
 
 def _print_outcome(job: JobRun) -> None:

@@ -1,5 +1,6 @@
-"""What a running opsbot holds: settings, the database engine, metrics, the outbox sender,
-the service catalog, the enrichment worker, and its place in the fleet."""
+"""What a serving opsbot holds (built by ``bot.wiring.runtime``): settings, the database
+engine, metrics, the outbox sender, the service catalog, the outside clients, the workers, and
+its place in the fleet."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import anyio
 from sqlalchemy import Engine
 
 from bot.catalog.model import Catalog
+from bot.clients.set import Clients
 from bot.config import Settings
 from bot.enrich.worker import EnrichmentWorker
 from bot.fleet.coordinator import Coordinator
@@ -40,6 +42,7 @@ class Runtime:
     sender: OutboxSender
     db_limiter: anyio.CapacityLimiter
     catalog: Catalog
+    clients: Clients  # the outside systems, with a write's timeout (``bot.clients.set``)
     enrichment: EnrichmentWorker
     pressure: IntakePressure
     fleet: Coordinator

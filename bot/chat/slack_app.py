@@ -16,6 +16,8 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.chat.commands import CommandContext, run_command
+from bot.chat.commands.actions import cmd_approve, cmd_reject
+from bot.chat.commands.jobs import cmd_stop
 from bot.chat.slack_events_once import events_once
 from bot.incidents.notes import pin_message, record_question
 from bot.render.approvals import APPROVE_ACTION, REJECT_ACTION
@@ -66,8 +68,8 @@ def build_bolt_app(rt: Runtime, client: AsyncWebClient) -> AsyncApp:
         token = str((body.get("actions") or [{}])[0].get("value") or "")
         user = str((body.get("user") or {}).get("id") or "?")
         ctx = CommandContext(engine=rt.engine, user=user, channel="slack", ops=rt.ops)
-        verb = "approve" if approve else "reject"
-        reply = await anyio.to_thread.run_sync(run_command, ctx, f"{verb} {token}")
+        command = cmd_approve if approve else cmd_reject
+        reply = await anyio.to_thread.run_sync(command, ctx, [token])
         if reply.ok:
             # Replace the buttons with what happened, for everyone in the channel.
             await respond(text=reply.text, blocks=reply.blocks, replace_original=True)
@@ -99,7 +101,7 @@ def build_bolt_app(rt: Runtime, client: AsyncWebClient) -> AsyncApp:
         ctx = CommandContext(
             engine=rt.engine, user=user, channel="slack", catalog=rt.catalog, ops=rt.ops
         )
-        reply = await anyio.to_thread.run_sync(run_command, ctx, f"stop {job}")
+        reply = await anyio.to_thread.run_sync(cmd_stop, ctx, [job])
         await respond(
             text=reply.text,
             blocks=reply.blocks,

@@ -153,6 +153,10 @@ class KubeClient:
             return cls.in_cluster(timeout_s=timeout_s)
         return None
 
+    def with_timeout(self, timeout_s: float) -> Self:
+        """The same cluster and connection pool, with ``timeout_s`` per call."""
+        return type(self)(self.api_client, timeout_s=timeout_s)
+
     def close(self) -> None:
         """Release the connection pool."""
         close: Callable[[], None] = self.api_client.close

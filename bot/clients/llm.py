@@ -314,22 +314,6 @@ class LLMClient:
         return LLMUnavailable(SYSTEM, operation, status, detail)
 
 
-def llm_from_settings(settings: Any) -> LLMClient | None:
-    """An ``LLMClient`` from opsbot's settings; None when no OpenAI API key is set."""
-    key = getattr(settings, "openai_api_key", None)
-    if key is None:
-        return None
-    secret = key.get_secret_value() if hasattr(key, "get_secret_value") else str(key)
-    if not secret.strip():
-        return None
-    return LLMClient(
-        api_key=secret,
-        base_url=getattr(settings, "openai_base_url", None) or None,
-        model=getattr(settings, "llm_model", None) or DEFAULT_MODEL,
-        timeout_s=float(getattr(settings, "llm_timeout_s", None) or 20.0),
-    )
-
-
 def _tool_calls(message: ChatCompletionMessage) -> list[ToolCall]:
     calls = []
     for call in message.tool_calls or []:

@@ -55,6 +55,10 @@ class PromClient:
         options: dict[str, Any] = {"timeout": timeout_s}  # typed ``int`` there, a float works
         self._prom = PrometheusConnect(url=self.url, disable_ssl=True, retry=no_retry, **options)
 
+    def with_timeout(self, timeout_s: float) -> PromClient:
+        """The same Prometheus with ``timeout_s`` per query (and told to Prometheus)."""
+        return PromClient(self.url, timeout_s=timeout_s)
+
     def query_range(
         self, query: str, start: datetime, end: datetime, step_s: float
     ) -> list[tuple[float, float]]:

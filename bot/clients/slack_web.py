@@ -157,6 +157,13 @@ class SlackWebTransport:
             )
         return str(file["id"])
 
+    async def aclose(self) -> None:
+        """Close the client's aiohttp session, where it keeps one (by default each call opens
+        and closes its own)."""
+        session = self.client.session
+        if session is not None and not session.closed:
+            await session.close()
+
     async def find_posted(
         self, channel: str, outbox_id: int, *, thread_ts: str | None, oldest: float
     ) -> str | None:

@@ -17,15 +17,16 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 from sqlalchemy import Engine
 from sqlmodel import Session
 
 from bot.catalog.model import Catalog
+from bot.clients.set import Clients
 from bot.enrich import store
 from bot.enrich.change_sources import (
     change_json,
@@ -46,11 +47,6 @@ from bot.enrich.suspects import rank
 from bot.enrich.types import ChangeEvent, SignalSeries, SourceResult
 from bot.errors import ExternalServiceError
 
-if TYPE_CHECKING:
-    from bot.clients.kubernetes import KubeClient
-    from bot.clients.prometheus import PromClient
-
-
 log = logging.getLogger(__name__)
 
 
@@ -58,14 +54,6 @@ CHART_TIMEOUT_S = 3.0
 # Points per signal: enough for a readable chart, few enough to query and draw quickly.
 TARGET_POINTS = 240
 MIN_STEP_S = 1.0
-
-
-@dataclass
-class Clients:
-    """The outside systems enrichment reads; None where not configured."""
-
-    kube: KubeClient | None = None
-    prom: PromClient | None = None
 
 
 # Which playbooks fit an incident: (labels, top suspect kind, service) -> names, best first.
@@ -83,6 +71,7 @@ class Enricher:
         lookback: timedelta,
         metrics_window: timedelta,
         limiter: anyio.CapacityLimiter | None = None,
+        offer: PlaybookOffer | None = None,
     ) -> None:
         self.engine = engine
         self.catalog = catalog
@@ -91,7 +80,7 @@ class Enricher:
         self.lookback = lookback
         self.metrics_window = metrics_window
         self.limiter = limiter
-        self.offer: PlaybookOffer | None = None  # set once playbooks are loaded
+        self.offer = offer  # which playbooks fit; None: none are offered
 
     async def enrich(self, incident_id: int) -> Outcome | None:
         ctx = await anyio.to_thread.run_sync(store.load_context, self.engine, incident_id)

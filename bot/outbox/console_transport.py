@@ -116,3 +116,6 @@ class ConsoleTransport:
         self, channel: str, outbox_id: int, *, thread_ts: str | None, oldest: float
     ) -> str | None:
         return None  # a terminal keeps no history: an in-flight line is printed again
+
+    async def aclose(self) -> None:
+        return None

@@ -48,3 +48,7 @@ class ChatTransport(Protocol):
     ) -> str | None:
         """The ``ts`` of a message tagged with ``outbox_id``, if one landed; None if not."""
         ...
+
+    async def aclose(self) -> None:
+        """Release connections (at shutdown)."""
+        ...

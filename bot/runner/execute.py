@@ -23,9 +23,9 @@ import secrets
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import Engine, or_, update
@@ -36,6 +36,7 @@ from actions.base import ActionContext, ActionFailed, ActionRefused, Plan, Resul
 from actions.registry import get as get_action
 from bot.audit.log import append as audit
 from bot.catalog.model import Catalog
+from bot.clients.set import Clients
 from bot.errors import ExternalServiceError
 from bot.incidents import timeline
 from bot.jobs.ledger import JobLedger
@@ -46,26 +47,7 @@ from bot.store.models import table
 from bot.store.run_models import ActionRun, Approval, ApprovalStatus, RunStatus, RunView
 from bot.store.types import utcnow
 
-if TYPE_CHECKING:
-    from bot.clients.airflow import AirflowClient
-    from bot.clients.kubernetes import KubeClient
-    from bot.clients.pagerduty import PagerDutyClient
-    from bot.clients.prometheus import PromClient
-    from bot.clients.ray import RayJobsClient
-
-
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Clients:
-    """The adapters actions act through; None where not configured."""
-
-    kube: KubeClient | None = None
-    prom: PromClient | None = None
-    pagerduty: PagerDutyClient | None = None
-    airflow: AirflowClient | None = None
-    ray: RayJobsClient | None = None
 
 
 def _readable(exc: ValidationError) -> str:

@@ -13,7 +13,8 @@ from bot.audit.log import read
 from bot.catalog.load import parse_catalog
 from bot.chat.commands import CommandContext, Ops, run_command
 from bot.clients.pagerduty import PagerDutyClient
-from bot.runner.execute import Clients, Executor
+from bot.clients.set import Clients
+from bot.runner.execute import Executor
 from bot.store.models import Incident
 from tests.fakes.pagerduty.api import PagerDutyFake
 from tests.support.payloads import am_alert, am_payload

@@ -19,8 +19,9 @@ from bot.chat.commands import Ops
 from bot.chat.console_identity import ConsoleIdentity, console_identity, current_os_user
 from bot.chat.console_repl import repl
 from bot.clients.kubernetes import KubeClient
+from bot.clients.set import Clients
 from bot.errors import ConfigError
-from bot.runner.execute import Clients, Executor
+from bot.runner.execute import Executor
 from tests.fakes.kubernetes.api import KubeApiFake
 from tests.support.chart_role import chart_kube_fake
 

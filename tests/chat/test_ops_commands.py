@@ -12,7 +12,8 @@ from sqlalchemy import Engine
 from bot.catalog.load import parse_catalog
 from bot.chat.commands import CommandContext, Ops, run_command
 from bot.clients.kubernetes import KubeClient
-from bot.runner.execute import Clients, Executor
+from bot.clients.set import Clients
+from bot.runner.execute import Executor
 from bot.runner.graph import PlaybookRunner, checkpointer_for
 from bot.runner.playbook import load_dir
 from tests.fakes.kubernetes.api import KubeApiFake

@@ -5,18 +5,16 @@ from __future__ import annotations
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from pydantic import BaseModel, SecretStr
+from pydantic import BaseModel
 
 from bot.clients.llm import (
     BudgetExceeded,
     LLMClient,
     LLMUnavailable,
     TokenBudget,
-    llm_from_settings,
 )
 from tests.fakes.openai.api import (
     OpenAIFake,
@@ -340,22 +338,3 @@ def test_tool_turn_without_a_usable_answer_is_llm_unavailable(
         llm.tool_turn(
             messages=[{"role": "user", "content": "hi"}], tools=TOOLS, budget=TokenBudget(5000)
         )
-
-
-def test_llm_from_settings_needs_a_key(fake: OpenAIFake) -> None:
-    assert llm_from_settings(SimpleNamespace(openai_api_key=None)) is None
-    assert llm_from_settings(SimpleNamespace()) is None
-    settings = SimpleNamespace(
-        openai_api_key=SecretStr(KEY),
-        openai_base_url=fake.base_url,
-        llm_model="gpt-4.1-mini",
-        llm_timeout_s=7.5,
-    )
-    llm = llm_from_settings(settings)
-    assert llm is not None
-    try:
-        assert (llm.model, llm.timeout_s) == ("gpt-4.1-mini", 7.5)
-        fake.script(reply_json(GOOD))
-        assert summarise(llm) == Summary(**GOOD)
-    finally:
-        llm.close()

@@ -14,9 +14,10 @@ from sqlmodel import Session, col, select
 from bot.catalog.load import parse_catalog
 from bot.chat.commands import CommandContext, Ops, run_command
 from bot.clients.kubernetes import KubeClient
+from bot.clients.set import Clients
 from bot.incidents.notes import pin_message
 from bot.incidents.phases import phases_of
-from bot.runner.execute import Clients, Executor
+from bot.runner.execute import Executor
 from bot.store.models import Incident, OutboxKind, OutboxMessage, TimelineEvent
 from bot.store.summary_models import IncidentSummary, SummaryState
 from tests.fakes.kubernetes.api import KubeApiFake

@@ -23,12 +23,13 @@ from bot.catalog.load import parse_catalog
 from bot.catalog.model import Catalog
 from bot.chat.commands import CommandContext, Ops, Reply, run_command
 from bot.clients.ray import RayJobsClient
+from bot.clients.set import Clients
 from bot.clients.slack_web import SlackWebTransport, make_web_client
 from bot.jobs.ledger import JobLedger
 from bot.jobs.tracker import JobTracker
 from bot.metrics import Metrics
 from bot.outbox.sender import OutboxSender
-from bot.runner.execute import Clients, Executor
+from bot.runner.execute import Executor
 from bot.store.engine import make_engine
 from bot.store.job_models import JobRun, JobStatus
 from bot.store.models import OutboxKind, OutboxMessage

@@ -15,7 +15,8 @@ from bot.audit.log import read as read_audit
 from bot.audit.verify import verify
 from bot.catalog.load import parse_catalog
 from bot.clients.kubernetes import KubeClient
-from bot.runner.execute import Clients, Executor
+from bot.clients.set import Clients
+from bot.runner.execute import Executor
 from bot.store.engine import session_scope
 from bot.store.models import table
 from bot.store.run_models import ActionRun, RunStatus

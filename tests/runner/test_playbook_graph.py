@@ -13,8 +13,9 @@ from sqlalchemy import Engine
 
 from bot.catalog.load import parse_catalog
 from bot.clients.kubernetes import KubeClient
+from bot.clients.set import Clients
 from bot.runner.context import service_context
-from bot.runner.execute import Clients, Executor
+from bot.runner.execute import Executor
 from bot.runner.graph import PlaybookRunner, checkpointer_for
 from bot.runner.playbook import PlaybookError, load_dir, load_file, matches, render
 from bot.store.engine import session_scope

@@ -19,8 +19,9 @@ from bot.catalog.load import parse_catalog
 from bot.chat.commands import Ops
 from bot.chat.commands.actions import resume_playbook
 from bot.clients.kubernetes import KubeClient
+from bot.clients.set import Clients
 from bot.runner.context import service_context
-from bot.runner.execute import Clients, Executor
+from bot.runner.execute import Executor
 from bot.runner.graph import PlaybookRunner, checkpointer_for
 from bot.runner.playbook import load_dir
 from bot.store.run_models import RunStatus, RunView

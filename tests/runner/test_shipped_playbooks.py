@@ -15,8 +15,9 @@ from sqlalchemy import Engine
 from bot.catalog.load import parse_catalog
 from bot.clients.kubernetes import KubeClient
 from bot.clients.prometheus import PromClient
+from bot.clients.set import Clients
 from bot.runner.context import service_context
-from bot.runner.execute import Clients, Executor
+from bot.runner.execute import Executor
 from bot.runner.graph import PlaybookRunner, checkpointer_for
 from bot.runner.playbook import load_dir
 from tests.fakes.kubernetes.api import KubeApiFake

@@ -1,0 +1,130 @@
+"""A serving process: the core, plus the chat transport, the outbox, enrichment, the Ray job
+tracker, summaries, and the background loops the fleet hands out."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+import anyio
+
+from bot.clients.slack_web import SlackWebTransport, make_web_client
+from bot.config import Settings
+from bot.enrich.runner import Enricher
+from bot.enrich.worker import EnrichmentWorker
+from bot.intake.pressure import IntakePressure
+from bot.jobs.ledger import JobLedger
+from bot.jobs.tracker import JobTracker
+from bot.metrics import Metrics
+from bot.outbox.console_transport import ConsoleTransport
+from bot.outbox.sender import OutboxSender
+from bot.outbox.transport import ChatTransport
+from bot.runner.takeover import Takeover
+from bot.runtime import Runtime
+from bot.summary.worker import SummaryWorker
+from bot.telemetry.reader import StateReader
+from bot.wiring.clients import READER_MIN_TIMEOUT_S, llm_client
+from bot.wiring.core import build_core
+from bot.wiring.ops import playbook_offer
+
+ENRICH_THREADS = 8  # worker threads for enrichment sources (K8s, Prometheus, lineage reads)
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    core = build_core(settings)
+    engine, catalog, fleet, clients = core.engine, core.catalog, core.fleet, core.clients
+    metrics = Metrics()
+    transport = chat_transport(settings, metrics)
+    sender = OutboxSender(
+        engine,
+        transport,
+        metrics,
+        channel_rate=settings.slack_channel_rate,
+        channel_burst=settings.slack_channel_burst,
+    )
+    pressure = IntakePressure()
+    enricher = Enricher(
+        engine,
+        catalog,
+        clients.reads(settings.enrich_timeout_s),
+        timeout_s=settings.enrich_timeout_s,
+        lookback=timedelta(minutes=settings.enrich_lookback_min),
+        metrics_window=timedelta(minutes=settings.metrics_window_min),
+        limiter=anyio.CapacityLimiter(ENRICH_THREADS),
+        offer=playbook_offer(core.ops.playbooks),
+    )
+    tracker = JobTracker(JobLedger(engine), core.ray, on_change=sender.wake)
+    llm = llm_client(settings)
+    # Summaries and triage read off the alert's hot path: a longer timeout than enrichment's.
+    prom = clients.reads(max(settings.enrich_timeout_s, READER_MIN_TIMEOUT_S)).prom
+    summaries = SummaryWorker(
+        engine,
+        catalog,
+        on_saved=sender.wake,
+        llm=llm,
+        prom=prom,
+        token_budget=settings.llm_token_budget,
+    )
+    state = StateReader(
+        engine,
+        metrics,
+        # Only the replica following the jobs reports how far behind it is.
+        job_tracker_lag=lambda: tracker.lag_s() if "jobs" in fleet.leading() else None,
+    )
+    closers = [*core.closers, state.close]
+    if llm is not None:
+        closers.append(llm.close)
+    enrichment = EnrichmentWorker(enricher, sender.wake, metrics=metrics, pressure=pressure)
+    # Rows committed here wake the leader of their kind, on this replica or another.
+    sender.announce = lambda: fleet.notify("outbox")
+    enrichment.announce = lambda: fleet.notify("enrich")
+    fleet.on_wake("outbox", sender.wake_here)
+    fleet.on_wake("enrich", enrichment.poke)
+    return Runtime(
+        settings=settings,
+        engine=engine,
+        metrics=metrics,
+        transport=transport,
+        sender=sender,
+        db_limiter=anyio.CapacityLimiter(settings.db_concurrency),
+        catalog=catalog,
+        clients=clients,
+        enrichment=enrichment,
+        pressure=pressure,
+        fleet=fleet,
+        ops=core.ops,
+        jobs=tracker,
+        summaries=summaries,
+        llm=llm,
+        prom=prom,
+        state=state,
+        closers=closers,
+    )
+
+
+def chat_transport(settings: Settings, metrics: Metrics) -> ChatTransport:
+    """Slack's Web API when a bot token is set, else the console (stdout)."""
+    if settings.slack_bot_token is None:
+        return ConsoleTransport()
+    client = make_web_client(
+        settings.slack_bot_token.get_secret_value(),
+        settings.slack_api_url,
+        settings.slack_timeout_s,
+    )
+    return SlackWebTransport(client, metrics)
+
+
+def background_loops(rt: Runtime) -> dict[str, Callable[[asyncio.Event], Awaitable[None]]]:
+    """Each kind of background work and its loop; one replica of the fleet runs each."""
+    takeover = Takeover(rt.ops.executor, rt.ops.runner, rt.fleet.is_alive)
+    return {
+        "outbox": rt.sender.run,
+        "enrich": rt.enrichment.run,
+        # Ray jobs opsbot launched, followed to their end (reattached after a restart).
+        "jobs": rt.jobs.run,
+        # Post-incident summaries: the template at once, the LLM's version when ready.
+        "summaries": rt.summaries.run,
+        # Actions and playbook runs a dead replica (or a crash) left behind continue here.
+        "runs": takeover.run,
+    }
