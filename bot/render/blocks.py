@@ -127,7 +127,9 @@ def root_message(
         blocks.append(mrkdwn_section(f":gear: *Playbook* {remediation}"))
     if links := _links(incident):
         blocks.append(mrkdwn_context(links))
-    if status != IncidentStatus.RESOLVED and (buttons := _offer_buttons(incident)):
+    if status != IncidentStatus.RESOLVED and (
+        buttons := offer_buttons(incident, incident.playbooks)
+    ):
         blocks.append(ActionsBlock(block_id="opsbot_playbooks", elements=buttons))
     return text, to_dicts(blocks)
 
@@ -149,13 +151,16 @@ def _links(incident: Incident) -> str | None:
     return text or None
 
 
-def _offer_buttons(incident: Incident) -> list[ButtonElement]:
-    """A button per playbook offered (five at most). A click starts the playbook (its steps
-    still ask for approval); the value names only the incident and the playbook, checked
-    against what this incident offers, so a value too long for Slack is not cut: that
-    playbook is not offered."""
+MAX_OFFER_BUTTONS = 5
+
+
+def offer_buttons(incident: Incident, names: Sequence[str]) -> list[ButtonElement]:
+    """A button per playbook in ``names`` (five at most), on the root and in triage answers.
+    A click starts the playbook (its steps still ask for approval); the value names only the
+    incident and the playbook, checked against what this incident offers, so a value too long
+    for Slack is not cut: that playbook is not offered."""
     buttons = []
-    for i, name in enumerate(incident.playbooks[:5]):
+    for i, name in enumerate(names[:MAX_OFFER_BUTTONS]):
         value = f"{incident.id}:{name}"
         if len(value) <= BUTTON_VALUE_LIMIT:
             buttons.append(

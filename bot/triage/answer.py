@@ -15,7 +15,10 @@ import logging
 from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING
 
-from bot.render.blocks import OFFER_ACTION, Block, clip
+from slack_sdk.models.blocks import ActionsBlock
+
+from bot.render.blocks import Block, clip
+from bot.render.blocks import offer_buttons as render_offer
 from bot.store.models import Incident, IncidentStatus
 from bot.text.mrkdwn import escape
 from bot.text.slack_safe import safe_mrkdwn
@@ -30,25 +33,12 @@ log = logging.getLogger(__name__)
 BODY_LIMIT = 2900
 TEXT_LIMIT = 300
 REASON_LIMIT = 300
-MAX_BUTTONS = 5  # as on the root
 PROPOSAL_BLOCK = "opsbot_triage_proposal"
 
 
 def offer_buttons(incident: Incident, names: Sequence[str], block_id: str) -> Block:
-    """The root's playbook buttons (``bot.render.blocks.root_message``), for ``names``."""
-    return {
-        "type": "actions",
-        "block_id": block_id,
-        "elements": [
-            {
-                "type": "button",
-                "action_id": f"{OFFER_ACTION}_{i}",
-                "text": {"type": "plain_text", "text": clip(f"Run {name}", 75)},
-                "value": f"{incident.id}:{name}",
-            }
-            for i, name in enumerate(names[:MAX_BUTTONS])
-        ],
-    }
+    """The root's playbook buttons (``bot.render.blocks.offer_buttons``), for ``names``."""
+    return ActionsBlock(block_id=block_id, elements=render_offer(incident, names)).to_dict()
 
 
 def offerable(incident: Incident, name: str) -> bool:

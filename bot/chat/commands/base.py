@@ -33,7 +33,7 @@ class Reply:
     public: bool = False  # Slack: post in the channel (approvals, results), not just to the asker
     # Work to do after answering (a playbook going on after an approval): Slack runs it in the
     # background once the answer is sent, the console right after printing it.
-    then: Callable[[], Any] | None = None
+    then: Callable[[], None] | None = None
 
 
 @dataclass
