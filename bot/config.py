@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     alertmanager_token: SecretStr | None = Field(
         None, validation_alias=_env("OPSBOT_ALERTMANAGER_TOKEN")
     )
+    # Alertmanager's own API (``http://alertmanager:9093``), for silences made from a thread.
+    alertmanager_url: str | None = Field(None, validation_alias=_env("OPSBOT_ALERTMANAGER_URL"))
     pagerduty_webhook_secret: SecretStr | None = Field(
         None, validation_alias=_env("PAGERDUTY_WEBHOOK_SECRET")
     )

@@ -44,6 +44,25 @@ class Signal(BaseModel):
     )
 
 
+PAGERDUTY_ID = r"^P[A-Z0-9]{5,15}$"  # PagerDuty object ids: service, escalation policy
+
+
+class Paging(BaseModel):
+    """Where PagerDuty pages for a service: ``/ops oncall`` asks the escalation policy who is
+    on call; ``/ops page`` opens an incident on the service (or its escalation policy)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    service: str | None = Field(None, pattern=PAGERDUTY_ID)  # PagerDuty service id
+    escalation_policy: str | None = Field(None, pattern=PAGERDUTY_ID)
+
+    @model_validator(mode="after")
+    def _one_at_least(self) -> Paging:
+        if self.service is None and self.escalation_policy is None:
+            raise ValueError("name the PagerDuty `service`, its `escalation_policy`, or both")
+        return self
+
+
 class Service(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -55,6 +74,9 @@ class Service(BaseModel):
     signals: list[Signal] = Field(default_factory=list)
     owner: str | None = None
     channel: str | None = None  # Slack channel ID for this service's incidents
+    # Slack channel ID where `/ops update` status updates also go (stakeholders, not responders).
+    stakeholder_channel: str | None = None
+    pagerduty: Paging | None = None
 
 
 class Pipeline(BaseModel):

@@ -78,6 +78,9 @@ class Incident(SQLModel, table=True):
     likely_cause: str | None = Field(default=None, sa_column=Column(Text))  # the top suspect
     # Playbooks offered as buttons on the root (matched on labels and the top suspect).
     playbooks: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    lead: str | None = Field(default=None, max_length=64)  # the incident lead's Slack user ID
+    # Who PagerDuty says is on call for the service (a name), as last read.
+    oncall: str | None = Field(default=None, max_length=128)
 
 
 class Alert(SQLModel, table=True):
@@ -413,4 +416,5 @@ class AuditEntry(SQLModel, table=True):
 
 
 import bot.store.job_models  # noqa: E402  (outbox rows may point at a job_run)
+import bot.store.oncall_models  # noqa: E402  (silences of an incident)
 import bot.store.summary_models  # noqa: E402,F401  (one summary per incident)

@@ -7,6 +7,7 @@ from sqlmodel import SQLModel
 
 import bot.store.job_models  # registers the tables
 import bot.store.models  # (these too)
+import bot.store.oncall_models  # (and these)
 import bot.store.run_models  # (and these)
 import bot.store.summary_models  # noqa: F401  (and this)
 from bot.store.engine import make_engine
