@@ -109,7 +109,7 @@ def build_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
     if isinstance(rt.transport, SlackWebTransport):
         from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
 
-        from bot.chat.slack_app import build_bolt_app
+        from bot.chat.slack.app import build_bolt_app
 
         bolt_app = build_bolt_app(rt, rt.transport.client)
         handler = AsyncSlackRequestHandler(bolt_app)

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from bot.chat.slack_app import start_offered_playbook
+from bot.chat.slack.buttons import start_offered_playbook
 from bot.clients.llm import LLMClient
 from bot.render.blocks import OFFER_ACTION
 from bot.store.models import Incident
@@ -48,7 +48,7 @@ from tests.triage.conftest import (
 )
 
 FENCE = re.compile(r'<<UNTRUSTED label="[^"]*">>\n.*?\n<<END UNTRUSTED>>', re.DOTALL)
-BUTTON_ACTION = re.compile(rf"^{OFFER_ACTION}_\d+$")  # what slack_app listens to
+BUTTON_ACTION = re.compile(rf"^{OFFER_ACTION}_\d+$")  # what bot/chat/slack/buttons.py listens to
 
 
 def ask(engine: Engine, llm: LLMClient | None, text: str, **kw: Any) -> MentionAnswer:

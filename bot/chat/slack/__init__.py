@@ -1,0 +1,12 @@
+"""Slack in: the Bolt app and its listeners, one module per kind of interaction.
+
+    app.py          builds the Bolt app: event dedupe, each module's listeners, the error reply
+    commands.py     ``/ops …``
+    buttons.py      Approve / Reject, Stop, Run <playbook>
+    events.py       reactions (timeline pins) and @mentions (triage)
+    events_once.py  a Slack retry of an event is handled once, on any replica
+    interaction.py  what a listener reads from Slack's signed body (who clicked, which value)
+
+Listeners ``ack()`` first (Slack wants it within 3 s), then call the domain in a worker thread,
+and answer through ``respond()`` or the Web API.
+"""

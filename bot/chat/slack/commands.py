@@ -1,0 +1,25 @@
+"""``/ops …`` from Slack: the same commands as the console (``bot.chat.commands``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+from slack_bolt.async_app import AsyncApp
+
+from bot.chat.commands import run_command
+from bot.chat.slack.interaction import context_for
+from bot.runtime import Runtime
+
+
+def register(app: AsyncApp, rt: Runtime) -> None:
+    @app.command("/ops")
+    async def ops_command(ack: Any, command: dict[str, Any], respond: Any) -> None:
+        await ack()
+        ctx = context_for(rt, command.get("user_id", "?"), command.get("channel_id"))
+        reply = await anyio.to_thread.run_sync(run_command, ctx, command.get("text", ""))
+        await respond(
+            text=reply.text,
+            blocks=reply.blocks,
+            response_type="in_channel" if reply.public else "ephemeral",
+        )

@@ -1,0 +1,34 @@
+"""What a listener reads from Slack's signed request body."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.chat.commands import CommandContext
+from bot.runtime import Runtime
+
+
+def clicked_value(body: dict[str, Any]) -> str:
+    """The clicked button's value (or the chosen option's, for a select)."""
+    action = (body.get("actions") or [{}])[0]
+    option = action.get("selected_option") or {}
+    return str(action.get("value") or option.get("value") or "")
+
+
+def user_of(body: dict[str, Any]) -> str:
+    """Who clicked, typed or opened: from Slack's signed body, never from a value."""
+    return str((body.get("user") or {}).get("id") or body.get("user_id") or "?")
+
+
+def context_for(rt: Runtime, user: str, channel: str | None = "slack") -> CommandContext:
+    """A command context for ``user`` on this runtime (the execution path, the catalog, the
+    summaries, the report window)."""
+    return CommandContext(
+        engine=rt.engine,
+        user=user,
+        channel=channel,
+        catalog=rt.catalog,
+        ops=rt.ops,
+        summaries=rt.summaries,
+        change_window_min=rt.settings.change_failure_window_min,
+    )
