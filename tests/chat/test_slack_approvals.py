@@ -5,21 +5,19 @@ forged token are answered privately and change nothing."""
 from __future__ import annotations
 
 import json
-import urllib.parse
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.chat.test_slack_events import SIGNING_SECRET, signed_headers, slash_command
 from tests.fakes.kubernetes.api import KubeApiFake
 from tests.fakes.slack.api import SlackEmulator
 from tests.support.asgi import asgi_client
 from tests.support.chart_role import chart_kube_fake
+from tests.support.slack_requests import SIGNING_SECRET, click, post, slash_command
 
 NS, DEPLOY = "ml-serving", "fraud-scorer"
 CATALOG = f"""
@@ -68,41 +66,12 @@ async def client(
             close()
 
 
-def click(action_id: str, value: str, user: str, response_url: str) -> bytes:
-    payload: dict[str, Any] = {
-        "type": "block_actions",
-        "team": {"id": "T0TEST", "domain": "opsbot-test"},
-        "user": {"id": user, "username": user.lower(), "team_id": "T0TEST"},
-        "api_app_id": "A0TEST",
-        "token": "legacy-verification-token-unused",
-        "trigger_id": "1.2.3",
-        "channel": {"id": "C0INCIDENT", "name": "incidents"},
-        "container": {"type": "message", "message_ts": "1.000001", "channel_id": "C0INCIDENT"},
-        "response_url": response_url,
-        "actions": [
-            {
-                "type": "button",
-                "action_id": action_id,
-                "block_id": "opsbot_approval",
-                "value": value,
-                "action_ts": "1.000002",
-            }
-        ],
-    }
-    return urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
-
-
 def image(kube: KubeApiFake) -> str:
     return str(kube.deployment(NS, DEPLOY)["spec"]["template"]["spec"]["containers"][0]["image"])
 
 
 def patches(kube: KubeApiFake) -> int:
     return sum(1 for r in kube.requests if r[0] == "PATCH")
-
-
-async def post(client: httpx.AsyncClient, body: bytes) -> None:
-    response = await client.post("/slack/events", content=body, headers=signed_headers(body))
-    assert response.status_code == 200
 
 
 async def test_the_first_allowed_click_rolls_back_once(

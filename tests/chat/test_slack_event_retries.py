@@ -14,10 +14,9 @@ from fastapi import FastAPI
 from sqlmodel import Session, select
 
 from bot.store.models import Delivery
-from tests.chat.test_slack_events import SIGNING_SECRET, signed_headers
-from tests.chat.test_slack_thread_events import event_body, slack_post
 from tests.fakes.slack.api import SlackEmulator
 from tests.support.asgi import asgi_client
+from tests.support.slack_requests import SIGNING_SECRET, post_event, post_message
 
 CHANNEL = "C0INCIDENT"
 
@@ -53,17 +52,6 @@ def mention(ts: str) -> dict[str, Any]:
     }
 
 
-async def deliver(
-    client: httpx.AsyncClient, event: dict[str, Any], event_id: str, retry: int = 0
-) -> None:
-    body = event_body(event, event_id)
-    headers = {**signed_headers(body), "Content-Type": "application/json"}
-    if retry:
-        headers |= {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"}
-    response = await client.post("/slack/events", content=body, headers=headers)
-    assert response.status_code == 200
-
-
 def answers(slack: SlackEmulator) -> list[str]:
     """The messages answered: the thread each answer went into."""
     return [str(m["thread_ts"]) for m in slack.messages(CHANNEL) if m.get("thread_ts")]
@@ -79,8 +67,8 @@ async def answered_once_then_settled(
     client: httpx.AsyncClient, slack: SlackEmulator, asked: str
 ) -> None:
     """A later, different mention is answered: by then the dropped retry would have been too."""
-    later = await slack_post(slack, "<@U0BOT> and now?")
-    await deliver(client, mention(later), "EvSENTINEL")
+    later = await post_message(slack, "<@U0BOT> and now?")
+    await post_event(client, mention(later), "EvSENTINEL")
     await slack.await_for(lambda: later in answers(slack), timeout=10)
     assert sorted(answers(slack)) == sorted([asked, later])
 
@@ -88,10 +76,10 @@ async def answered_once_then_settled(
 async def test_a_retried_mention_is_answered_once(
     client: httpx.AsyncClient, slack: SlackEmulator
 ) -> None:
-    asked = await slack_post(slack, "<@U0BOT> what changed?")
-    await deliver(client, mention(asked), "Ev0MENTION")
+    asked = await post_message(slack, "<@U0BOT> what changed?")
+    await post_event(client, mention(asked), "Ev0MENTION")
     await slack.await_for(lambda: answers(slack) == [asked], timeout=10)
-    await deliver(client, mention(asked), "Ev0MENTION", retry=1)
+    await post_event(client, mention(asked), "Ev0MENTION", retry=1)
     assert await dropped(client) == 1
     await answered_once_then_settled(client, slack, asked)
     engine = client.app.state.runtime.engine  # type: ignore[attr-defined]
@@ -104,10 +92,10 @@ async def test_a_retried_mention_is_answered_once(
 async def test_a_mention_delivered_twice_at_once_is_answered_once(
     client: httpx.AsyncClient, slack: SlackEmulator
 ) -> None:
-    asked = await slack_post(slack, "<@U0BOT> what changed?")
+    asked = await post_message(slack, "<@U0BOT> what changed?")
     await asyncio.gather(
-        deliver(client, mention(asked), "Ev0MENTION"),
-        deliver(client, mention(asked), "Ev0MENTION", retry=1),
+        post_event(client, mention(asked), "Ev0MENTION"),
+        post_event(client, mention(asked), "Ev0MENTION", retry=1),
     )
     assert await dropped(client) == 1
     await answered_once_then_settled(client, slack, asked)

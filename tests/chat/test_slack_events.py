@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.parse
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from slack_sdk.signature import SignatureVerifier
 
 from tests.fakes.slack.api import SlackEmulator
 from tests.support.asgi import asgi_client
 from tests.support.payloads import am_alert, am_payload
+from tests.support.slack_requests import SIGNING_SECRET, signed_headers, slash_command
 from tests.support.store import ingest
-
-SIGNING_SECRET = "slack-signing-secret"
 
 
 @pytest.fixture
@@ -38,36 +35,6 @@ async def slack_client(
     )
     async with asgi_client(app) as client:
         yield client
-
-
-def slash_command(text: str, response_url: str) -> bytes:
-    return urllib.parse.urlencode(
-        {
-            "token": "legacy-verification-token-unused",
-            "team_id": "T0TEST",
-            "team_domain": "opsbot-test",
-            "channel_id": "C0INCIDENT",
-            "channel_name": "incidents",
-            "user_id": "U0ONCALL",
-            "user_name": "ada",
-            "command": "/ops",
-            "text": text,
-            "api_app_id": "A0TEST",
-            "response_url": response_url,
-            "trigger_id": "1.2.3",
-        }
-    ).encode()
-
-
-def signed_headers(
-    body: bytes, *, timestamp: int | None = None, secret: str = SIGNING_SECRET
-) -> dict[str, str]:
-    ts = str(timestamp if timestamp is not None else int(time.time()))
-    return {
-        "Content-Type": "application/x-www-form-urlencoded",
-        "X-Slack-Request-Timestamp": ts,
-        "X-Slack-Signature": SignatureVerifier(secret).generate_signature(timestamp=ts, body=body),
-    }
 
 
 async def test_signed_slash_command_is_acked_and_answered_via_response_url(

@@ -16,9 +16,9 @@ from slack_bolt.middleware.request_verification.async_request_verification impor
 )
 
 from bot.web.slack_guard import MAX_BODY_BYTES, quiet_bolt_verification_log
-from tests.chat.test_slack_events import SIGNING_SECRET, signed_headers, slash_command
 from tests.fakes.slack.api import SlackEmulator
 from tests.support.asgi import asgi_client
+from tests.support.slack_requests import SIGNING_SECRET, signed_headers, slash_command
 
 MARKER = b"BODY-MARKER-7f3a"
 

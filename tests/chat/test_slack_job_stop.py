@@ -15,11 +15,10 @@ from fastapi import FastAPI
 
 from bot.render.jobs import JOB_STOP_ACTION
 from ray_jobs.sample_data import generate, write
-from tests.chat.test_slack_approvals import click, post
-from tests.chat.test_slack_events import SIGNING_SECRET, slash_command
 from tests.fakes.slack.api import SlackEmulator
 from tests.support.asgi import asgi_client
 from tests.support.ray_head import RayHead
+from tests.support.slack_requests import SIGNING_SECRET, click, post, slash_command
 
 CHANNEL = "C0INCIDENT"
 CATALOG = """

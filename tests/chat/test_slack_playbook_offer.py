@@ -13,12 +13,11 @@ from typing import Any
 
 import pytest
 
-from tests.chat.test_slack_approvals import click
-from tests.chat.test_slack_events import signed_headers
 from tests.enrich.conftest import FRAUD_CHANNEL, ago, running_bot
 from tests.fakes.kubernetes.api import KubeApiFake
 from tests.fakes.slack.api import SlackEmulator
 from tests.support.chart_role import chart_kube_fake
+from tests.support.slack_requests import click, signed_headers
 
 NS, DEPLOY = "ml-serving", "fraud-scorer"
 CATALOG = f"""

@@ -15,10 +15,10 @@ from sqlmodel import Session, col, select
 
 from bot.store.models import TimelineEvent
 from bot.store.run_models import ActionRun
-from tests.chat.test_slack_events import SIGNING_SECRET, signed_headers
 from tests.fakes.slack.api import SlackEmulator
 from tests.support.asgi import asgi_client
 from tests.support.payloads import am_alert, am_payload
+from tests.support.slack_requests import SIGNING_SECRET, post_event, post_message
 from tests.support.store import ingest
 
 CHANNEL = "C0INCIDENT"
@@ -48,27 +48,6 @@ async def client(
 
 def engine_of(client: httpx.AsyncClient) -> Engine:
     return client.app.state.runtime.engine  # type: ignore[attr-defined,no-any-return]
-
-
-def event_body(event: dict[str, Any], event_id: str) -> bytes:
-    return json.dumps(
-        {
-            "token": "legacy-verification-token-unused",
-            "team_id": "T0TEST",
-            "api_app_id": "A0TEST",
-            "type": "event_callback",
-            "event_id": event_id,
-            "event_time": 1700000000,
-            "event": event,
-        }
-    ).encode()
-
-
-async def send(client: httpx.AsyncClient, event: dict[str, Any], event_id: str) -> None:
-    body = event_body(event, event_id)
-    headers = {**signed_headers(body), "Content-Type": "application/json"}
-    response = await client.post("/slack/events", content=body, headers=headers)
-    assert response.status_code == 200
 
 
 def timeline(engine: Engine, kind: str) -> list[TimelineEvent]:
@@ -109,10 +88,10 @@ async def test_the_timeline_emoji_pins_a_thread_message_once(
     _, reply_ts = await incident_thread(client, slack)
     reply_text = next(m["text"] for m in slack.messages(CHANNEL) if m["ts"] == reply_ts)
 
-    await send(client, reaction("eyes", reply_ts, user="U0EVE"), "Ev1")  # another emoji
-    await send(client, reaction("pushpin", reply_ts), "Ev2")
+    await post_event(client, reaction("eyes", reply_ts, user="U0EVE"), "Ev1")  # another emoji
+    await post_event(client, reaction("pushpin", reply_ts), "Ev2")
     await slack.await_for(lambda: len(timeline(engine, "note")) == 1, timeout=10)
-    await send(client, reaction("pushpin", reply_ts, user="U0BOB"), "Ev3")  # again: still one
+    await post_event(client, reaction("pushpin", reply_ts, user="U0BOB"), "Ev3")  # again: still one
     await slack.await_for(
         lambda: timeline(engine, "note")[0].data.get("reactors") == ["U0ALICE", "U0BOB"],
         timeout=10,
@@ -131,22 +110,14 @@ async def test_a_reaction_outside_incident_threads_adds_nothing(
 ) -> None:
     engine = engine_of(client)
     _, reply_ts = await incident_thread(client, slack)
-    posted = await slack_post(slack, "lunch?")
-    await send(client, reaction("pushpin", posted), "Ev9")
+    posted = await post_message(slack, "lunch?")
+    await post_event(client, reaction("pushpin", posted), "Ev9")
     # Then one in the thread: once that is on the timeline, the first was handled too.
-    await send(client, reaction("pushpin", reply_ts, user="U0BOB"), "Ev10")
+    await post_event(client, reaction("pushpin", reply_ts, user="U0BOB"), "Ev10")
     await slack.await_for(lambda: len(timeline(engine, "note")) == 1, timeout=10)
     [note] = timeline(engine, "note")
     assert note.data["message_ts"] == reply_ts
     assert len(slack.calls("conversations.replies")) == 2
-
-
-async def slack_post(slack: SlackEmulator, text: str) -> str:
-    from slack_sdk.web.async_client import AsyncWebClient
-
-    web = AsyncWebClient(token="xoxb-test-token", base_url=slack.api_url)
-    answer = await web.chat_postMessage(channel=CHANNEL, text=text)
-    return str(answer["ts"])
 
 
 async def test_a_mention_in_the_thread_gets_the_enrichment_answer_without_an_llm(
@@ -155,7 +126,7 @@ async def test_a_mention_in_the_thread_gets_the_enrichment_answer_without_an_llm
     engine = engine_of(client)
     root, _ = await incident_thread(client, slack)
     before = len(slack.replies(CHANNEL, root))
-    await send(
+    await post_event(
         client,
         {
             "type": "app_mention",

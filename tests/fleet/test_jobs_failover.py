@@ -15,11 +15,11 @@ from bot.clients.ray import RayJobsClient
 from bot.store.engine import make_engine
 from bot.store.job_models import JobRun, JobStatus
 from ray_jobs.sample_data import generate, write
-from tests.chat.test_slack_events import SIGNING_SECRET, signed_headers, slash_command
 from tests.fakes.slack.api import SlackEmulator
 from tests.ray.harness import CATALOG
 from tests.support.fleet import CHANNEL, Replicas, fleet_env, wait_for
 from tests.support.ray_head import RayHead
+from tests.support.slack_requests import SIGNING_SECRET, signed_headers, slash_command
 
 ONCALL = "U0ONCALL"  # who slash_command() types as
 

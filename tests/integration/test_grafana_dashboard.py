@@ -24,12 +24,12 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.chat.test_slack_events import slash_command
 from tests.integration.promstack import Prometheus, wait_until
-from tests.runner.test_kill_restart import World, make_world, slack_post
+from tests.runner.test_kill_restart import World, make_world
 from tests.support.fleet import CHANNEL, TOKEN, deliver, storm
 from tests.support.payloads import am_alert, am_payload
 from tests.support.server import ROOT, BotProcess
+from tests.support.slack_requests import post_to_bot, slash_command
 
 pytestmark = pytest.mark.integration
 
@@ -175,7 +175,7 @@ def small_storm(url: str) -> None:
 
 def start_playbook_run(world: World, bot: BotProcess) -> None:
     """``/ops run rollback-model-deploy fraud-scorer``: the run waits for its approval."""
-    slack_post(
+    post_to_bot(
         bot,
         slash_command("run rollback-model-deploy fraud-scorer", world.slack.response_url("run")),
     )

@@ -16,19 +16,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlmodel import Session, select
 
 from bot.audit.log import read
 from bot.store.engine import make_engine
 from bot.store.run_models import ActionRun
-from tests.chat.test_slack_approvals import click
-from tests.chat.test_slack_events import SIGNING_SECRET, signed_headers, slash_command
 from tests.fakes.kubernetes.api import KubeApiFake
 from tests.fakes.slack.api import SlackEmulator
 from tests.support.chart_role import chart_kube_fake
 from tests.support.server import BotProcess
+from tests.support.slack_requests import SIGNING_SECRET, click, post_to_bot, slash_command
 
 NS, DEPLOY = "ml-serving", "fraud-scorer"
 DEPLOY_PATH = f"/apis/apps/v1/namespaces/{NS}/deployments/{DEPLOY}"
@@ -95,15 +93,9 @@ def wait_for(condition: Callable[[], bool], limit: float, what: str) -> None:
         time.sleep(0.05)
 
 
-def slack_post(bot: BotProcess, body: bytes) -> None:
-    httpx.post(
-        f"{bot.url}/slack/events", content=body, headers=signed_headers(body)
-    ).raise_for_status()
-
-
 def ask(world: World, bot: BotProcess) -> str:
     """``/ops rollback fraud-scorer``; the approval token its buttons carry."""
-    slack_post(bot, slash_command("rollback fraud-scorer", world.slack.response_url("ask")))
+    post_to_bot(bot, slash_command("rollback fraud-scorer", world.slack.response_url("ask")))
     wait_for(lambda: len(world.slack.responses("ask")) == 1, 20, "the approval request")
     [answer] = world.slack.responses("ask")
     actions = next(b for b in answer["blocks"] if b["type"] == "actions")
@@ -111,7 +103,7 @@ def ask(world: World, bot: BotProcess) -> str:
 
 
 def approve(world: World, bot: BotProcess, token: str) -> None:
-    slack_post(bot, click("opsbot_approve", token, "U0BOB", world.slack.response_url("ok")))
+    post_to_bot(bot, click("opsbot_approve", token, "U0BOB", world.slack.response_url("ok")))
 
 
 def outcome(world: World) -> tuple[ActionRun, list[str]]:

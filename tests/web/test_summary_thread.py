@@ -18,7 +18,6 @@ from sqlmodel import Session, col, select
 
 from bot.store.models import TimelineEvent
 from bot.store.summary_models import IncidentSummary, LLMState, SummarySource
-from tests.chat.test_slack_events import SIGNING_SECRET
 from tests.fakes.openai.api import (
     OpenAIFake,
     Reply,
@@ -30,6 +29,7 @@ from tests.fakes.openai.api import (
 from tests.fakes.slack.api import SlackEmulator
 from tests.support.asgi import asgi_client
 from tests.support.payloads import am_alert, am_payload
+from tests.support.slack_requests import SIGNING_SECRET
 from tests.support.store import ingest
 
 CHANNEL = "C0INCIDENT"
