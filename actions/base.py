@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from bot.clients.pagerduty import PagerDutyClient
     from bot.clients.prometheus import PromClient
     from bot.clients.ray import RayJobsClient
+    from bot.incidents.desk import IncidentDesk
     from bot.jobs.ledger import JobLedger
 
 
@@ -106,6 +107,7 @@ class ActionContext:
     catalog: Catalog | None = None
     ray: RayJobsClient | None = None
     jobs: JobLedger | None = None  # opsbot's record of the Ray jobs it launched
+    desk: IncidentDesk | None = None  # opsbot's record of incidents: declare, severity, lead
     pipelines: Mapping[str, Pipeline] = field(default_factory=dict)
     # Post a line into the incident thread (the post_message action, progress notes).
     say: Callable[[str], None] | None = None
@@ -118,6 +120,9 @@ class Action(ABC, Generic[P]):
     description: ClassVar[str]
     params_model: ClassVar[type[Params]]
     writes: ClassVar[bool] = True  # False: read-only (wait_for_rollout, check_metric)
+    # True: the incident's own bookkeeping (declare, severity, lead): anyone may run it unless a
+    # policy rule names it (a ``*`` rule does not restrict it), as for reads.
+    open_to_all: ClassVar[bool] = False
     # True: a successful run mitigates an incident (rollback, scale, restart, rerun); the first
     # one marks the end of "time to mitigate". Notes, pages and jobs do not.
     remediates: ClassVar[bool] = False

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -11,6 +11,8 @@ from bot.jobs.templates import JobTemplates
 from bot.policy.model import Policy
 
 DEFAULT_LABEL_KEYS = ["service", "app", "app_kubernetes_io_name"]
+DEFAULT_SEVERITIES = ("sev1", "sev2", "sev3", "sev4")
+SeverityName = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")]
 
 
 class DatasetRef(BaseModel):
@@ -112,6 +114,11 @@ class Catalog(BaseModel):
     pipelines: dict[str, Pipeline] = Field(default_factory=dict)
     policy: Policy = Field(default_factory=Policy)
     jobs: JobTemplates = Field(default_factory=JobTemplates)  # Ray job templates
+    # The severities people set (`/ops severity`, the root's select, declare), highest first.
+    # Alerts keep whatever their `severity` label says.
+    severities: list[SeverityName] = Field(
+        default_factory=lambda: list(DEFAULT_SEVERITIES), min_length=1, max_length=10
+    )
 
     def get(self, name: str | None) -> Service | None:
         return self.services.get(name) if name else None

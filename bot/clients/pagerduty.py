@@ -133,6 +133,12 @@ class PagerDutyClient:
             )
         return incident
 
+    def set_urgency(self, incident_id: str, urgency: str) -> dict[str, Any]:
+        """Set the incident's urgency (``high`` or ``low``); returns the updated incident."""
+        path = _incident_path(incident_id)
+        body = {"incident": {"type": "incident_reference", "urgency": urgency}}
+        return _mapping(self._call("set_urgency", lambda: self._api.rput(path, json=body)))
+
     def _set_status(self, op: str, incident_id: str, status: str) -> dict[str, Any]:
         path = _incident_path(incident_id)
         body = {"incident": {"type": "incident_reference", "status": status}}

@@ -64,6 +64,13 @@ class EnrichmentWorker:
         elif self.announce is not None:
             self.announce()
 
+    def announce_work(self) -> None:
+        """Incidents were committed waiting for enrichment (any thread): look here, and tell
+        the replica that enriches if it is another."""
+        self.poke()
+        if self.announce is not None:
+            self.announce()
+
     def poke(self) -> None:
         """Look for incidents waiting for enrichment now (any thread)."""
         loop = self._loop

@@ -10,9 +10,10 @@ How a request is decided (``may_run``):
    targets in one of them, so never a target without a namespace.
    A rule with ``gpus: true`` covers only targets that ask for GPUs (a Ray job), ``false``
    only those that do not.
-3. No rule covers it: refused (default deny), except read-only actions (``writes=False``): anyone
-   may run those unless a rule names the action explicitly (a ``*`` does not restrict reads); such
-   a rule then decides as for any action.
+3. No rule covers it: refused (default deny), except read-only actions (``writes=False``) and
+   the incident's own bookkeeping open to everyone (``open_to_all``: declare, severity, lead):
+   anyone may run those unless a rule names the action explicitly (a ``*`` does not restrict
+   them); such a rule then decides as for any action.
 4. The actor must match the rule's ``run``; ``approval_required`` comes from its ``approval``.
 
 ``may_approve`` finds the same rule, then the approver must match its ``approve``; the requester
@@ -103,13 +104,14 @@ def find_rule(
     playbook: str | None = None,
     target: Target | None,
     writes: bool = True,
+    open_to_all: bool = False,
 ) -> Rule | None:
     """The first rule that covers this action or playbook on this target (see the module doc)."""
     _name(action, playbook)
     namespace = target.namespace if target is not None else None
     for rule in policy.rules:
         if action is not None:
-            covered = _covers(rule.actions, action, wildcard=writes)
+            covered = _covers(rule.actions, action, wildcard=writes and not open_to_all)
         else:
             covered = _covers(rule.playbooks, str(playbook), wildcard=True)
         if not covered:
@@ -148,16 +150,27 @@ def may_run(
     target: Target | None,
     resolve: GroupResolver | None = None,
     writes: bool = True,
+    open_to_all: bool = False,
 ) -> Decision:
-    """May ``actor`` run this action (``writes=False``: a read-only one) or playbook here?"""
+    """May ``actor`` run this action (``writes=False``: a read-only one; ``open_to_all``: anyone
+    unless a rule names it) or playbook here?"""
     what = _name(action, playbook) + _where(target)
     refused = _outside_allowlist(policy, target)
     if refused is not None:
         return refused
-    rule = find_rule(policy, action=action, playbook=playbook, target=target, writes=writes)
+    rule = find_rule(
+        policy,
+        action=action,
+        playbook=playbook,
+        target=target,
+        writes=writes,
+        open_to_all=open_to_all,
+    )
     if rule is None:
         if action is not None and not writes:
             return Decision(True, f"{action} only reads: anyone may run it")
+        if action is not None and open_to_all:
+            return Decision(True, f"anyone may run {action} (no policy rule names it)")
         return Decision(
             False, f"no policy rule allows {what} (add one under policy.rules to allow it)"
         )
@@ -190,13 +203,21 @@ def may_approve(
     target: Target | None,
     resolve: GroupResolver | None = None,
     writes: bool = True,
+    open_to_all: bool = False,
 ) -> Decision:
     """May ``approver`` approve ``requester``'s run of this action or playbook here?"""
     what = _name(action, playbook) + _where(target)
     refused = _outside_allowlist(policy, target)
     if refused is not None:
         return refused
-    rule = find_rule(policy, action=action, playbook=playbook, target=target, writes=writes)
+    rule = find_rule(
+        policy,
+        action=action,
+        playbook=playbook,
+        target=target,
+        writes=writes,
+        open_to_all=open_to_all,
+    )
     if rule is None:
         return Decision(False, f"no policy rule covers {what}, so no one may approve it")
     approvers = tuple(rule.approve)

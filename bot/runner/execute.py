@@ -39,6 +39,7 @@ from bot.catalog.model import Catalog
 from bot.clients.set import Clients
 from bot.errors import ExternalServiceError
 from bot.incidents import timeline
+from bot.incidents.desk import IncidentDesk
 from bot.jobs.ledger import JobLedger
 from bot.logs import about
 from bot.policy.check import Decision, GroupResolver, approval_expiry, may_approve, may_run
@@ -67,11 +68,13 @@ class Executor:
         *,
         say: Callable[[int | None, str], None] | None = None,
         resolve: GroupResolver | None = None,
+        desk: IncidentDesk | None = None,
         clock: Callable[[], datetime] = utcnow,
         sleep: Callable[[float], None] = time.sleep,
         replica: str = "local",
     ) -> None:
         self.engine = engine
+        self.desk = desk  # declare, severity, lead (``bot/incidents/desk.py``)
         self.replica = replica  # written as ``owner`` on the runs this process applies
         self.catalog = catalog
         self.clients = clients
@@ -99,6 +102,7 @@ class Executor:
             airflow=self.clients.airflow,
             ray=self.clients.ray,
             jobs=JobLedger(self.engine),
+            desk=self.desk,
             catalog=self.catalog,
             pipelines=self.catalog.pipelines,
             say=post if say is not None else None,
@@ -142,14 +146,17 @@ class Executor:
             action=name,
             target=target,
             writes=action.writes,
+            open_to_all=action.open_to_all,
             resolve=self.resolve,
         )
         run = self._create(
             key, name, params.model_dump(mode="json"), actor, incident_id, playbook_run_id, dry_run
         )
-        if run is None:  # another request with this key won the insert
+        if run is None:  # another request with this key won the insert, or the row is refused
             found = self._by_key(key)
-            assert found is not None
+            if found is None:  # no such incident (its foreign key) or playbook run
+                what = f"incident #{incident_id}" if incident_id is not None else "request"
+                return RunView(None, key, name, RunStatus.REFUSED, f"There is no {what}.")
             return self._view(found, "already requested")
         assert run.id is not None
         if not decision.allowed:
@@ -284,6 +291,7 @@ class Executor:
             target=target,
             resolve=self.resolve,
             writes=action.writes,
+            open_to_all=action.open_to_all,
         )
 
     def _may_not_reject(self, run: ActionRun, who: str) -> str | None:

@@ -14,6 +14,7 @@ from bot.catalog.model import Catalog
 from bot.clients.set import Clients
 from bot.config import Settings
 from bot.enrich.runner import PlaybookOffer
+from bot.incidents.desk import IncidentDesk
 from bot.outbox.queue import enqueue_reply, enqueue_root_update
 from bot.render.approvals import approval_request
 from bot.render.blocks import note_reply
@@ -21,6 +22,7 @@ from bot.runner.execute import Executor
 from bot.runner.graph import LazyCheckpointer, OnApproval, OnProgress, PlaybookRunner
 from bot.runner.ops import Ops
 from bot.runner.playbook import Playbook, Step, load_dir, matches
+from bot.runtime import CONSOLE_CHANNEL
 from bot.store.models import Incident
 from bot.store.run_models import PlaybookRun, RunView
 from bot.store.tx import run_tx
@@ -110,8 +112,15 @@ def build_ops(
     """The executor and the playbook runner, and a closer for the checkpointer. ``replica``
     is written as the owner of the runs this process applies (``bot.fleet``)."""
     say = thread_poster(engine)
+    desk = IncidentDesk(engine, catalog, channel=settings.incident_channel or CONSOLE_CHANNEL)
     executor = Executor(
-        engine, catalog, clients, say=say, resolve=group_resolver(settings), replica=replica
+        engine,
+        catalog,
+        clients,
+        say=say,
+        resolve=group_resolver(settings),
+        desk=desk,
+        replica=replica,
     )
     playbooks, problems = load_dir(settings.playbooks_dir)
     for problem in problems:

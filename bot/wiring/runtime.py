@@ -81,6 +81,14 @@ def build_runtime(settings: Settings) -> Runtime:
     enrichment.announce = lambda: fleet.notify("enrich")
     fleet.on_wake("outbox", sender.wake_here)
     fleet.on_wake("enrich", enrichment.poke)
+    if core.ops.executor.desk is not None:
+        # A declared incident (or a redrawn root) is work for the outbox and enrichment.
+
+        def wake() -> None:
+            sender.wake()
+            enrichment.announce_work()
+
+        core.ops.executor.desk.wake = wake
     return Runtime(
         settings=settings,
         engine=engine,

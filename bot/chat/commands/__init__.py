@@ -9,6 +9,7 @@ one group of commands and exports its table; this one joins the tables and runs 
 | lookups | help, incidents, incident, deploys, changes |
 | notes | note, summary |
 | incident_status | ack, resolve |
+| incident_moves | declare, severity, lead |
 | actions | rollback, scale, restart, rerun, playbooks, run, approve, reject, withdraw |
 | jobs | train, score, jobs, job, stop |
 | report | report |
@@ -23,6 +24,7 @@ import shlex
 
 from bot.chat.commands.actions import ACTION_COMMANDS
 from bot.chat.commands.base import CommandContext, Handler, Reply, reply
+from bot.chat.commands.incident_moves import MOVE_COMMANDS
 from bot.chat.commands.incident_status import STATUS_COMMANDS
 from bot.chat.commands.jobs import JOB_COMMANDS
 from bot.chat.commands.lookups import LOOKUP_COMMANDS, cmd_help
@@ -38,6 +40,7 @@ COMMANDS: dict[str, Handler] = {
     **NOTE_COMMANDS,
     **ACTION_COMMANDS,
     **STATUS_COMMANDS,
+    **MOVE_COMMANDS,
     **JOB_COMMANDS,
     **REPORT_COMMANDS,
 }

@@ -23,6 +23,10 @@ USAGE = """Usage: /ops <command>
                                        for approvers, or the requester (it withdraws it)
   withdraw <token>                     withdraw your own request before it is decided
   ack <incident> / resolve <incident>  here and on its PagerDuty incident
+  declare [--service S] [--severity sev2] [--page] <title…>
+                                       open an incident by hand (Slack: no title opens a form)
+  severity <sev1…> [#id]               change an incident's severity (PagerDuty urgency too)
+  lead <@someone|me> [#id]             name the incident lead
   train <template> [key=value…]        start a training job on Ray (gpus=1, wait=true, …)
   score <template> [key=value…]        start a batch-scoring job on Ray
   jobs / job <id> / stop <id>          Ray jobs: running and recent, one job, stop one

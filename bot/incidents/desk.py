@@ -1,0 +1,205 @@
+"""The incident's own bookkeeping, done by people: declare one by hand, change its severity,
+name its lead. Each is one transaction: the row, its timeline event, and the root's redraw.
+
+The actions ``declare_incident``, ``set_severity`` and ``set_lead`` (``actions/incident_moves.py``)
+call this through ``ActionContext.desk``, so every move is checked by policy, audited and run
+once like any action. ``wake`` tells the outbox and enrichment, wherever they run, that there is
+work (a declared incident is enriched exactly as an alert's is).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from bot.catalog.model import Catalog
+from bot.incidents import timeline
+from bot.outbox.queue import enqueue_reply, enqueue_root_post, enqueue_root_update
+from bot.render.blocks import note_reply
+from bot.store.models import EnrichmentStatus, Incident, IncidentStatus, fit
+from bot.store.tx import run_tx
+from bot.store.types import utcnow
+from bot.text.mrkdwn import escape
+
+SOURCE = "declared"
+
+
+@dataclass(frozen=True)
+class IncidentFacts:
+    """What a plan shows of an incident."""
+
+    id: int
+    title: str
+    status: str
+    severity: str | None
+    lead: str | None
+    service: str | None
+    pagerduty_incident_id: str | None
+
+
+@dataclass(frozen=True)
+class Declared:
+    incident_id: int
+    created: bool  # False: this declaration (its key) had already opened it
+
+
+class IncidentDesk:
+    def __init__(
+        self,
+        engine: Engine,
+        catalog: Catalog,
+        *,
+        channel: str,
+        wake: Callable[[], None] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.catalog = catalog
+        self.channel = channel  # where roots go when the service names no channel of its own
+        self.wake = wake
+
+    def facts(self, incident_id: int) -> IncidentFacts | None:
+        with Session(self.engine) as session:
+            incident = session.get(Incident, incident_id)
+            if incident is None:
+                return None
+            return _facts(incident)
+
+    def declare(
+        self,
+        key: str,
+        *,
+        title: str,
+        service: str | None,
+        severity: str | None,
+        description: str,
+        by: str,
+        quote: str | None = None,
+    ) -> Declared:
+        """Open an incident as an alert would (root, timeline, enrichment). ``key`` (the
+        action run's) makes a retry find the incident it opened instead of opening another."""
+        group_key = f"{SOURCE}:{key}"
+
+        def work(session: Session) -> Declared:
+            found = session.exec(select(Incident).where(Incident.group_key == group_key)).first()
+            if found is not None:
+                assert found.id is not None
+                return Declared(found.id, created=False)
+            now = utcnow()
+            entry = self.catalog.get(service)
+            incident = Incident(
+                group_key=group_key,
+                source=SOURCE,
+                status=IncidentStatus.FIRING,
+                title=fit(Incident, "title", title) if title else "Declared incident",
+                severity=severity,
+                service=service,
+                labels={"service": service} if service else {},
+                opened_at=now,
+                updated_at=now,
+                enrichment_state=EnrichmentStatus.PENDING if service else None,
+            )
+            session.add(incident)
+            session.flush()
+            assert incident.id is not None
+            timeline.add(
+                session,
+                incident.id,
+                "incident_declared",
+                f"Incident declared by <@{by}>: {title}",
+                at=now,
+                actor=by,
+                data={"severity": severity, "service": service},
+            )
+            enqueue_root_post(session, incident, (entry.channel if entry else None) or self.channel)
+            lines = [escape(description)] if description.strip() else []
+            if quote:
+                lines.append("> " + escape(quote).replace("\n", "\n> "))
+            if lines:
+                enqueue_reply(session, incident, *note_reply("\n".join(lines)))
+            return Declared(incident.id, created=True)
+
+        declared = run_tx(self.engine, work)
+        self._wake()
+        return declared
+
+    def set_severity(self, incident_id: int, severity: str, *, by: str) -> str | None:
+        """Change the severity; the one it had before (unchanged: the same value back)."""
+
+        def work(session: Session) -> str | None:
+            incident = _get(session, incident_id)
+            before = incident.severity
+            if before != severity:
+                incident.severity = severity
+                incident.updated_at = utcnow()
+                session.add(incident)
+                timeline.add(
+                    session,
+                    incident_id,
+                    "severity_changed",
+                    f"Severity {before or 'unset'} → {severity} by <@{by}>",
+                    actor=by,
+                    data={"from": before, "to": severity},
+                )
+                enqueue_root_update(session, incident)
+            return before
+
+        before = run_tx(self.engine, work)
+        self._wake()
+        return before
+
+    def set_lead(self, incident_id: int, lead: str, *, by: str) -> str | None:
+        """Name the incident lead; the one before (unchanged: the same value back)."""
+
+        def work(session: Session) -> str | None:
+            incident = _get(session, incident_id)
+            before = incident.lead
+            if before != lead:
+                incident.lead = lead
+                incident.updated_at = utcnow()
+                session.add(incident)
+                text = (
+                    f"<@{lead}> leads the incident"
+                    if lead == by
+                    else f"<@{lead}> named incident lead by <@{by}>"
+                )
+                timeline.add(
+                    session,
+                    incident_id,
+                    "lead_changed",
+                    text,
+                    actor=by,
+                    data={"from": before, "to": lead},
+                )
+                enqueue_root_update(session, incident)
+            return before
+
+        before = run_tx(self.engine, work)
+        self._wake()
+        return before
+
+    def _wake(self) -> None:
+        if self.wake is not None:
+            self.wake()
+
+
+def _get(session: Session, incident_id: int) -> Incident:
+    incident = session.get(Incident, incident_id)
+    if incident is None:
+        raise LookupError(f"there is no incident #{incident_id}")
+    return incident
+
+
+def _facts(incident: Incident) -> IncidentFacts:
+    assert incident.id is not None
+    return IncidentFacts(
+        id=incident.id,
+        title=incident.title,
+        status=incident.status,
+        severity=incident.severity,
+        lead=incident.lead,
+        service=incident.service,
+        pagerduty_incident_id=incident.pagerduty_incident_id,
+    )
