@@ -16,7 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.runner.test_kill_restart import (
+from tests.support.fleet import Replicas, wait_for
+from tests.support.rollback_world import (
     DEPLOY_PATH,
     World,
     approve,
@@ -25,7 +26,6 @@ from tests.runner.test_kill_restart import (
     make_world,
     outcome,
 )
-from tests.support.fleet import Replicas, wait_for
 from tests.support.server import BotProcess
 
 TAKEOVER_LIMIT_S = 10.0

@@ -25,9 +25,9 @@ import httpx
 import pytest
 
 from tests.integration.promstack import Prometheus, wait_until
-from tests.runner.test_kill_restart import World, make_world
 from tests.support.fleet import CHANNEL, TOKEN, deliver, storm
 from tests.support.payloads import am_alert, am_payload
+from tests.support.rollback_world import World, make_world
 from tests.support.server import ROOT, BotProcess
 from tests.support.slack_requests import post_to_bot, slash_command
 
