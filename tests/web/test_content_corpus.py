@@ -34,9 +34,9 @@ from tests.fakes.slack.api import SlackEmulator
 from tests.fakes.slack.blocks import validate_blocks
 from tests.support.asgi import AM_TOKEN, asgi_client
 from tests.support.hostile import encoded, name, numbers, text, times, wrong_type
+from tests.support.pagerduty_requests import sign
 from tests.support.payloads import ZERO
 from tests.support.readback import assert_renders_and_exports, read_incident
-from tests.web.test_pagerduty_webhook import sign
 
 API_TOKEN = "api-token"
 API = {"Authorization": f"Bearer {API_TOKEN}", "Content-Type": "application/json"}

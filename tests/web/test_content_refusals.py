@@ -20,9 +20,9 @@ from sqlmodel import Session, select
 from bot.incidents import alertmanager_flow
 from bot.store.models import Deployment
 from tests.support.asgi import AM_TOKEN, asgi_client
+from tests.support.pagerduty_requests import pd_event, sign
 from tests.support.payloads import am_alert, am_payload
 from tests.support.readback import assert_outbox_drains, assert_renders_and_exports, read_incident
-from tests.web.test_pagerduty_webhook import pd_event, sign
 
 API_TOKEN = "api-token"
 API = {"Authorization": f"Bearer {API_TOKEN}", "Content-Type": "application/json"}

@@ -13,9 +13,9 @@ import pytest
 from fastapi import FastAPI
 
 from tests.support.asgi import AM_TOKEN, asgi_client
+from tests.support.pagerduty_requests import pd_event, post
 from tests.support.readback import assert_outbox_drains, assert_renders_and_exports
 from tests.support.store import incidents, timeline_kinds
-from tests.web.test_pagerduty_webhook import pd_event, post
 
 OCCURRED = {
     "incident.triggered": "2026-11-27T05:00:00Z",
