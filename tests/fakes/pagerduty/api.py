@@ -9,25 +9,33 @@ with a self-signed certificate made at start (``tls.py``); a client trusts it wi
         client = PagerDutyClient(pd.api_token, base_url=pd.url, from_email=pd.from_email,
                                  verify=str(pd.cert_path))
 
-Served: ``GET``/``PUT /incidents/{id}``, ``GET``/``POST /incidents/{id}/notes``. Checked as
-PagerDuty checks: ``Authorization: Token token=<key>`` (401 otherwise; 403 for a read-only key
-on a write), the ``From`` header on writes (the email of a user of the account; 400 otherwise),
-the request bodies, status transitions and note length (``model.py``); unknown
-incidents and paths are 404. Errors are PagerDuty's ``{"error": {"message", "code", "errors"}}``.
+Served: ``GET``/``PUT /incidents/{id}``, ``GET``/``POST /incidents/{id}/notes``, and for paging
+(``paging.py``) ``GET``/``POST /incidents``, ``POST /incidents/{id}/responder_requests``,
+``GET /oncalls``, ``GET /users``, ``GET /services/{id}``. Checked as PagerDuty checks:
+``Authorization: Token token=<key>`` (401 otherwise; 403 for a read-only key on a write), the
+``From`` header on writes (the email of a user of the account; 400 otherwise), the request
+bodies, status transitions, note length, incident keys (``model.py``); unknown incidents,
+services and paths are 404. Errors are PagerDuty's ``{"error": {"message", "code", "errors"}}``
+(``errors.py``).
 
-Controls: ``add_user``, ``add_incident``, ``change_status`` (a person acting in PagerDuty),
-``incident``/``notes`` read-back, the ``requests`` log, ``fail_next``/``rate_limit_next`` (429
-with ``Retry-After``), and ``webhook_to(url, secret)``: every status change and note is then
-POSTed there as a v3 webhook (``incident.acknowledged``, ``incident.resolved``,
+Controls: ``add_user``, ``add_policy``, ``add_service`` and ``add_oncall`` (who is on call on
+which level of an escalation policy, from when to when: ``directory.py``), ``add_incident``,
+``change_status`` (a person acting in PagerDuty), ``incident``/``notes``/``incidents`` read-back,
+``clock`` (what "now" is for on-calls and new incidents), the ``requests`` log,
+``fail_next``/``rate_limit_next`` (429 with ``Retry-After``), and ``webhook_to(url, secret)``:
+every new incident, status change and note is then POSTed there as a v3 webhook
+(``incident.triggered``, ``incident.acknowledged``, ``incident.resolved``,
 ``incident.annotated``) signed ``X-PagerDuty-Signature: v1=<hex HMAC-SHA256>``, once, no retry;
 ``webhooks()`` says what was delivered.
 
-The parts: ``model.py`` (state, shapes, rules, errors), ``webhooks.py``
-(outgoing webhooks), ``tls.py`` (the certificate). This module holds the server (on
-``tests/fakes/server.py``), authentication, routing, fault injection and the request log.
+The parts: ``model.py`` (incidents: state, shapes, rules), ``directory.py`` (users, services,
+escalation policies, on-call shifts), ``paging.py`` (the paging endpoints), ``errors.py``,
+``webhooks.py`` (outgoing webhooks), ``tls.py`` (the certificate). This module holds the server
+(on ``tests/fakes/server.py``), authentication, routing, fault injection and the request log.
 
-Not modelled: listing incidents, pagination, assignments and escalation, priorities, merges,
-the Events API, rate limits other than those queued.
+Not modelled: escalation over time (an incident stays with level 1), date ranges of the incident
+list, priorities, merges, cancelling responder requests, the Events API, rate limits other than
+those queued.
 """
 
 from __future__ import annotations
@@ -49,12 +57,9 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.pagerduty.model import (
-    Account,
-    Incident,
-    Json,
+from tests.fakes.pagerduty import paging
+from tests.fakes.pagerduty.errors import (
     PDError,
-    User,
     access_denied,
     invalid,
     not_found,
@@ -62,6 +67,7 @@ from tests.fakes.pagerduty.model import (
     server_error,
     unauthorized,
 )
+from tests.fakes.pagerduty.model import Account, Incident, Json, User
 from tests.fakes.pagerduty.tls import client_context, make_self_signed, server_context
 from tests.fakes.pagerduty.webhooks import WebhookSender
 from tests.fakes.server import ThreadedServer
@@ -98,6 +104,7 @@ class PagerDutyFake(ThreadedServer):
         self.from_email = from_email
         self.account = Account()
         self.account.add_user(from_email, "opsbot")
+        self.clock: Callable[[], datetime] = _now  # "now" for on-calls and new incidents
         self._lock = threading.RLock()
         self._requests: list[Json] = []
         self._faults: deque[_Fault] = deque()
@@ -176,7 +183,7 @@ class PagerDutyFake(ThreadedServer):
                 urgency=urgency,
                 incident_key=incident_key,
                 number=number,
-                now=_now(),
+                now=self.clock(),
             )
             return incident.as_json(self._api_url)
 
@@ -184,14 +191,58 @@ class PagerDutyFake(ThreadedServer):
         """A person acknowledges or resolves in PagerDuty itself: the webhook goes out too."""
         with self._lock:
             user = self.account.requester(by or self.from_email)
-            incident, changed = self.account.set_status(incident_id, status, user, _now())
+            incident, changed = self.account.set_status(incident_id, status, user, self.clock())
             if changed:
                 self._emit(f"incident.{status}", incident, user)
             return incident.as_json(self._api_url)
 
+    def add_policy(self, name: str, policy_id: str | None = None) -> Json:
+        """An escalation policy with no one on call yet (its reference)."""
+        with self._lock:
+            return self.account.add_policy(name, policy_id).ref(self._api_url)
+
+    def add_service(
+        self, name: str, service_id: str | None = None, *, policy_id: str | None = None
+    ) -> Json:
+        """A service paging through ``policy_id`` (a new policy "<name> on-call" if None)."""
+        with self._lock:
+            policy = self.account.policies[policy_id] if policy_id is not None else None
+            return self.account.add_service(name, service_id, policy=policy).as_json(self._api_url)
+
+    def add_oncall(
+        self,
+        policy_id: str,
+        email: str,
+        name: str | None = None,
+        *,
+        level: int = 1,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        schedule: str | None = None,
+    ) -> None:
+        """``email`` (added as a user if new) is on call on ``level`` of the policy from
+        ``start`` to ``end`` (None: open-ended), through ``schedule`` (a name) or directly."""
+        with self._lock:
+            if email.lower() not in self.account.users:
+                self.account.add_user(email, name)
+            self.account.add_shift(
+                policy_id, email, level=level, start=start, end=end, schedule=schedule
+            )
+
     def incident(self, incident_id: str) -> Json:
         with self._lock:
             return self.account.get(incident_id).as_json(self._api_url)
+
+    def incidents(self) -> list[Json]:
+        """Every incident, oldest first."""
+        with self._lock:
+            found = sorted(self.account.incidents.values(), key=lambda i: i.number)
+            return [i.as_json(self._api_url) for i in found]
+
+    def details(self, incident_id: str) -> str | None:
+        """The ``body.details`` an incident was created with."""
+        with self._lock:
+            return self.account.get(incident_id).details
 
     def notes(self, incident_id: str) -> list[Json]:
         with self._lock:
@@ -268,7 +319,11 @@ class PagerDutyFake(ThreadedServer):
         record: Json = {
             "method": method,
             "path": path,
-            "query": dict(request.query),
+            "query": {
+                k: v[0] if len(v) == 1 else v
+                for k in request.query
+                if (v := request.query.getall(k))
+            },
             "from": request.headers.get("From"),
             "accept": request.headers.get("Accept"),
             "authorization_ok": False,
@@ -278,7 +333,7 @@ class PagerDutyFake(ThreadedServer):
         headers: dict[str, str] = {}
         try:
             with self._lock:
-                status, body = self._serve(method, path, request.headers, raw, record)
+                status, body = self._serve(method, path, request, raw, record)
         except PDError as exc:
             status, body, headers = exc.status, exc.body(), exc.headers
         except Exception as exc:  # a bug in the fake: answer 500 and keep it for the test
@@ -291,8 +346,9 @@ class PagerDutyFake(ThreadedServer):
         return web.json_response(body, status=status, headers=headers)
 
     def _serve(
-        self, method: str, path: str, headers: Any, raw: bytes, record: Json
+        self, method: str, path: str, request: web.Request, raw: bytes, record: Json
     ) -> tuple[int, Json]:
+        headers = request.headers
         token = _token(headers.get("Authorization", ""))
         if token not in (self.api_token, self.read_only_token):
             raise unauthorized()
@@ -304,11 +360,14 @@ class PagerDutyFake(ThreadedServer):
                 self._faults.remove(fault)
                 raise fault.error
         parts = path.strip("/").split("/")
+        body = _json_body(raw) if method in WRITES else None
+        record["body"] = body
+        paged = self._paging(method, parts, request, body)
+        if paged is not None:
+            return paged
         if len(parts) < 2 or parts[0] != "incidents" or len(parts) > 3:
             raise not_found()
         incident_id = parts[1]
-        body = _json_body(raw) if method in WRITES else None
-        record["body"] = body
         if len(parts) == 2 and method == "GET":
             return 200, {"incident": self._incident_json(self.account.get(incident_id))}
         if len(parts) == 2 and method == "PUT":
@@ -319,6 +378,36 @@ class PagerDutyFake(ThreadedServer):
         if len(parts) == 3 and parts[2] == "notes" and method == "POST":
             return 201, {"note": self._note(incident_id, headers.get("From"), body)}
         raise not_found()
+
+    def _paging(
+        self, method: str, parts: list[str], request: web.Request, body: Any
+    ) -> tuple[int, Json] | None:
+        """The paging endpoints (``paging.py``); None for any other path."""
+        api, query, now = self._api_url, request.query, self.clock()
+        if parts == ["oncalls"] and method == "GET":
+            return 200, paging.list_oncalls(self.account, api, query, now)
+        if parts == ["users"] and method == "GET":
+            return 200, paging.list_users(self.account, api, query)
+        if len(parts) == 2 and parts[0] == "services" and method == "GET":
+            return 200, paging.get_service(self.account, api, parts[1])
+        if parts == ["incidents"] and method == "GET":
+            return 200, paging.list_incidents(self.account, api, query)
+        if parts == ["incidents"] and method == "POST":
+            user = self.account.requester(request.headers.get("From"))
+            incident = self.account.create_incident(paging.new_incident(body), now)
+            self._emit("incident.triggered", incident, user)
+            return 201, {"incident": self._incident_json(incident)}
+        if len(parts) == 3 and parts[0] == "incidents" and parts[2] == "responder_requests":
+            if method != "POST":
+                raise not_found()
+            incident = self.account.get(parts[1])  # 404 before 400, as PagerDuty
+            self.account.requester(request.headers.get("From"))
+            requester_id, message, targets = paging.responder_targets(body)
+            asked = self.account.request_responders(
+                incident.id, requester_id, message, targets, now
+            )
+            return 200, {"responder_request": asked.as_json(api, incident)}
+        return None
 
     def _incident_json(self, incident: Incident) -> Json:
         return incident.as_json(self._api_url)
@@ -337,7 +426,9 @@ class PagerDutyFake(ThreadedServer):
             raise invalid(f"opsbot's PagerDuty fake does not model {', '.join(unsupported)}.")
         if "status" not in fields:
             raise invalid("Nothing to change: give a status.")
-        incident, changed = self.account.set_status(incident_id, fields["status"], user, _now())
+        incident, changed = self.account.set_status(
+            incident_id, fields["status"], user, self.clock()
+        )
         if changed:
             self._emit(f"incident.{incident.status}", incident, user)
         return self._incident_json(incident)
@@ -349,7 +440,7 @@ class PagerDutyFake(ThreadedServer):
         if not isinstance(fields, dict):
             raise invalid("Note must be an object.")
         incident = self.account.get(incident_id)
-        note = self.account.add_note(incident_id, fields.get("content"), user, _now())
+        note = self.account.add_note(incident_id, fields.get("content"), user, self.clock())
         extra: Json = {
             "incident": {
                 "id": incident.id,
