@@ -135,15 +135,17 @@ class IncidentDesk:
                 incident.severity = severity
                 incident.updated_at = utcnow()
                 session.add(incident)
+                text = f"Severity {before or 'unset'} → {severity} by <@{by}>"
                 timeline.add(
                     session,
                     incident_id,
                     "severity_changed",
-                    f"Severity {before or 'unset'} → {severity} by <@{by}>",
+                    text,
                     actor=by,
                     data={"from": before, "to": severity},
                 )
                 enqueue_root_update(session, incident)
+                enqueue_reply(session, incident, *note_reply(f":rotating_light: {text}"))
             return before
 
         before = run_tx(self.engine, work)
@@ -174,6 +176,7 @@ class IncidentDesk:
                     data={"from": before, "to": lead},
                 )
                 enqueue_root_update(session, incident)
+                enqueue_reply(session, incident, *note_reply(f":bust_in_silhouette: {text}"))
             return before
 
         before = run_tx(self.engine, work)

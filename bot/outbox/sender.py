@@ -44,7 +44,7 @@ from bot.errors import TransportError
 from bot.logs import about
 from bot.metrics import Metrics
 from bot.outbox.kinds import KINDS
-from bot.outbox.kinds.base import Call
+from bot.outbox.kinds.base import Call, Look
 from bot.outbox.queue import outbox_depth
 from bot.outbox.ratelimit import TokenBucket
 from bot.outbox.rows import Due, OrderKey, Prepared, mark_sent
@@ -74,8 +74,10 @@ class OutboxSender:
         channel_rate: float = 1.0,
         channel_burst: int = 3,
         poll_interval: float = 1.0,
+        look: Look | None = None,
     ) -> None:
         self.engine = engine
+        self.look = look or Look()  # the catalog's choices that messages show
         self.transport = transport
         self.metrics = metrics
         self.channel_rate = channel_rate
@@ -308,7 +310,7 @@ class OutboxSender:
             row = session.get(OutboxMessage, row_id)
             if row is None or row.status != OutboxStatus.PENDING:
                 return None
-            return KINDS[row.kind].prepare(session, row)
+            return KINDS[row.kind].prepare(session, row, self.look)
 
     # -- outcomes --------------------------------------------------------------------------
 

@@ -30,6 +30,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.blocks import Block as SlackBlock
 
+from bot.render.incident_controls import root_controls
 from bot.store.models import Incident, IncidentStatus
 from bot.text.mrkdwn import escape
 
@@ -88,10 +89,16 @@ def _link(url: str | None, label: str) -> str | None:
 
 
 def root_message(
-    incident: Incident, alerts_firing: int, alerts_total: int, remediation: str | None = None
+    incident: Incident,
+    alerts_firing: int,
+    alerts_total: int,
+    remediation: str | None = None,
+    *,
+    severities: Sequence[str] = (),
 ) -> tuple[str, list[Block]]:
     """The root: status, facts, the likely cause, the running playbook (``remediation``, e.g.
-    "rollback-model-deploy: waiting for approval (rollback)"), links, playbook buttons."""
+    "rollback-model-deploy: waiting for approval (rollback)"), links, playbook buttons, and
+    the controls that still apply (``incident_controls``; ``severities``: the select's choices)."""
     status = incident.status
     icon = STATUS_ICON.get(status, ":grey_question:")
     title = clip(incident.title, HEADER_LIMIT - 20)
@@ -112,6 +119,8 @@ def root_message(
         fields.append(f"*Acknowledged*\n{slack_time(incident.acknowledged_at)}")
     if incident.resolved_at:
         fields.append(f"*Resolved*\n{slack_time(incident.resolved_at)}")
+    if incident.lead:
+        fields.append(f"*Lead*\n<@{incident.lead}>")
     blocks: list[SlackBlock] = [
         HeaderBlock(text=PlainTextObject(text=clip(header, HEADER_LIMIT))),
         SectionBlock(
@@ -131,6 +140,8 @@ def root_message(
         buttons := offer_buttons(incident, incident.playbooks)
     ):
         blocks.append(ActionsBlock(block_id="opsbot_playbooks", elements=buttons))
+    if controls := root_controls(incident, severities):
+        blocks.append(controls)
     return text, to_dicts(blocks)
 
 

@@ -18,6 +18,7 @@ from bot.jobs.ledger import JobLedger
 from bot.jobs.tracker import JobTracker
 from bot.metrics import Metrics
 from bot.outbox.console_transport import ConsoleTransport
+from bot.outbox.kinds.base import Look
 from bot.outbox.sender import OutboxSender
 from bot.outbox.transport import ChatTransport
 from bot.runner.takeover import Takeover
@@ -42,6 +43,7 @@ def build_runtime(settings: Settings) -> Runtime:
         metrics,
         channel_rate=settings.slack_channel_rate,
         channel_burst=settings.slack_channel_burst,
+        look=Look(severities=tuple(catalog.severities)),
     )
     pressure = IntakePressure()
     enricher = Enricher(

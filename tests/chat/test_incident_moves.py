@@ -141,6 +141,7 @@ def test_severity_and_lead_move_the_incident_and_its_timeline(engine: Engine) ->
     assert ("lead_changed", "<@U0CAROL> named incident lead by <@U0ALICE>") in kinds
     # Every change redraws the root.
     assert outbox(engine, n).count(OutboxKind.ROOT_UPDATE) == 3
+    assert outbox(engine, n).count(OutboxKind.REPLY) == 3  # each said in the thread too
 
 
 def test_severity_is_checked_against_the_catalog_and_the_incident(engine: Engine) -> None:

@@ -130,7 +130,59 @@ def test_root_message() -> None:
                 },
             ],
         },
+        {
+            "type": "actions",
+            "block_id": "opsbot_incident",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": "opsbot_resolve",
+                    "text": plain("Resolve"),
+                    "value": "42",
+                    "confirm": {
+                        "title": plain("Resolve the incident?"),
+                        "text": plain("Its summary is written once it is resolved."),
+                        "confirm": plain("Resolve"),
+                        "deny": plain("Not yet"),
+                    },
+                },
+                {
+                    "type": "button",
+                    "action_id": "opsbot_lead",
+                    "text": plain("I'll lead"),
+                    "value": "42",
+                },
+            ],
+        },
     ]
+
+
+def test_root_controls_follow_the_incident() -> None:
+    firing = incident(severity="sev2")
+    _, blocks = root_message(firing, 1, 1, severities=["sev1", "sev2", "sev3"])
+    [controls] = [b for b in blocks if b.get("block_id") == "opsbot_incident"]
+    ack, resolve, lead, select = controls["elements"]
+    assert (ack["action_id"], ack["style"], ack["value"]) == ("opsbot_ack", "primary", "42")
+    assert (resolve["action_id"], lead["action_id"]) == ("opsbot_resolve", "opsbot_lead")
+    assert select == {
+        "type": "static_select",
+        "action_id": "opsbot_severity",
+        "placeholder": plain("Severity"),
+        "options": [
+            {"text": plain(level), "value": f"42:{level}"} for level in ("sev1", "sev2", "sev3")
+        ],
+        "initial_option": {"text": plain("sev2"), "value": "42:sev2"},
+    }
+    # Led, and a severity the catalog does not list (an alert's label): no lead button, and
+    # the select shows no current choice.
+    led = incident(severity="critical", lead="U0ALICE", status=IncidentStatus.ACKNOWLEDGED)
+    _, blocks = root_message(led, 1, 1, severities=["sev1"])
+    [controls] = [b for b in blocks if b.get("block_id") == "opsbot_incident"]
+    assert [e["action_id"] for e in controls["elements"]] == ["opsbot_resolve", "opsbot_severity"]
+    assert "initial_option" not in controls["elements"][1]
+    assert "*Lead*\n<@U0ALICE>" in [f["text"] for f in blocks[1]["fields"]]
+    _, blocks = root_message(incident(status=IncidentStatus.RESOLVED), 1, 1, severities=["sev1"])
+    assert not any(b["type"] == "actions" for b in blocks)
 
 
 def test_alerts_and_note_replies() -> None:

@@ -43,6 +43,11 @@ def buttons(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [e for b in blocks if b["type"] == "actions" for e in b["elements"]]
 
 
+def offers(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The root's playbook buttons (its other controls are in their own block)."""
+    return [e for b in blocks if b.get("block_id") == "opsbot_playbooks" for e in b["elements"]]
+
+
 def test_root_message_with_every_text_too_long() -> None:
     row = incident(
         title=LONG,
@@ -62,9 +67,9 @@ def test_root_message_with_every_text_too_long() -> None:
     assert LONG in text  # the fallback text is not Block Kit: the outbox cuts it
     [header] = [b for b in blocks if b["type"] == "header"]
     assert header["text"]["text"].endswith("…")
-    offers = buttons(blocks)
-    assert [b["action_id"] for b in offers] == [f"{OFFER_ACTION}_{i}" for i in range(5)]
-    assert offers[0]["value"] == f"42:{'p' * 120}-0"  # a value is never cut: it names the playbook
+    offered = offers(blocks)
+    assert [b["action_id"] for b in offered] == [f"{OFFER_ACTION}_{i}" for i in range(5)]
+    assert offered[0]["value"] == f"42:{'p' * 120}-0"  # a value is never cut: it names the playbook
 
 
 def test_root_message_leaves_out_a_link_too_long_and_keeps_the_others() -> None:
@@ -85,12 +90,12 @@ def test_root_message_offers_no_playbook_whose_name_a_button_value_cannot_hold()
     row = incident(playbooks=[LONG, "restart-pods"])
     _, blocks = root_message(row, 1, 1)
     assert_valid(blocks)
-    assert [(b["action_id"], b["value"]) for b in buttons(blocks)] == [
+    assert [(b["action_id"], b["value"]) for b in offers(blocks)] == [
         (f"{OFFER_ACTION}_1", "42:restart-pods")
     ]
     _, blocks = root_message(incident(playbooks=[LONG]), 1, 1)
     assert_valid(blocks)
-    assert not any(b["type"] == "actions" for b in blocks)
+    assert not any(b.get("block_id") == "opsbot_playbooks" for b in blocks)
 
 
 def test_alerts_reply_with_60_alerts_of_long_labels() -> None:

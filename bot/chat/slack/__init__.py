@@ -5,6 +5,7 @@
     buttons.py      Approve / Reject, Stop, Run <playbook>
     events.py       reactions (timeline pins) and @mentions (triage)
     events_once.py  a Slack retry of an event is handled once, on any replica
+    incident_controls.py  the root's Acknowledge, Resolve, I'll lead and severity select
     interaction.py  what a listener reads from Slack's signed body (who clicked, which value)
 
 Listeners ``ack()`` first (Slack wants it within 3 s), then call the domain in a worker thread,

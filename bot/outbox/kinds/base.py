@@ -5,11 +5,13 @@ else fails when Slack refuses it for good."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import ClassVar, Protocol
 
 from sqlmodel import Session
 
+from bot.catalog.model import DEFAULT_SEVERITIES
 from bot.outbox.rows import Prepared
 from bot.store.models import Incident, OutboxMessage
 
@@ -20,6 +22,14 @@ class Call(StrEnum):
     POST = "post"  # chat.postMessage, tagged with its outbox ids: looked up after a crash
     UPDATE = "update"  # chat.update of an earlier message: idempotent, sent again
     UPLOAD = "upload"  # a file into a thread: cannot be looked up, sent again
+
+
+@dataclass(frozen=True)
+class Look:
+    """What a message shows that is not in its rows: the choices the team's catalog gives
+    (the severities on the root's select)."""
+
+    severities: tuple[str, ...] = DEFAULT_SEVERITIES
 
 
 class Posted(Protocol):
@@ -43,8 +53,8 @@ class MessageKind(ABC):
     call: ClassVar[Call] = Call.POST
 
     @abstractmethod
-    def prepare(self, session: Session, row: OutboxMessage) -> Prepared | None:
-        """Mark the row (and the rows riding on it) ``sending`` and render the message; None
+    def prepare(self, session: Session, row: OutboxMessage, look: Look) -> Prepared | None:
+        """Mark the row (and the rows riding on it) ``sending`` and render it as ``look`` says; None
         when it cannot go yet (what it waits for is not posted) or failed here."""
 
     def thread_of(self, session: Session, row: OutboxMessage) -> str | None:

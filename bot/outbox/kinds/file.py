@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
-from bot.outbox.kinds.base import Call, MessageKind, incident_of
+from bot.outbox.kinds.base import Call, Look, MessageKind, incident_of
 from bot.outbox.rows import Prepared, take
 from bot.store.models import Attachment, OutboxKind, OutboxMessage, OutboxStatus
 
@@ -14,7 +14,7 @@ class File(MessageKind):
     kind = OutboxKind.FILE
     call = Call.UPLOAD
 
-    def prepare(self, session: Session, row: OutboxMessage) -> Prepared | None:
+    def prepare(self, session: Session, row: OutboxMessage, look: Look) -> Prepared | None:
         incident = incident_of(session, row)
         if not incident.slack_ts:
             return None

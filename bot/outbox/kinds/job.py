@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from sqlmodel import Session, col, select
 
-from bot.outbox.kinds.base import Call, MessageKind, Posted
+from bot.outbox.kinds.base import Call, Look, MessageKind, Posted
 from bot.outbox.rows import Prepared, fail_row, fail_waiting, merge_waiting, take, take_riders
 from bot.render.jobs import render_job
 from bot.store.job_models import JobRun
@@ -25,7 +25,7 @@ class JobPost(MessageKind):
 
     kind = OutboxKind.JOB_POST
 
-    def prepare(self, session: Session, row: OutboxMessage) -> Prepared | None:
+    def prepare(self, session: Session, row: OutboxMessage, look: Look) -> Prepared | None:
         job = _job_of(session, row)
         if job is None:
             return None
@@ -69,7 +69,7 @@ class JobUpdate(MessageKind):
     kind = OutboxKind.JOB_UPDATE
     call = Call.UPDATE
 
-    def prepare(self, session: Session, row: OutboxMessage) -> Prepared | None:
+    def prepare(self, session: Session, row: OutboxMessage, look: Look) -> Prepared | None:
         job = _posted_job(session, row)
         return _prepare_update(session, row, job) if job is not None else None
 
@@ -79,7 +79,7 @@ class JobDone(MessageKind):
 
     kind = OutboxKind.JOB_DONE
 
-    def prepare(self, session: Session, row: OutboxMessage) -> Prepared | None:
+    def prepare(self, session: Session, row: OutboxMessage, look: Look) -> Prepared | None:
         job = _posted_job(session, row)
         if job is None:
             return None

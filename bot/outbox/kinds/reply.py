@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import Session, select
 
-from bot.outbox.kinds.base import MessageKind, incident_of, thread_of_incident
+from bot.outbox.kinds.base import Look, MessageKind, incident_of, thread_of_incident
 from bot.outbox.rows import Prepared
 from bot.store.models import OutboxKind, OutboxMessage, OutboxStatus, table
 
@@ -18,7 +18,7 @@ MAX_BLOCKS_PER_MESSAGE = 50
 class Reply(MessageKind):
     kind = OutboxKind.REPLY
 
-    def prepare(self, session: Session, row: OutboxMessage) -> Prepared | None:
+    def prepare(self, session: Session, row: OutboxMessage, look: Look) -> Prepared | None:
         incident = incident_of(session, row)
         if not incident.slack_ts:
             return None

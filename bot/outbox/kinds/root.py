@@ -7,7 +7,7 @@ from __future__ import annotations
 from sqlmodel import Session, col, select
 
 from bot.incidents.queries import alert_counts
-from bot.outbox.kinds.base import Call, MessageKind, Posted, incident_of
+from bot.outbox.kinds.base import Call, Look, MessageKind, Posted, incident_of
 from bot.outbox.rows import Prepared, merge_waiting, take
 from bot.render.blocks import root_message
 from bot.store.models import Incident, OutboxKind, OutboxMessage, OutboxStatus
@@ -21,8 +21,8 @@ class RootPost(MessageKind):
 
     kind = OutboxKind.ROOT_POST
 
-    def prepare(self, session: Session, row: OutboxMessage) -> Prepared | None:
-        return _prepare_root(session, row, incident_of(session, row))
+    def prepare(self, session: Session, row: OutboxMessage, look: Look) -> Prepared | None:
+        return _prepare_root(session, row, incident_of(session, row), look)
 
     def note_posted(self, session: Session, posted: Posted, ts: str) -> None:
         """The incident's thread now exists: replies and edits can go to it."""
@@ -52,14 +52,14 @@ class RootUpdate(MessageKind):
     kind = OutboxKind.ROOT_UPDATE
     call = Call.UPDATE
 
-    def prepare(self, session: Session, row: OutboxMessage) -> Prepared | None:
+    def prepare(self, session: Session, row: OutboxMessage, look: Look) -> Prepared | None:
         incident = incident_of(session, row)
         if not incident.slack_ts:
             return None  # the root is not posted yet; its post will show the current state
-        return _prepare_root(session, row, incident)
+        return _prepare_root(session, row, incident, look)
 
 
-def _prepare_root(session: Session, row: OutboxMessage, incident: Incident) -> Prepared:
+def _prepare_root(session: Session, row: OutboxMessage, incident: Incident, look: Look) -> Prepared:
     assert incident.id is not None
     assert row.id is not None
     # Every redraw request waiting for this root is answered by this render.
@@ -72,7 +72,13 @@ def _prepare_root(session: Session, row: OutboxMessage, incident: Incident) -> P
     session.refresh(incident)  # render what was committed before the requests were taken
     take(session, row)
     firing, total = alert_counts(session, incident.id)
-    text, blocks = root_message(incident, firing, total, remediation_line(session, incident.id))
+    text, blocks = root_message(
+        incident,
+        firing,
+        total,
+        remediation_line(session, incident.id),
+        severities=look.severities,
+    )
     return Prepared(
         kind=row.kind,
         channel=row.channel,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from sqlmodel import Session, col, select
 
-from bot.outbox.kinds.base import Call, MessageKind, Posted, incident_of, thread_of_incident
+from bot.outbox.kinds.base import Call, Look, MessageKind, Posted, incident_of, thread_of_incident
 from bot.outbox.rows import Prepared, fail_row, merge_waiting, take, take_riders
 from bot.store.models import OutboxKind, OutboxMessage, OutboxStatus
 from bot.store.summary_models import IncidentSummary
@@ -21,7 +21,7 @@ from bot.summary.requests import summary_of
 class SummaryPost(MessageKind):
     kind = OutboxKind.SUMMARY_POST
 
-    def prepare(self, session: Session, row: OutboxMessage) -> Prepared | None:
+    def prepare(self, session: Session, row: OutboxMessage, look: Look) -> Prepared | None:
         incident = incident_of(session, row)
         summary = _summary(session, row)
         if summary is None:
@@ -62,7 +62,7 @@ class SummaryUpdate(MessageKind):
     kind = OutboxKind.SUMMARY_UPDATE
     call = Call.UPDATE
 
-    def prepare(self, session: Session, row: OutboxMessage) -> Prepared | None:
+    def prepare(self, session: Session, row: OutboxMessage, look: Look) -> Prepared | None:
         incident = incident_of(session, row)
         summary = _summary(session, row)
         if summary is None:
