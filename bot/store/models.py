@@ -81,6 +81,9 @@ class Incident(SQLModel, table=True):
     lead: str | None = Field(default=None, max_length=64)  # the incident lead's Slack user ID
     # Who PagerDuty says is on call for the service (a name), as last read.
     oncall: str | None = Field(default=None, max_length=128)
+    # The last status update (`/ops update`), and the last reminder that one is due.
+    last_update_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    reminded_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
 
 
 class Alert(SQLModel, table=True):

@@ -1,9 +1,12 @@
-"""The on-call moves' own rows: Alertmanager silences opsbot created for an incident.
+"""The on-call moves' own rows: Alertmanager silences opsbot created for an incident, and the
+follow-ups people noted.
 
 silence   one Alertmanager v2 silence, created from an incident's thread (``silence_alerts``):
           Alertmanager's id, the matchers it was made with, its window, who made it and who
           expired it. The root shows the incident's active silence; ``/ops unsilence`` (or the
           button) expires it in Alertmanager and here.
+follow_up one ``follow-up:`` / ``todo:`` / ``action item:`` note, tracked with an owner and a
+          state (open → done) until someone marks it done.
 """
 
 from __future__ import annotations
@@ -35,3 +38,28 @@ class Silence(SQLModel, table=True):
     )
     expired_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     expired_by: str | None = Field(default=None, max_length=128)
+
+
+class FollowUpState:
+    OPEN = "open"
+    DONE = "done"
+
+
+class FollowUp(SQLModel, table=True):
+    """A ``follow-up:`` / ``todo:`` / ``action item:`` note, tracked until someone marks it done.
+    Made from the note's timeline event (at most one item per event)."""
+
+    __tablename__ = "follow_up"
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incident.id", index=True)
+    event_id: int | None = Field(default=None, foreign_key="timeline_event.id", unique=True)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    owner: str | None = Field(default=None, max_length=128)  # a Slack user ID, when named
+    state: str = Field(default=FollowUpState.OPEN, max_length=16, index=True)
+    created_by: str | None = Field(default=None, max_length=128)
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+    done_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    done_by: str | None = Field(default=None, max_length=128)
