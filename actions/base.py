@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from bot.clients.prometheus import PromClient
     from bot.clients.ray import RayJobsClient
     from bot.incidents.desk import IncidentDesk
+    from bot.incidents.paging import PagingBook
     from bot.jobs.ledger import JobLedger
 
 
@@ -108,6 +109,7 @@ class ActionContext:
     ray: RayJobsClient | None = None
     jobs: JobLedger | None = None  # opsbot's record of the Ray jobs it launched
     desk: IncidentDesk | None = None  # opsbot's record of incidents: declare, severity, lead
+    paging: PagingBook | None = None  # links a PagerDuty incident, says paging in the thread
     pipelines: Mapping[str, Pipeline] = field(default_factory=dict)
     # Post a line into the incident thread (the post_message action, progress notes).
     say: Callable[[str], None] | None = None

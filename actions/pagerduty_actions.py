@@ -88,7 +88,7 @@ def facts(incident: dict[str, Any], *, changed: bool) -> dict[str, Any]:
     }
 
 
-def _check_pinned(params: IncidentParams, plan: Plan, incident: dict[str, Any]) -> None:
+def check_pinned(params: IncidentParams, plan: Plan, incident: dict[str, Any]) -> None:
     """The approved plan must be about this very incident."""
     pinned_id = plan.pinned.get("incident_id")
     pinned_number = plan.pinned.get("incident_number")
@@ -141,7 +141,7 @@ class _StatusAction(Action[IncidentParams]):
     def apply(self, ctx: ActionContext, params: IncidentParams, plan: Plan) -> Result:
         client = pagerduty(ctx)
         incident = read_incident(client, params.incident_id)
-        _check_pinned(params, plan, incident)
+        check_pinned(params, plan, incident)
         if incident.get("status") in self.done:
             return self._already(incident)
         try:
@@ -243,7 +243,7 @@ class AddPagerDutyNote(Action[NoteParams]):
     def apply(self, ctx: ActionContext, params: NoteParams, plan: Plan) -> Result:
         client = pagerduty(ctx)
         incident = read_incident(client, params.incident_id)
-        _check_pinned(params, plan, incident)
+        check_pinned(params, plan, incident)
         marker = note_marker(ctx.key, params.incident_id, params.content)
         existing = _has_marker(client.list_notes(params.incident_id), marker)
         if existing is not None:

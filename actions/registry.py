@@ -21,6 +21,8 @@ from actions.pagerduty_actions import (
     AddPagerDutyNote,
     ResolvePagerDutyIncident,
 )
+from actions.pagerduty_page import PageService
+from actions.pagerduty_responders import RequestResponders
 from actions.post_message import PostMessage
 from actions.ray_job_actions import StopRayJob, SubmitRayJob
 from actions.rerun_pipeline import RerunPipeline
@@ -35,6 +37,8 @@ BUILT_IN: tuple[type[Action[Any]], ...] = (
     AcknowledgePagerDutyIncident,
     ResolvePagerDutyIncident,
     AddPagerDutyNote,
+    PageService,
+    RequestResponders,
     PostMessage,
     SubmitRayJob,
     StopRayJob,

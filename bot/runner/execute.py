@@ -40,6 +40,7 @@ from bot.clients.set import Clients
 from bot.errors import ExternalServiceError
 from bot.incidents import timeline
 from bot.incidents.desk import IncidentDesk
+from bot.incidents.paging import PagingBook
 from bot.jobs.ledger import JobLedger
 from bot.logs import about
 from bot.policy.check import Decision, GroupResolver, approval_expiry, may_approve, may_run
@@ -103,6 +104,7 @@ class Executor:
             ray=self.clients.ray,
             jobs=JobLedger(self.engine),
             desk=self.desk,
+            paging=PagingBook(self.engine, self.clock),
             catalog=self.catalog,
             pipelines=self.catalog.pipelines,
             say=post if say is not None else None,
