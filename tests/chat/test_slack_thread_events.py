@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 from bot.store.models import TimelineEvent
 from bot.store.run_models import ActionRun
 from tests.fakes.slack.api import SlackEmulator
-from tests.support.asgi import asgi_client
+from tests.support.asgi import asgi_client, engine_of
 from tests.support.payloads import am_alert, am_payload
 from tests.support.slack_requests import SIGNING_SECRET, post_event, post_message
 from tests.support.store import ingest
@@ -44,10 +44,6 @@ async def client(
     )
     async with app.router.lifespan_context(app), asgi_client(app) as c:
         yield c
-
-
-def engine_of(client: httpx.AsyncClient) -> Engine:
-    return client.app.state.runtime.engine  # type: ignore[attr-defined,no-any-return]
 
 
 def timeline(engine: Engine, kind: str) -> list[TimelineEvent]:

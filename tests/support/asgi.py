@@ -13,11 +13,12 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy import Engine
 
 from bot.app import build_app
 from bot.config import Settings
 
-__all__ = ["AM_TOKEN", "PD_SECRET", "app_factory", "asgi_client"]
+__all__ = ["AM_TOKEN", "PD_SECRET", "app_factory", "asgi_client", "engine_of"]
 
 AM_TOKEN = "am-secret-token"
 PD_SECRET = "pd-webhook-secret"
@@ -51,3 +52,9 @@ async def asgi_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
             yield c
     finally:
         app.state.runtime.engine.dispose()
+
+
+def engine_of(client: httpx.AsyncClient) -> Engine:
+    """The database engine of the app behind an ``asgi_client``."""
+    engine: Engine = client.app.state.runtime.engine  # type: ignore[attr-defined]
+    return engine

@@ -12,7 +12,7 @@ import pytest
 from fastapi import FastAPI
 
 from bot.intake.times import FUTURE_SKEW
-from tests.support.asgi import AM_TOKEN, asgi_client
+from tests.support.asgi import AM_TOKEN, asgi_client, engine_of
 from tests.support.payloads import am_alert, am_payload
 from tests.support.readback import assert_outbox_drains, assert_renders_and_exports, read_incident
 from tests.support.store import alerts, incidents
@@ -27,10 +27,6 @@ FAR = "9999-12-31T23:00:00Z"
 async def client(make_app: Callable[..., FastAPI], db_url: str) -> AsyncIterator[httpx.AsyncClient]:
     async with asgi_client(make_app(database_url=db_url, api_token=API_TOKEN)) as c:
         yield c
-
-
-def engine_of(client: httpx.AsyncClient) -> Any:
-    return client.app.state.runtime.engine  # type: ignore[attr-defined]
 
 
 def payload(status: str, starts: str, ends: str | None = None, receiver: str = "a") -> Any:

@@ -32,7 +32,7 @@ from bot.outbox.sender import OutboxSender
 from bot.store.models import Deployment, OutboxMessage, OutboxStatus
 from tests.fakes.slack.api import SlackEmulator
 from tests.fakes.slack.blocks import validate_blocks
-from tests.support.asgi import AM_TOKEN, asgi_client
+from tests.support.asgi import AM_TOKEN, asgi_client, engine_of
 from tests.support.hostile import encoded, name, numbers, text, times, wrong_type
 from tests.support.pagerduty_requests import sign
 from tests.support.payloads import ZERO
@@ -75,10 +75,6 @@ def sender(client: httpx.AsyncClient, slack: SlackEmulator) -> OutboxSender:
     metrics = Metrics()
     transport = SlackWebTransport(make_web_client(slack.bot_token, slack.api_url, 2), metrics)
     return OutboxSender(engine_of(client), transport, metrics, channel_rate=500, channel_burst=500)
-
-
-def engine_of(client: httpx.AsyncClient) -> Any:
-    return client.app.state.runtime.engine  # type: ignore[attr-defined]
 
 
 def sometimes_wrong(draw: st.DrawFn, body: dict[str, Any], fields: list[str]) -> dict[str, Any]:

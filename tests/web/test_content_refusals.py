@@ -19,7 +19,7 @@ from sqlmodel import Session, select
 
 from bot.incidents import alertmanager_flow
 from bot.store.models import Deployment
-from tests.support.asgi import AM_TOKEN, asgi_client
+from tests.support.asgi import AM_TOKEN, asgi_client, engine_of
 from tests.support.pagerduty_requests import pd_event, sign
 from tests.support.payloads import am_alert, am_payload
 from tests.support.readback import assert_outbox_drains, assert_renders_and_exports, read_incident
@@ -92,10 +92,6 @@ ENDPOINTS = list(BODIES)
 
 def encoded(body: dict[str, Any]) -> bytes:
     return json.dumps(body).encode()  # ASCII, with \u escapes: how lone surrogates travel
-
-
-def engine_of(client: httpx.AsyncClient) -> Any:
-    return client.app.state.runtime.engine  # type: ignore[attr-defined]
 
 
 # ── The body parser ────────────────────────────────────────────────────────────────────────────

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.support.asgi import AM_TOKEN, asgi_client
+from tests.support.asgi import AM_TOKEN, asgi_client, engine_of
 from tests.support.pagerduty_requests import pd_event, post
 from tests.support.readback import assert_outbox_drains, assert_renders_and_exports
 from tests.support.store import incidents, timeline_kinds
@@ -28,10 +28,6 @@ OCCURRED = {
 async def client(make_app: Callable[..., FastAPI], db_url: str) -> AsyncIterator[httpx.AsyncClient]:
     async with asgi_client(make_app(database_url=db_url)) as c:
         yield c
-
-
-def engine_of(client: httpx.AsyncClient) -> Any:
-    return client.app.state.runtime.engine  # type: ignore[attr-defined]
 
 
 def event(event_type: str, pd_id: str = "Q1ABCDEF") -> dict[str, Any]:

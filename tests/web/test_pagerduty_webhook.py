@@ -9,13 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.asgi import AM_TOKEN
+from tests.support.asgi import AM_TOKEN, engine_of
 from tests.support.pagerduty_requests import URL, pd_event, post, sign
 from tests.support.store import incidents, outbox, timeline_kinds
-
-
-def engine_of(client: httpx.AsyncClient) -> Any:
-    return client.app.state.runtime.engine  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(

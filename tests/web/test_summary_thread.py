@@ -27,7 +27,7 @@ from tests.fakes.openai.api import (
     server_error,
 )
 from tests.fakes.slack.api import SlackEmulator
-from tests.support.asgi import asgi_client
+from tests.support.asgi import asgi_client, engine_of
 from tests.support.payloads import am_alert, am_payload
 from tests.support.slack_requests import SIGNING_SECRET
 from tests.support.store import ingest
@@ -63,10 +63,6 @@ async def client(
     )
     async with app.router.lifespan_context(app), asgi_client(app) as c:
         yield c
-
-
-def engine_of(client: httpx.AsyncClient) -> Engine:
-    return client.app.state.runtime.engine  # type: ignore[attr-defined,no-any-return]
 
 
 def summary_messages(slack: SlackEmulator) -> list[dict[str, Any]]:
