@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Engine
 
 from bot.store.engine import make_engine
-from tests.audit.test_audit_log import seed, tamper
+from tests.support.audit import seed, tamper
 
 ROOT = Path(__file__).resolve().parents[2]
 

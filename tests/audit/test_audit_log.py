@@ -17,46 +17,12 @@ from bot.audit.log import canonical_json
 from bot.store.engine import make_engine
 from bot.store.models import AuditEntry
 from bot.store.tx import run_tx
-
-AT = datetime(2026, 11, 27, 3, 14, 15, 926535, tzinfo=UTC)
-
-
-def seed(engine: Engine, count: int = 5) -> list[AuditEntry]:
-    def work(session: Session) -> list[AuditEntry]:
-        return [
-            append(
-                session,
-                actor="U0ALICE",
-                event="requested" if i % 2 else "applied",
-                subject=f"action_run:{i}",
-                action="scale_deployment",
-                params={"namespace": "ml-serving", "replicas": i},
-                plan={"summary": f"replicas 2 → {i}"},
-                approver="U0BOB" if i % 2 == 0 else None,
-                result={"ok": True} if i % 2 == 0 else None,
-                at=AT,
-            )
-            for i in range(1, count + 1)
-        ]
-
-    return run_tx(engine, work)
+from tests.support.audit import AT, seed, tamper
 
 
 def report(engine: Engine, anchor: str | None = None) -> list[str]:
     with Session(engine) as session:
         return verify(session, anchor=anchor).problems
-
-
-def tamper(engine: Engine, *statements: str) -> None:
-    """What someone with the table owner's rights can do: switch the guard off, then edit."""
-    with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.exec_driver_sql("ALTER TABLE audit_entry DISABLE TRIGGER audit_entry_append_only")
-        else:
-            conn.exec_driver_sql("DROP TRIGGER audit_entry_no_update")
-            conn.exec_driver_sql("DROP TRIGGER audit_entry_no_delete")
-        for statement in statements:
-            conn.exec_driver_sql(statement)
 
 
 def test_appends_form_a_chain_from_the_genesis_hash(engine: Engine) -> None:

@@ -137,3 +137,24 @@ def check(argv: list[str], cwd: Path = ROOT) -> str:
     output = result.stdout + result.stderr
     assert result.returncode == 0, f"{shlex.join(argv)} failed:\n{output}"
     return output
+
+
+def dockerfile_instructions(text: str) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) with line continuations joined and comments dropped."""
+    instructions: list[tuple[str, str]] = []
+    pending = ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not pending and (not line or line.startswith("#")):
+            continue
+        if pending and line.startswith("#"):
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        full = (pending + line).strip()
+        pending = ""
+        if full:
+            keyword, _, args = full.partition(" ")
+            instructions.append((keyword.upper(), args.strip()))
+    return instructions

@@ -7,28 +7,7 @@ import re
 
 import pytest
 
-from tests.deploy.helpers import DOCKERFILE, DOCKERIGNORE, ROOT
-
-
-def dockerfile_instructions(text: str) -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) with line continuations joined and comments dropped."""
-    instructions: list[tuple[str, str]] = []
-    pending = ""
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not pending and (not line or line.startswith("#")):
-            continue
-        if pending and line.startswith("#"):
-            continue
-        if line.endswith("\\"):
-            pending += line[:-1] + " "
-            continue
-        full = (pending + line).strip()
-        pending = ""
-        if full:
-            keyword, _, args = full.partition(" ")
-            instructions.append((keyword.upper(), args.strip()))
-    return instructions
+from tests.deploy.helpers import DOCKERFILE, DOCKERIGNORE, ROOT, dockerfile_instructions
 
 
 def _stages(instructions: list[tuple[str, str]]) -> list[list[tuple[str, str]]]:

@@ -26,7 +26,7 @@ import httpx
 import pytest
 
 from tests.deploy.helm_tools import ROOT, container, env_of, one, render_ci
-from tests.deploy.test_dockerfile import dockerfile_instructions
+from tests.deploy.helpers import dockerfile_instructions
 from tests.support.server import free_port
 
 DOCKERFILE = ROOT / "Dockerfile"

@@ -30,8 +30,8 @@ from tests.fakes.openai.api import (
     reply_malformed,
 )
 from tests.summary.conftest import CATALOG, ScriptedProm, at, write_fraud_incident
-from tests.summary.test_template import section
 from tests.support.llm import client_for
+from tests.support.markdown import section
 
 GOLDEN = Path(__file__).parent / "golden" / "fraud-scorer-resolved.md"
 MODEL = "gpt-4o-mini"

@@ -27,21 +27,9 @@ from tests.summary.conftest import (
     prom_down,
     write_fraud_incident,
 )
+from tests.support.markdown import section
 
 GOLDEN = Path(__file__).parent / "golden"
-
-
-def section(markdown: str, title: str) -> list[str]:
-    """The lines of one ``## title`` section, without blank lines."""
-    lines = markdown.splitlines()
-    start = lines.index(f"## {title}") + 1
-    out = []
-    for text in lines[start:]:
-        if text.startswith("## ") or text.startswith("_Written"):
-            break
-        if text:
-            out.append(text)
-    return out
 
 
 def test_a_resolved_incident_matches_the_golden_summary(engine: Engine) -> None:
