@@ -2,7 +2,8 @@
 
 It serves the Web API methods opsbot uses (``auth.test``, ``chat.postMessage``, ``chat.update``,
 ``conversations.history``, ``conversations.replies``, ``apps.connections.open``,
-``files.getUploadURLExternal``, ``files.completeUploadExternal``) under ``/api/<method>``, file
+``files.getUploadURLExternal``, ``files.completeUploadExternal``, ``views.open``,
+``views.update``, ``views.publish``) under ``/api/<method>``, file
 upload URLs under ``/upload/v1/<key>``, slash-command ``response_url`` endpoints under
 ``/response/<name>``, and a Socket Mode websocket server (``socket.py``). The real
 ``slack_sdk`` clients talk to it:
@@ -19,7 +20,8 @@ read it from any thread while the bot is talking to the emulator.
 
 The parts, one module each: ``args.py`` (reading a call's arguments), ``blocks.py``
 (Block Kit and message validation), ``methods.py`` (the Web API methods and the message
-store), ``files.py`` (the files_upload_v2 flow and the files), ``faults.py`` (queued
+store), ``files.py`` (the files_upload_v2 flow and the files), ``views.py`` (modals, the App
+Home tab, trigger ids and view_submission payloads), ``faults.py`` (queued
 failures and delays), ``socket.py`` and ``socket_controls.py`` (Socket Mode). This
 module holds the server (on ``tests/fakes/server.py``) and what tests read back.
 """
@@ -46,6 +48,7 @@ from tests.fakes.slack.files import UPLOAD, FileApiMethods
 from tests.fakes.slack.methods import BOT_ID, BOT_USER_ID, TEAM_ID, WebApiMethods
 from tests.fakes.slack.socket import SocketModeServer
 from tests.fakes.slack.socket_controls import SocketModeControls
+from tests.fakes.slack.views import TRIGGER_TTL_S, ViewApiMethods
 
 __all__ = [
     "BOT_ID",
@@ -54,6 +57,7 @@ __all__ = [
     "MAX_TEXT",
     "RESPONSE_URL_USES",
     "TEAM_ID",
+    "TRIGGER_TTL_S",
     "UPLOAD",
     "Json",
     "SlackEmulator",
@@ -64,7 +68,9 @@ RESPONSE_URL_USES = 5  # Slack: "up to 5 times within 30 minutes"
 MAX_BODY = 64 * 1024 * 1024  # aiohttp's default (1 MiB) would refuse a bigger file upload
 
 
-class SlackEmulator(SocketModeControls, FileApiMethods, WebApiMethods, ThreadedServer):
+class SlackEmulator(
+    SocketModeControls, ViewApiMethods, FileApiMethods, WebApiMethods, ThreadedServer
+):
     _thread_name = "slack-emulator"
 
     def __init__(
@@ -88,6 +94,11 @@ class SlackEmulator(SocketModeControls, FileApiMethods, WebApiMethods, ThreadedS
         self._last_ts_us = 0
         self._uploads: dict[str, Json] = {}  # file id -> upload, then file (files.py)
         self._upload_seq = 0
+        self._triggers: dict[str, Json] = {}  # trigger id -> its user and age (views.py)
+        self._trigger_seq = 0
+        self._views: dict[str, Json] = {}  # view id -> modal or home (views.py)
+        self._homes: dict[str, str] = {}  # user -> home view id
+        self._view_seq = 0
         self._calls: list[Json] = []
         self._faults = FaultPlan()
         self._buckets: dict[str, tuple[float, float]] = {}  # channel -> (tokens, at)

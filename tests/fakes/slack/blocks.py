@@ -52,9 +52,7 @@ MAX_LABEL = 2000  # input label and hint
 MAX_PLACEHOLDER = 150
 
 
-def check_text(
-    obj: Any, ptr: str, errors: list[str], limit: int, plain_only: bool = False
-) -> None:
+def check_text(obj: Any, ptr: str, errors: list[str], limit: int, plain_only: bool = False) -> None:
     allowed = ("plain_text",) if plain_only else ("plain_text", "mrkdwn")
     if not isinstance(obj, dict):
         errors.append(f"[ERROR] must be a text object [json-pointer:{ptr}]")
