@@ -1,4 +1,5 @@
-"""The incident's own bookkeeping as actions: ``declare_incident``, ``set_severity``, ``set_lead``.
+"""The incident's own bookkeeping as actions: ``declare_incident``, ``set_severity``, ``set_lead``,
+``post_status_update``.
 
 They change opsbot's record of an incident (through ``ctx.desk``, ``bot/incidents/desk.py``),
 so like any action they are checked by policy, audited, dry-runnable and run once. They are
@@ -10,6 +11,8 @@ anyone may declare an incident in the tools teams come from.
   request is needed), and reports done if it is already the wanted one. When the incident is
   linked to PagerDuty, its urgency follows: the two highest severities are ``high``.
 - lead: a person's Slack ID; naming the current lead again is nothing to do.
+- status update: into the thread, onto the timeline and to the service's stakeholder channel;
+  a retry finds the update this run posted (keyed by ``ctx.key``) and posts nothing more.
 """
 
 from __future__ import annotations
@@ -176,14 +179,11 @@ class SetLead(Action[LeadParams]):
     def plan(self, ctx: ActionContext, params: LeadParams) -> Plan:
         facts = incident(ctx, params.incident_id)
         if facts.lead == params.lead:
-            return Plan(
-                summary=f"<@{params.lead}> already leads incident #{facts.id}",
-                noop=True,
-            )
-        before = f"<@{facts.lead}>" if facts.lead else "nobody"
+            return Plan(summary=f"{params.lead} already leads incident #{facts.id}", noop=True)
+        # Plain IDs: plan lines are shown escaped. The root and the thread show the mention.
         return Plan(
-            summary=f"<@{params.lead}> leads incident #{facts.id}",
-            lines=[f"lead: {before} → <@{params.lead}>"],
+            summary=f"{params.lead} leads incident #{facts.id}",
+            lines=[f"lead: {facts.lead or 'nobody'} → {params.lead}"],
         )
 
     def apply(self, ctx: ActionContext, params: LeadParams, plan: Plan) -> Result:
@@ -191,6 +191,45 @@ class SetLead(Action[LeadParams]):
         desk(ctx).set_lead(facts.id, params.lead, by=ctx.actor)
         return Result(
             True,
-            f"<@{params.lead}> leads incident #{facts.id}",
+            f"{params.lead} leads incident #{facts.id}",
             {"incident_id": facts.id, "lead": params.lead},
         )
+
+
+class UpdateParams(Params):
+    incident_id: int = Field(ge=1)
+    text: str = Field(min_length=1, max_length=2500)
+
+    @field_validator("text")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("the update is blank")
+        return value.strip()
+
+
+class PostStatusUpdate(Action[UpdateParams]):
+    name = "post_status_update"
+    description = "Post a status update: thread, timeline and the stakeholders' channel."
+    params_model = UpdateParams
+    open_to_all = True
+
+    def target(self, ctx: ActionContext, params: UpdateParams) -> Target:
+        return Target(None, f"incident/{params.incident_id}")
+
+    def plan(self, ctx: ActionContext, params: UpdateParams) -> Plan:
+        facts = incident(ctx, params.incident_id)
+        entry = ctx.catalog.get(facts.service) if ctx.catalog is not None else None
+        where = ["the incident's thread", "the timeline"]
+        if entry is not None and entry.stakeholder_channel:
+            where.append(f"channel {entry.stakeholder_channel} (stakeholders of {facts.service})")
+        return Plan(
+            summary=f"Post a status update on incident #{facts.id}",
+            lines=[f"to {', '.join(where)}", params.text],
+        )
+
+    def apply(self, ctx: ActionContext, params: UpdateParams, plan: Plan) -> Result:
+        facts = incident(ctx, params.incident_id)
+        posted = desk(ctx).status_update(ctx.key, facts.id, params.text, by=ctx.actor)
+        verb = "Posted" if posted else "Already posted"
+        return Result(True, f"{verb} the status update on incident #{facts.id}")

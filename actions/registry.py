@@ -11,7 +11,7 @@ from typing import Any
 
 from actions.base import Action
 from actions.check_metric import CheckMetric
-from actions.incident_moves import DeclareIncident, SetLead, SetSeverity
+from actions.incident_moves import DeclareIncident, PostStatusUpdate, SetLead, SetSeverity
 from actions.k8s_restart import RestartDeployment
 from actions.k8s_rollback import RollbackDeployment
 from actions.k8s_scale import ScaleDeployment
@@ -45,6 +45,7 @@ BUILT_IN: tuple[type[Action[Any]], ...] = (
     DeclareIncident,
     SetSeverity,
     SetLead,
+    PostStatusUpdate,
 )
 
 

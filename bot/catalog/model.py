@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from bot.enrich.types import BadDirection
+from bot.intake.lengths import parse_length
 from bot.jobs.templates import JobTemplates
 from bot.policy.model import Policy
 
 DEFAULT_LABEL_KEYS = ["service", "app", "app_kubernetes_io_name"]
 DEFAULT_SEVERITIES = ("sev1", "sev2", "sev3", "sev4")
+MIN_UPDATE_EVERY = timedelta(minutes=5)
+MAX_UPDATE_EVERY = timedelta(days=1)
+
+
+def _update_every(value: str) -> str:
+    if parse_length(value, shortest=MIN_UPDATE_EVERY, longest=MAX_UPDATE_EVERY) is None:
+        raise ValueError(f"`{value}` is not a length like 15m, 1h")
+    return value
+
+
+UpdateEvery = Annotated[str, AfterValidator(_update_every)]
 SeverityName = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")]
 
 
@@ -119,6 +132,19 @@ class Catalog(BaseModel):
     severities: list[SeverityName] = Field(
         default_factory=lambda: list(DEFAULT_SEVERITIES), min_length=1, max_length=10
     )
+
+    # How often an open incident of a severity wants a status update (`/ops update`), e.g.
+    # {sev1: 15m, sev2: 30m}; one reminder per period without one. Severities not listed: none.
+    status_updates: dict[SeverityName, UpdateEvery] = Field(default_factory=dict)
+
+    def update_periods(self) -> dict[str, timedelta]:
+        """``status_updates`` as lengths of time."""
+        periods = {}
+        for severity, every in self.status_updates.items():
+            length = parse_length(every, shortest=MIN_UPDATE_EVERY, longest=MAX_UPDATE_EVERY)
+            assert length is not None  # checked by the field's validator
+            periods[severity] = length
+        return periods
 
     def get(self, name: str | None) -> Service | None:
         return self.services.get(name) if name else None

@@ -16,7 +16,7 @@ from typing import Protocol
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
-KINDS = ("outbox", "enrich", "jobs", "summaries", "runs")
+KINDS = ("outbox", "enrich", "jobs", "summaries", "runs", "reminders")
 
 
 def new_replica_id() -> str:

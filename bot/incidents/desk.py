@@ -1,7 +1,9 @@
 """The incident's own bookkeeping, done by people: declare one by hand, change its severity,
-name its lead. Each is one transaction: the row, its timeline event, and the root's redraw.
+name its lead, post a status update. Each is one transaction: the row, its timeline event, and
+what goes to Slack (the root's redraw, a line in the thread, the stakeholders' channel).
 
-The actions ``declare_incident``, ``set_severity`` and ``set_lead`` (``actions/incident_moves.py``)
+The actions ``declare_incident``, ``set_severity``, ``set_lead`` and ``post_status_update``
+(``actions/incident_moves.py``)
 call this through ``ActionContext.desk``, so every move is checked by policy, audited and run
 once like any action. ``wake`` tells the outbox and enrichment, wherever they run, that there is
 work (a declared incident is enriched exactly as an alert's is).
@@ -17,9 +19,14 @@ from sqlmodel import Session, select
 
 from bot.catalog.model import Catalog
 from bot.incidents import timeline
-from bot.outbox.queue import enqueue_reply, enqueue_root_post, enqueue_root_update
+from bot.outbox.queue import (
+    enqueue_notice,
+    enqueue_reply,
+    enqueue_root_post,
+    enqueue_root_update,
+)
 from bot.render.blocks import note_reply
-from bot.store.models import EnrichmentStatus, Incident, IncidentStatus, fit
+from bot.store.models import EnrichmentStatus, Incident, IncidentStatus, TimelineEvent, fit
 from bot.store.tx import run_tx
 from bot.store.types import utcnow
 from bot.text.mrkdwn import escape
@@ -182,6 +189,55 @@ class IncidentDesk:
         before = run_tx(self.engine, work)
         self._wake()
         return before
+
+    def status_update(self, key: str, incident_id: int, text: str, *, by: str) -> bool:
+        """Post a status update: in the thread, on the timeline, and to the service's
+        stakeholder channel; it resets the reminder clock. False when this update (``key``, the
+        action run's) was already posted."""
+
+        def work(session: Session) -> bool:
+            incident = _get(session, incident_id)
+            posted = session.exec(
+                select(TimelineEvent).where(
+                    TimelineEvent.incident_id == incident_id,
+                    TimelineEvent.kind == "status_update",
+                )
+            ).all()
+            if any(event.data.get("key") == key for event in posted):
+                return False
+            now = utcnow()
+            incident.last_update_at = now
+            incident.reminded_at = None
+            incident.updated_at = now
+            session.add(incident)
+            timeline.add(
+                session,
+                incident_id,
+                "status_update",
+                f"Status update by <@{by}>: {text}",
+                at=now,
+                actor=by,
+                data={"key": key},
+            )
+            said = escape(text)
+            enqueue_reply(session, incident, *note_reply(f":mega: *Status update* <@{by}>: {said}"))
+            entry = self.catalog.get(incident.service)
+            if entry is not None and entry.stakeholder_channel:
+                about = (
+                    f"#{incident_id} {escape(incident.title)} "
+                    f"({escape(incident.severity or 'no severity')}, {incident.status})"
+                )
+                enqueue_notice(
+                    session,
+                    incident,
+                    entry.stakeholder_channel,
+                    *note_reply(f":mega: *Update on {about}* from <@{by}>: {said}"),
+                )
+            return True
+
+        posted = run_tx(self.engine, work)
+        self._wake()
+        return posted
 
     def _wake(self) -> None:
         if self.wake is not None:

@@ -84,6 +84,14 @@ def enqueue_reply(
         _add(session, incident.id, incident.slack_channel, OutboxKind.REPLY, text, blocks)
 
 
+def enqueue_notice(
+    session: Session, incident: Incident, channel: str, text: str, blocks: list[dict[str, Any]]
+) -> None:
+    """A message of its own in ``channel`` about ``incident`` (the stakeholders' channel)."""
+    assert incident.id is not None
+    _add(session, incident.id, channel, OutboxKind.NOTICE, text, blocks)
+
+
 def enqueue_summary(session: Session, incident: Incident, kind: str) -> None:
     """Post (``summary_post``) or redraw (``summary_update``) the incident's summary in its
     thread; the content is drawn from its ``incident_summary`` row when sent."""

@@ -149,6 +149,8 @@ class OutboxKind:
     # row when sent, then edited in place when a better version (the LLM's) is ready.
     SUMMARY_POST = "summary_post"
     SUMMARY_UPDATE = "summary_update"
+    # A message of its own in another channel (a status update for the stakeholders' channel).
+    NOTICE = "notice"
 
 
 class Attachment(SQLModel, table=True):

@@ -13,6 +13,7 @@ from bot.clients.slack_web import SlackWebTransport, make_web_client
 from bot.config import Settings
 from bot.enrich.runner import Enricher
 from bot.enrich.worker import EnrichmentWorker
+from bot.incidents.reminders import Reminders
 from bot.intake.pressure import IntakePressure
 from bot.jobs.ledger import JobLedger
 from bot.jobs.tracker import JobTracker
@@ -106,6 +107,7 @@ def build_runtime(settings: Settings) -> Runtime:
         ops=core.ops,
         jobs=tracker,
         summaries=summaries,
+        reminders=Reminders(engine, catalog.update_periods(), wake=sender.wake),
         llm=llm,
         prom=prom,
         state=state,
@@ -137,4 +139,6 @@ def background_loops(rt: Runtime) -> dict[str, Callable[[asyncio.Event], Awaitab
         "summaries": rt.summaries.run,
         # Actions and playbook runs a dead replica (or a crash) left behind continue here.
         "runs": takeover.run,
+        # One reminder per period when an incident has had no status update.
+        "reminders": rt.reminders.run,
     }

@@ -3,6 +3,9 @@ dry run), each on the timeline and the root, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
@@ -12,6 +15,7 @@ from bot.catalog.model import Catalog
 from bot.chat.commands import CommandContext, Ops, run_command
 from bot.clients.set import Clients
 from bot.incidents.desk import IncidentDesk
+from bot.incidents.reminders import remind_due
 from bot.runner.execute import Executor
 from bot.store.models import (
     AuditEntry,
@@ -174,3 +178,61 @@ def test_a_rule_naming_the_move_decides_who_may(engine: Engine) -> None:
 @pytest.mark.parametrize("word", ["declare", "severity", "lead"])
 def test_each_move_is_in_the_help(engine: Engine, word: str) -> None:
     assert f"  {word} " in run_command(console(engine, OPEN), "help").text
+
+
+STAKEHOLDERS = parse_catalog("""
+services:
+  fraud-scorer: {namespace: ml-serving, stakeholder_channel: C0FRAUDNEWS}
+status_updates: {sev1: 15m, sev2: 1h}
+""")
+
+
+def test_a_status_update_goes_to_the_thread_the_timeline_and_the_stakeholders(
+    engine: Engine,
+) -> None:
+    ctx = console(engine, STAKEHOLDERS)
+    run_command(ctx, "declare --service fraud-scorer --severity sev1 precision dropped")
+    dry = run_command(ctx, "update #1 --dry-run rolled back, watching")
+    assert "channel C0FRAUDNEWS (stakeholders of fraud-scorer)" in json.dumps(dry.blocks)
+    done = run_command(ctx, "update #1 rolled back to 1.4.1, precision recovering")
+    assert done.ok, done.text
+    [incident] = incidents(engine)
+    assert incident.last_update_at is not None
+    [event] = [e for e in timeline(engine, 1) if e.kind == "status_update"]
+    assert event.text == "Status update by <@U0ALICE>: rolled back to 1.4.1, precision recovering"
+    with Session(engine) as session:
+        rows = session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id))).all()
+    notice = [r for r in rows if r.kind == OutboxKind.NOTICE]
+    assert [r.channel for r in notice] == ["C0FRAUDNEWS"]
+    assert "Update on #1 precision dropped (sev1, firing)" in notice[0].text
+    assert "rolled back to 1.4.1" in [r for r in rows if r.kind == OutboxKind.REPLY][-1].text
+    assert not run_command(ctx, "update #1").ok  # nothing to say
+
+
+def test_reminders_come_once_per_quiet_period_and_stop_on_resolve(engine: Engine) -> None:
+    ctx = console(engine, STAKEHOLDERS)
+    run_command(ctx, "declare --service fraud-scorer --severity sev1 precision dropped")
+    run_command(ctx, "declare --service fraud-scorer --severity sev3 minor drift")
+    run_command(ctx, "lead me #1")
+    [sev1, sev3] = incidents(engine)
+    every = STAKEHOLDERS.update_periods()
+    start = sev1.opened_at
+    assert remind_due(engine, every, start + timedelta(minutes=14)) == []
+    assert remind_due(engine, every, start + timedelta(minutes=16)) == [sev1.id]
+    # Not again within the period, whoever checks (a second replica over a hand-over).
+    assert remind_due(engine, every, start + timedelta(minutes=20)) == []
+    reminders = [e.text for e in timeline(engine, 1) if e.kind == "update_reminder"]
+    assert reminders == [
+        ":alarm_clock: <@U0ALICE>: no status update on #1 for 16 min (sev1 wants one every "
+        "15 min). Post one with `/ops update <what is happening, what is next>`."
+    ]
+    # Another quiet period: one more. An update resets the clock.
+    assert remind_due(engine, every, start + timedelta(minutes=32)) == [sev1.id]
+    run_command(ctx, "update #1 still digging")
+    later = datetime.now(UTC)
+    assert remind_due(engine, every, later + timedelta(minutes=10)) == []
+    assert remind_due(engine, every, later + timedelta(minutes=16)) == [sev1.id]
+    # sev3 wants no updates; a resolved incident gets no more.
+    run_command(ctx, "resolve #1")
+    assert remind_due(engine, every, later + timedelta(hours=5)) == []
+    assert sev3.id not in remind_due(engine, every, later + timedelta(days=1))

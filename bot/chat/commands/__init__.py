@@ -9,7 +9,7 @@ one group of commands and exports its table; this one joins the tables and runs 
 | lookups | help, incidents, incident, deploys, changes |
 | notes | note, summary |
 | incident_status | ack, resolve |
-| incident_moves | declare, severity, lead |
+| incident_moves | declare, severity, lead, update |
 | actions | rollback, scale, restart, rerun, playbooks, run, approve, reject, withdraw |
 | jobs | train, score, jobs, job, stop |
 | report | report |

@@ -1,4 +1,5 @@
-"""``/ops declare``, ``/ops severity``, ``/ops lead``: the incident's bookkeeping, by people.
+"""``/ops declare``, ``/ops severity``, ``/ops lead``, ``/ops update``: the incident's
+bookkeeping, by people.
 
 Each is an action (``actions/incident_moves.py``): policy, audit, dry run and once-only as for
 any other. In Slack, ``/ops declare`` with nothing after it opens the declare modal instead
@@ -7,6 +8,7 @@ any other. In Slack, ``/ops declare`` with nothing after it opens the declare mo
     declare [--service S] [--severity sev2] [--page] [--dry-run] <title…>
     severity <sev> [#N] [--dry-run]
     lead <@user|me> [#N] [--dry-run]
+    update [#N] <text…> [--dry-run]
 """
 
 from __future__ import annotations
@@ -150,8 +152,29 @@ def cmd_lead(ctx: CommandContext, args: list[str]) -> Reply:
     return answer(ctx, view)
 
 
+def cmd_update(ctx: CommandContext, args: list[str]) -> Reply:
+    args, dry = split_flags(args)
+    ops = ready(ctx)
+    if isinstance(ops, Reply):
+        return ops
+    incident_id, rest, why = incident_here(ctx, args)
+    if not rest:
+        return say("Usage: /ops update [#N] <what is happening, what is next>", ok=False)
+    if incident_id is None:
+        return say(why, ok=False)
+    view = ops.executor.request(
+        "post_status_update",
+        {"incident_id": incident_id, "text": " ".join(rest)},
+        actor=ctx.user,
+        incident_id=incident_id,
+        dry_run=dry,
+    )
+    return answer(ctx, view)
+
+
 MOVE_COMMANDS: dict[str, Handler] = {
     "declare": cmd_declare,
     "severity": cmd_severity,
     "lead": cmd_lead,
+    "update": cmd_update,
 }

@@ -27,6 +27,7 @@ USAGE = """Usage: /ops <command>
                                        open an incident by hand (Slack: no title opens a form)
   severity <sev1…> [#id]               change an incident's severity (PagerDuty urgency too)
   lead <@someone|me> [#id]             name the incident lead
+  update [#id] <text…>                 a status update: thread, timeline, stakeholders' channel
   train <template> [key=value…]        start a training job on Ray (gpus=1, wait=true, …)
   score <template> [key=value…]        start a batch-scoring job on Ray
   jobs / job <id> / stop <id>          Ray jobs: running and recent, one job, stop one

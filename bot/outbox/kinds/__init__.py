@@ -7,6 +7,7 @@ from __future__ import annotations
 from bot.outbox.kinds.base import MessageKind
 from bot.outbox.kinds.file import File
 from bot.outbox.kinds.job import JobDone, JobPost, JobUpdate
+from bot.outbox.kinds.notice import Notice
 from bot.outbox.kinds.reply import Reply
 from bot.outbox.kinds.root import RootPost, RootUpdate
 from bot.outbox.kinds.summary import SummaryPost, SummaryUpdate
@@ -23,5 +24,6 @@ KINDS: dict[str, MessageKind] = {
         JobDone(),
         SummaryPost(),
         SummaryUpdate(),
+        Notice(),
     )
 }
