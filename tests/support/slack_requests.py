@@ -129,3 +129,193 @@ async def post_message(slack: SlackEmulator, text: str, channel: str = CHANNEL) 
     web = AsyncWebClient(token="xoxb-test-token", base_url=slack.api_url)
     answer = await web.chat_postMessage(channel=channel, text=text)
     return str(answer["ts"])
+
+
+# -- shortcuts, selects, modals and the App Home (issue 15) ---------------------------------------
+# Interaction payloads as Slack posts them (docs.slack.dev/reference/interaction-payloads): a form
+# with one field, ``payload`` (JSON), signed like the rest (``post``, ``post_to_bot``). Each takes
+# the ``trigger_id`` Slack issues with it: ``slack.new_trigger_id(user)`` from the Slack emulator,
+# which ``views.open`` accepts once, within 3 seconds. ``app_home_opened`` is an Events API event
+# (for ``post_event`` / ``event_body``).
+
+TEAM = {"id": "T0TEST", "domain": "opsbot-test"}
+VERIFICATION_TOKEN = "legacy-verification-token-unused"
+APP_ID = "A0TEST"
+
+
+def interaction_body(payload: dict[str, Any]) -> bytes:
+    """An interaction payload as Slack posts it: ``payload=<json>``, form-encoded."""
+    return urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
+
+
+def with_trigger_id(body: bytes, trigger_id: str) -> bytes:
+    """``body`` (a ``slash_command`` or a ``click``) with ``trigger_id`` in place of their fixed
+    ``1.2.3``, which the Slack emulator never issued: for a command or a click the bot answers
+    with a modal."""
+    form = urllib.parse.parse_qs(body.decode(), keep_blank_values=True)
+    if "payload" in form:
+        payload = json.loads(form["payload"][0])
+        payload["trigger_id"] = trigger_id
+        return interaction_body(payload)
+    fields = {name: values[0] for name, values in form.items()}
+    fields["trigger_id"] = trigger_id
+    return urllib.parse.urlencode(fields).encode()
+
+
+def _action_ts() -> str:
+    return f"{time.time():.6f}"
+
+
+def _channel(channel: str) -> dict[str, str]:
+    return {"id": channel, "name": "incidents" if channel == CHANNEL else channel.lower()}
+
+
+def _user(user: str) -> dict[str, str]:
+    return {"id": user, "username": user.lower(), "name": user.lower(), "team_id": "T0TEST"}
+
+
+def message_shortcut(
+    callback_id: str,
+    user: str,
+    channel: str,
+    message_ts: str,
+    text: str,
+    trigger_id: str,
+    response_url: str,
+    *,
+    author: str | None = None,
+) -> bytes:
+    """``user`` runs the message shortcut ``callback_id`` on the message ``message_ts`` in
+    ``channel`` (``text``, written by ``author``, default ``user``): Slack's ``message_action``."""
+    payload: dict[str, Any] = {
+        "type": "message_action",
+        "token": VERIFICATION_TOKEN,
+        "action_ts": _action_ts(),
+        "team": TEAM,
+        "user": {"id": user, "name": user.lower(), "team_id": "T0TEST"},
+        "channel": _channel(channel),
+        "is_enterprise_install": False,
+        "enterprise": None,
+        "callback_id": callback_id,
+        "trigger_id": trigger_id,
+        "message_ts": message_ts,
+        "message": {
+            "type": "message",
+            "user": author or user,
+            "ts": message_ts,
+            "text": text,
+            "team": "T0TEST",
+        },
+        "response_url": response_url,
+    }
+    return interaction_body(payload)
+
+
+def global_shortcut(callback_id: str, user: str, trigger_id: str) -> bytes:
+    """``user`` runs the global shortcut ``callback_id`` (no channel, no response_url): Slack's
+    ``shortcut``."""
+    payload: dict[str, Any] = {
+        "type": "shortcut",
+        "token": VERIFICATION_TOKEN,
+        "action_ts": _action_ts(),
+        "team": TEAM,
+        "user": {"id": user, "username": user.lower(), "team_id": "T0TEST"},
+        "is_enterprise_install": False,
+        "enterprise": None,
+        "callback_id": callback_id,
+        "trigger_id": trigger_id,
+    }
+    return interaction_body(payload)
+
+
+def select_option(option: dict[str, Any] | str) -> dict[str, Any]:
+    """An option object; a bare value stands for an option whose text is that value."""
+    if isinstance(option, str):
+        return {"text": {"type": "plain_text", "text": option, "emoji": True}, "value": option}
+    return option
+
+
+def select_click(
+    action_id: str,
+    block_id: str,
+    option: dict[str, Any] | str,
+    user: str,
+    channel: str,
+    message_ts: str,
+    trigger_id: str,
+    response_url: str,
+    *,
+    message: dict[str, Any] | None = None,
+) -> bytes:
+    """``user`` picks ``option`` (an option object as the select offers it, or its value) in the
+    ``static_select`` ``action_id`` of block ``block_id`` on the bot's message ``message_ts``:
+    Slack's ``block_actions``, with the select's ``state`` and ``selected_option``. ``message``:
+    the message as Slack would include it (default: the bot's, with its ts and no blocks)."""
+    chosen = select_option(option)
+    payload: dict[str, Any] = {
+        "type": "block_actions",
+        "user": _user(user),
+        "api_app_id": APP_ID,
+        "token": VERIFICATION_TOKEN,
+        "container": {
+            "type": "message",
+            "message_ts": message_ts,
+            "channel_id": channel,
+            "is_ephemeral": False,
+        },
+        "trigger_id": trigger_id,
+        "team": TEAM,
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "channel": _channel(channel),
+        "message": message
+        or {
+            "type": "message",
+            "user": "U0BOT",
+            "bot_id": "B0BOT",
+            "app_id": APP_ID,
+            "team": "T0TEST",
+            "ts": message_ts,
+            "text": "",
+        },
+        "state": {
+            "values": {block_id: {action_id: {"type": "static_select", "selected_option": chosen}}}
+        },
+        "response_url": response_url,
+        "actions": [
+            {
+                "type": "static_select",
+                "action_id": action_id,
+                "block_id": block_id,
+                "selected_option": chosen,
+                "action_ts": _action_ts(),
+            }
+        ],
+    }
+    return interaction_body(payload)
+
+
+def view_submission(
+    slack: SlackEmulator, view_id: str, user: str, values: dict[str, Any] | None = None
+) -> bytes:
+    """``user`` submits the modal ``view_id`` the bot opened in the Slack emulator, with
+    ``values`` (``{block_id: value}``; see ``SlackEmulator.submission_payload``, which refuses a
+    submission Slack would never send): Slack's ``view_submission``, with a fresh trigger id."""
+    return interaction_body(slack.submission_payload(view_id, user, values))
+
+
+def app_home_opened(
+    user: str, view: dict[str, Any] | None = None, *, tab: str = "home", channel: str = "D0OPSBOT"
+) -> dict[str, Any]:
+    """The ``app_home_opened`` event (for ``post_event``): ``user`` opened the bot's App Home.
+    Slack includes ``view`` (the Home tab as last published: ``slack.home(user)``) once one was."""
+    event: dict[str, Any] = {
+        "type": "app_home_opened",
+        "user": user,
+        "channel": channel,
+        "tab": tab,
+        "event_ts": _action_ts(),
+    }
+    if view is not None:
+        event["view"] = view
+    return event
