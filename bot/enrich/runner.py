@@ -46,6 +46,7 @@ from bot.enrich.outcome import Outcome
 from bot.enrich.suspects import rank
 from bot.enrich.types import ChangeEvent, SignalSeries, SourceResult
 from bot.errors import ExternalServiceError
+from bot.incidents.oncall import NotPaged, on_call
 
 log = logging.getLogger(__name__)
 
@@ -91,13 +92,14 @@ class Enricher:
         since = ctx.alert_start - self.lookback
         until = max(now, ctx.alert_start)
 
-        deploys, rollouts, data, metrics = await asyncio.gather(
+        deploys, rollouts, data, metrics, oncall = await asyncio.gather(
             self._source("deploys", lambda: self._deploys(ctx.service, since, until)),
             self._source("rollouts", lambda: self._rollouts(ctx.service, since)),
             self._source("data", lambda: self._data(ctx.service, since, until)),
             self._source("metrics", lambda: self._metrics(ctx.service, ctx.alert_start, until)),
+            self._source("oncall", lambda: self._oncall(ctx.service, now)),
         )
-        for result in (deploys, rollouts, data, metrics):
+        for result in (deploys, rollouts, data, metrics, oncall):
             outcome.results[result.source] = result
 
         events = [c for r in (deploys, rollouts, data) for c in r.changes]
@@ -237,6 +239,31 @@ class Enricher:
             "window": {"start": start.isoformat(), "end": until.isoformat(), "step_s": step},
         }
         return SourceResult("metrics", "ok", data=data, series=series)
+
+    def _oncall(self, service: str | None, now: datetime) -> SourceResult:
+        """Who PagerDuty says is on call for the service now (the root names them)."""
+        entry = self.catalog.get(service)
+        if self.clients.pagerduty is None:
+            return SourceResult("oncall", "not_configured", "PagerDuty is not configured")
+        if entry is None:
+            return SourceResult("oncall", "not_configured", f"{service} is not in the catalog")
+        try:
+            found = on_call(self.clients.pagerduty, entry, now)
+        except NotPaged as exc:
+            return SourceResult("oncall", "not_configured", str(exc))
+        primary = found.primary
+        return SourceResult(
+            "oncall",
+            "ok",
+            data={
+                "name": primary.name if primary else None,
+                "email": primary.email if primary else None,
+                "until": _iso(found.handover),
+                "next": found.next.name if found.next else None,
+                "escalation_policy": found.escalation_policy_id,
+                "levels": [{"level": o.level, "name": o.name} for o in found.levels],
+            },
+        )
 
     async def _chart(self, outcome: Outcome, title: str, alert_start: datetime) -> SourceResult:
         if not outcome.series:

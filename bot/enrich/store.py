@@ -13,7 +13,7 @@ from bot.enrich.suspects import likely_cause
 from bot.incidents import timeline
 from bot.outbox.queue import enqueue_file, enqueue_reply, enqueue_root_update
 from bot.render.enrichment import enrichment_reply
-from bot.store.models import Enrichment, EnrichmentStatus, Incident, table
+from bot.store.models import Enrichment, EnrichmentStatus, Incident, fit, table
 from bot.store.tx import lock_for, run_tx
 from bot.store.types import utcnow
 
@@ -85,6 +85,10 @@ def save(engine: Engine, ctx: Context, outcome: Outcome) -> bool:
         cause = likely_cause(outcome.suspects)
         incident.likely_cause = cause
         incident.playbooks = list(outcome.playbooks)
+        oncall = outcome.results.get("oncall")
+        named = oncall.data.get("name") if oncall is not None and oncall.status == "ok" else None
+        if named:
+            incident.oncall = fit(Incident, "oncall", str(named))
         incident.enrichment_state = EnrichmentStatus.DONE
         incident.updated_at = now
         session.add(incident)
@@ -115,7 +119,7 @@ def save(engine: Engine, ctx: Context, outcome: Outcome) -> bool:
                 title=f"#{ctx.incident_id} {ctx.title} — metrics and changes"[:250],
                 alt_text=str(chart.data["alt_text"]),
             )
-        if cause or outcome.playbooks:
+        if cause or outcome.playbooks or named:
             enqueue_root_update(session, incident)
         return True
 

@@ -31,6 +31,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.blocks import Block as SlackBlock
 
 from bot.render.incident_controls import root_controls
+from bot.render.paging import oncall_field
 from bot.store.models import Incident, IncidentStatus
 from bot.text.mrkdwn import escape
 
@@ -119,6 +120,8 @@ def root_message(
         fields.append(f"*Acknowledged*\n{slack_time(incident.acknowledged_at)}")
     if incident.resolved_at:
         fields.append(f"*Resolved*\n{slack_time(incident.resolved_at)}")
+    if oncall := oncall_field(incident):
+        fields.append(oncall)
     if incident.lead:
         fields.append(f"*Lead*\n<@{incident.lead}>")
     blocks: list[SlackBlock] = [

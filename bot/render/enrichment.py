@@ -28,6 +28,7 @@ SOURCE_LABEL = {
     "data": "Data lineage",
     "metrics": "Metrics",
     "chart": "Chart",
+    "oncall": "PagerDuty on-call",
 }
 KIND_ICON = {"code": ":package:", "model": ":brain:", "data": ":card_file_box:"}
 

@@ -9,6 +9,7 @@ one group of commands and exports its table; this one joins the tables and runs 
 | lookups | help, incidents, incident, deploys, changes |
 | notes | note, summary |
 | incident_status | ack, resolve |
+| paging | oncall, page |
 | incident_moves | declare, severity, lead, update |
 | actions | rollback, scale, restart, rerun, playbooks, run, approve, reject, withdraw |
 | jobs | train, score, jobs, job, stop |
@@ -29,6 +30,7 @@ from bot.chat.commands.incident_status import STATUS_COMMANDS
 from bot.chat.commands.jobs import JOB_COMMANDS
 from bot.chat.commands.lookups import LOOKUP_COMMANDS, cmd_help
 from bot.chat.commands.notes import NOTE_COMMANDS
+from bot.chat.commands.paging import PAGING_COMMANDS
 from bot.chat.commands.report import REPORT_COMMANDS
 from bot.chat.commands.usage import USAGE
 from bot.runner.ops import Ops
@@ -40,6 +42,7 @@ COMMANDS: dict[str, Handler] = {
     **NOTE_COMMANDS,
     **ACTION_COMMANDS,
     **STATUS_COMMANDS,
+    **PAGING_COMMANDS,
     **MOVE_COMMANDS,
     **JOB_COMMANDS,
     **REPORT_COMMANDS,

@@ -23,6 +23,14 @@ USAGE = """Usage: /ops <command>
                                        for approvers, or the requester (it withdraws it)
   withdraw <token>                     withdraw your own request before it is decided
   ack <incident> / resolve <incident>  here and on its PagerDuty incident
+  oncall [service]                     who is on call (PagerDuty), level by level, and the next
+                                       hand-over (no service: the incident's, else all paged)
+  page [#id] [service] [--urgency low] [message…]
+                                       page the service's on-call: open a PagerDuty incident
+                                       for the incident (its service by default) and link it
+  page [#id] @name|email|service|<policy id>… [message…]
+                                       on an incident already on PagerDuty: ask more
+                                       responders (no one named: its service's policy)
   declare [--service S] [--severity sev2] [--page] <title…>
                                        open an incident by hand (Slack: no title opens a form)
   severity <sev1…> [#id]               change an incident's severity (PagerDuty urgency too)
