@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from bot.clients.airflow import AirflowClient
+    from bot.clients.alertmanager import AlertmanagerClient
     from bot.clients.kubernetes import KubeClient
     from bot.clients.pagerduty import PagerDutyClient
     from bot.clients.prometheus import PromClient
@@ -25,6 +26,7 @@ class Clients:
     pagerduty: PagerDutyClient | None = None
     airflow: AirflowClient | None = None
     ray: RayJobsClient | None = None
+    alertmanager: AlertmanagerClient | None = None  # its API v2: silences
 
     def reads(self, timeout_s: float) -> Clients:
         """The Kubernetes and Prometheus clients with ``timeout_s`` per call (shared pools)."""

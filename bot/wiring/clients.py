@@ -11,6 +11,7 @@ from bot.config import Settings
 
 if TYPE_CHECKING:
     from bot.clients.airflow import AirflowClient
+    from bot.clients.alertmanager import AlertmanagerClient
     from bot.clients.kubernetes import KubeClient
     from bot.clients.llm import LLMClient
     from bot.clients.pagerduty import PagerDutyClient
@@ -24,14 +25,16 @@ READER_MIN_TIMEOUT_S = 5.0  # summaries and triage read off the alert's hot path
 
 
 def build_clients(settings: Settings, ray: RayJobsClient | None = None) -> Clients:
-    """Kubernetes, Prometheus, PagerDuty, Airflow and Ray (``ray``, or one from settings), with
-    the timeout of a write. ``Clients.reads(timeout)`` gives the same clients for reads."""
+    """Kubernetes, Prometheus, PagerDuty, Airflow, Alertmanager and Ray (``ray``, or one from
+    settings), with the timeout of a write. ``Clients.reads(timeout)`` gives the same clients
+    for reads."""
     return Clients(
         kube=_kube(settings),
         prom=_prom(settings),
         pagerduty=_pagerduty(settings),
         airflow=_airflow(settings),
         ray=ray or ray_client(settings),
+        alertmanager=_alertmanager(settings),
     )
 
 
@@ -107,6 +110,14 @@ def _pagerduty(settings: Settings) -> PagerDutyClient | None:
         base_url=settings.pagerduty_api_url or "https://api.pagerduty.com",
         from_email=settings.pagerduty_from,
     )
+
+
+def _alertmanager(settings: Settings) -> AlertmanagerClient | None:
+    if not settings.alertmanager_url:
+        return None
+    from bot.clients.alertmanager import AlertmanagerClient
+
+    return AlertmanagerClient(settings.alertmanager_url, timeout_s=ACTION_TIMEOUT_S)
 
 
 def _airflow(settings: Settings) -> AirflowClient | None:
