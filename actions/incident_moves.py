@@ -22,11 +22,13 @@ from typing import TYPE_CHECKING
 from pydantic import Field, field_validator
 
 from actions.base import Action, ActionContext, ActionRefused, Params, Plan, Result, Target
+from bot.incidents.desk import Quoted
 
 if TYPE_CHECKING:
     from bot.incidents.desk import IncidentDesk, IncidentFacts
 
 USER_ID = r"^[UW][A-Z0-9]{2,20}$"
+SLACK_PERMALINK = r"^https://[a-z0-9-]{1,64}\.slack\.com/archives/[CDG][A-Z0-9]{2,20}/p[0-9]{6,20}$"
 HIGH_URGENCY_LEVELS = 2  # sev1 and sev2 page with high urgency in PagerDuty
 
 
@@ -56,7 +58,10 @@ class DeclareParams(Params):
     service: str | None = Field(None, max_length=128)
     severity: str = Field(min_length=1, max_length=32)
     description: str = Field("", max_length=3000)
-    quote: str | None = Field(None, max_length=3000)  # a message it was declared from
+    # The message it was declared from: its text (shown escaped), author and permalink.
+    quote: str | None = Field(None, max_length=3000)
+    quote_author: str | None = Field(None, pattern=USER_ID)
+    quote_link: str | None = Field(None, pattern=SLACK_PERMALINK)
 
     @field_validator("title")
     @classmethod
@@ -96,7 +101,9 @@ class DeclareIncident(Action[DeclareParams]):
             severity=params.severity,
             description=params.description,
             by=ctx.actor,
-            quote=params.quote,
+            quote=Quoted(params.quote, params.quote_author, params.quote_link)
+            if params.quote
+            else None,
         )
         verb = "Declared" if declared.created else "Already declared"
         return Result(

@@ -48,6 +48,22 @@ class IncidentFacts:
 
 
 @dataclass(frozen=True)
+class Quoted:
+    """The message an incident was declared from: its text (untrusted: shown escaped), and its
+    author and permalink (checked to be a Slack user ID and a Slack permalink)."""
+
+    text: str
+    author: str | None = None
+    link: str | None = None
+
+    def as_mrkdwn(self) -> str:
+        lines = "> " + escape(self.text).replace("\n", "\n> ")
+        by = f" <@{self.author}>" if self.author else ""
+        link = f" (<{self.link}|the message>)" if self.link else ""
+        return f"{lines}\n— quoted from{by}{link}" if by or link else lines
+
+
+@dataclass(frozen=True)
 class Declared:
     incident_id: int
     created: bool  # False: this declaration (its key) had already opened it
@@ -83,7 +99,7 @@ class IncidentDesk:
         severity: str | None,
         description: str,
         by: str,
-        quote: str | None = None,
+        quote: Quoted | None = None,
     ) -> Declared:
         """Open an incident as an alert would (root, timeline, enrichment). ``key`` (the
         action run's) makes a retry find the incident it opened instead of opening another."""
@@ -122,8 +138,8 @@ class IncidentDesk:
             )
             enqueue_root_post(session, incident, (entry.channel if entry else None) or self.channel)
             lines = [escape(description)] if description.strip() else []
-            if quote:
-                lines.append("> " + escape(quote).replace("\n", "\n> "))
+            if quote is not None:
+                lines.append(quote.as_mrkdwn())
             if lines:
                 enqueue_reply(session, incident, *note_reply("\n".join(lines)))
             return Declared(incident.id, created=True)

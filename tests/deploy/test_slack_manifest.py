@@ -85,6 +85,16 @@ def test_ops_slash_command(manifest: dict[str, Any]) -> None:
     assert offered <= set(COMMANDS), offered - set(COMMANDS)
 
 
+def test_the_declare_shortcut_is_the_one_the_bot_listens_to(manifest: dict[str, Any]) -> None:
+    from bot.chat.slack.declare import SHORTCUT
+
+    [shortcut] = manifest["features"]["shortcuts"]
+    assert (shortcut["type"], shortcut["callback_id"]) == ("message", SHORTCUT)
+    # Slack's limits: name up to 24 characters, description up to 150.
+    assert 0 < len(shortcut["name"]) <= 24
+    assert 0 < len(shortcut["description"]) <= 150
+
+
 def test_events_and_interactivity_go_to_the_same_endpoint(manifest: dict[str, Any]) -> None:
     settings = manifest["settings"]
     events = settings["event_subscriptions"]

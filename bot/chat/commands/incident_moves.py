@@ -18,7 +18,8 @@ import re
 from bot.chat.commands.base import CommandContext, Handler, Reply, answer, ready, say, split_flags
 from bot.chat.commands.incident_ref import leading_or_here as incident_here
 from bot.chat.commands.incident_ref import number
-from bot.store.run_models import RunStatus
+from bot.runner.ops import Ops
+from bot.store.run_models import RunStatus, RunView
 
 MENTION = re.compile(r"^<@([UW][A-Z0-9]{2,20})(?:\|[^>]*)?>$")
 DECLARE_USAGE = "Usage: /ops declare [--service S] [--severity sev2] [--page] [--dry-run] <title…>"
@@ -31,38 +32,41 @@ def declare_params(
     service: str | None,
     severity: str | None,
     description: str = "",
-    quote: str | None = None,
+    quote: tuple[str, str | None, str | None] | None = None,
 ) -> dict[str, object]:
-    """The ``declare_incident`` params; severity defaults to the catalog's lowest."""
+    """The ``declare_incident`` params; severity defaults to the catalog's lowest. ``quote``:
+    the text, author and permalink of the message it is declared from."""
+    text, author, link = quote if quote is not None else (None, None, None)
     return {
         "title": title,
         "service": service or None,
         "severity": severity or ctx.catalog.severities[-1],
         "description": description,
-        "quote": quote,
+        "quote": text,
+        "quote_author": author,
+        "quote_link": link,
     }
 
 
-def declare(ctx: CommandContext, params: dict[str, object], *, page: bool, dry: bool) -> Reply:
-    """Declare through the action path; with ``page``, then page the service's on-call."""
-    ops = ready(ctx)
-    if isinstance(ops, Reply):
-        return ops
-    view = ops.executor.request("declare_incident", params, actor=ctx.user, dry_run=dry)
-    reply = answer(ctx, view)
-    if view.status != RunStatus.SUCCEEDED or not page:
-        return reply
-    incident_id = (view.result.get("data") or {}).get("incident_id")
+def declare(ops: Ops, user: str, params: dict[str, object], *, dry: bool = False) -> RunView:
+    """Declare through the action path."""
+    return ops.executor.request("declare_incident", params, actor=user, dry_run=dry)
+
+
+def page_declared(
+    ops: Ops, user: str, params: dict[str, object], declared: RunView
+) -> RunView | None:
+    """Page the on-call of the service a declared incident names (None: it names none)."""
+    incident_id = (declared.result.get("data") or {}).get("incident_id")
     service = params.get("service")
     if not isinstance(incident_id, int) or not service:
-        return say(reply.text + "\nNot paged: the incident names no service.", public=True)
-    paged = ops.executor.request(
+        return None
+    return ops.executor.request(
         "page_service",
         {"service": service, "title": str(params["title"]), "incident_id": incident_id},
-        actor=ctx.user,
+        actor=user,
         incident_id=incident_id,
     )
-    return say(f"{reply.text}\nPage: {paged.message}", public=True)
 
 
 def cmd_declare(ctx: CommandContext, args: list[str]) -> Reply:
@@ -83,13 +87,23 @@ def cmd_declare(ctx: CommandContext, args: list[str]) -> Reply:
         i += 1
     if not words:
         return say(DECLARE_USAGE, ok=False)
+    ops = ready(ctx)
+    if isinstance(ops, Reply):
+        return ops
     params = declare_params(
         ctx,
         title=" ".join(words),
         service=options.get("service"),
         severity=options.get("severity"),
     )
-    return declare(ctx, params, page=page, dry=dry)
+    view = declare(ops, ctx.user, params, dry=dry)
+    reply = answer(ctx, view)
+    if view.status != RunStatus.SUCCEEDED or not page:
+        return reply
+    paged = page_declared(ops, ctx.user, params, view)
+    if paged is None:
+        return say(reply.text + "\nNot paged: the incident names no service.", public=True)
+    return say(f"{reply.text}\nPage: {paged.message}", public=True)
 
 
 def _incident(ctx: CommandContext, args: list[str]) -> tuple[int | None, list[str], str]:

@@ -3,6 +3,7 @@
     app.py          builds the Bolt app: event dedupe, each module's listeners, the error reply
     commands.py     ``/ops …``
     buttons.py      Approve / Reject, Stop, Run <playbook>
+    declare.py      the declare form: /ops declare alone, the message shortcut, the submission
     events.py       reactions (timeline pins) and @mentions (triage)
     events_once.py  a Slack retry of an event is handled once, on any replica
     incident_controls.py  the root's Acknowledge, Resolve, I'll lead and severity select

@@ -12,13 +12,13 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.chat.slack import buttons, commands, events, incident_controls
+from bot.chat.slack import buttons, commands, declare, events, incident_controls
 from bot.chat.slack.events_once import events_once
 from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-LISTENERS = (commands, buttons, events, incident_controls)  # each module registers its own
+LISTENERS = (commands, buttons, events, incident_controls, declare)  # each registers its own
 
 
 def build_bolt_app(rt: Runtime, client: AsyncWebClient) -> AsyncApp:

@@ -1,4 +1,5 @@
-"""``/ops …`` from Slack: the same commands as the console (``bot.chat.commands``)."""
+"""``/ops …`` from Slack: the same commands as the console (``bot.chat.commands``); ``/ops
+declare`` alone opens the declare form (``declare.py``)."""
 
 from __future__ import annotations
 
@@ -6,18 +7,26 @@ from typing import Any
 
 import anyio
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.chat.commands import run_command
+from bot.chat.slack.declare import is_bare_declare, open_form
 from bot.chat.slack.interaction import context_for
 from bot.runtime import Runtime
 
 
 def register(app: AsyncApp, rt: Runtime) -> None:
     @app.command("/ops")
-    async def ops_command(ack: Any, command: dict[str, Any], respond: Any) -> None:
+    async def ops_command(
+        ack: Any, command: dict[str, Any], respond: Any, client: AsyncWebClient
+    ) -> None:
         await ack()
+        text = command.get("text", "")
+        if is_bare_declare(text):  # the form, not the command line
+            await open_form(rt, client, str(command.get("trigger_id") or ""), None)
+            return
         ctx = context_for(rt, command.get("user_id", "?"), command.get("channel_id"))
-        reply = await anyio.to_thread.run_sync(run_command, ctx, command.get("text", ""))
+        reply = await anyio.to_thread.run_sync(run_command, ctx, text)
         await respond(
             text=reply.text,
             blocks=reply.blocks,
