@@ -1,3 +1,4 @@
 """Block Kit for opsbot's messages: the incident root and replies (``blocks``), the enrichment
-reply (``enrichment``), approval requests and outcomes (``approvals``) and Ray job messages
-(``jobs``). Pure functions of their inputs: no I/O."""
+reply (``enrichment``), approval requests and outcomes (``approvals``), Ray job messages
+(``jobs``) and silences (``silences``: the select, the root's line, the thread's replies).
+Pure functions of their inputs: no I/O."""

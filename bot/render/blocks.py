@@ -96,10 +96,12 @@ def root_message(
     remediation: str | None = None,
     *,
     severities: Sequence[str] = (),
+    silence: str | None = None,
 ) -> tuple[str, list[Block]]:
     """The root: status, facts, the likely cause, the running playbook (``remediation``, e.g.
-    "rollback-model-deploy: waiting for approval (rollback)"), links, playbook buttons, and
-    the controls that still apply (``incident_controls``; ``severities``: the select's choices)."""
+    "rollback-model-deploy: waiting for approval (rollback)"), the active silence (``silence``:
+    ``bot.render.silences.silence_line``), links, playbook buttons, and the controls that still
+    apply (``incident_controls``; ``severities``: the select's choices)."""
     status = incident.status
     icon = STATUS_ICON.get(status, ":grey_question:")
     title = clip(incident.title, HEADER_LIMIT - 20)
@@ -137,6 +139,9 @@ def root_message(
     if remediation:
         # From validated names and Slack user IDs only: a mention must stay one.
         blocks.append(mrkdwn_section(f":gear: *Playbook* {remediation}"))
+    if silence:
+        # From validated label text and Slack user IDs only, like the playbook line.
+        blocks.append(mrkdwn_section(silence))
     if links := _links(incident):
         blocks.append(mrkdwn_context(links))
     if status != IncidentStatus.RESOLVED and (

@@ -7,11 +7,14 @@ from __future__ import annotations
 from sqlmodel import Session, col, select
 
 from bot.incidents.queries import alert_counts
+from bot.incidents.silences import active_silence
 from bot.outbox.kinds.base import Call, Look, MessageKind, Posted, incident_of
 from bot.outbox.rows import Prepared, merge_waiting, take
 from bot.render.blocks import root_message
+from bot.render.silences import silence_line
 from bot.store.models import Incident, OutboxKind, OutboxMessage, OutboxStatus
 from bot.store.run_models import PlaybookRun
+from bot.store.types import utcnow
 
 RUN_WORDS = {"waiting": "waiting for approval", "running": "running"}
 
@@ -78,6 +81,7 @@ def _prepare_root(session: Session, row: OutboxMessage, incident: Incident, look
         total,
         remediation_line(session, incident.id),
         severities=look.severities,
+        silence=_silence_line(session, incident.id),
     )
     return Prepared(
         kind=row.kind,
@@ -88,6 +92,13 @@ def _prepare_root(session: Session, row: OutboxMessage, incident: Incident, look
         blocks=blocks,
         root_ts=incident.slack_ts,
     )
+
+
+def _silence_line(session: Session, incident_id: int) -> str | None:
+    """The incident's active silence, in words for the root (as of this render)."""
+    now = utcnow()
+    silence = active_silence(session, incident_id, now)
+    return silence_line(silence, now) if silence is not None else None
 
 
 def remediation_line(session: Session, incident_id: int) -> str | None:
