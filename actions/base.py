@@ -28,12 +28,14 @@ from pydantic import BaseModel, ConfigDict
 if TYPE_CHECKING:
     from bot.catalog.model import Catalog, Pipeline
     from bot.clients.airflow import AirflowClient
+    from bot.clients.alertmanager import AlertmanagerClient
     from bot.clients.kubernetes import KubeClient
     from bot.clients.pagerduty import PagerDutyClient
     from bot.clients.prometheus import PromClient
     from bot.clients.ray import RayJobsClient
     from bot.incidents.desk import IncidentDesk
     from bot.incidents.paging import PagingBook
+    from bot.incidents.silences import SilenceBook
     from bot.jobs.ledger import JobLedger
 
 
@@ -108,6 +110,8 @@ class ActionContext:
     catalog: Catalog | None = None
     ray: RayJobsClient | None = None
     jobs: JobLedger | None = None  # opsbot's record of the Ray jobs it launched
+    alertmanager: AlertmanagerClient | None = None
+    silences: SilenceBook | None = None  # opsbot's record of the silences it made
     desk: IncidentDesk | None = None  # opsbot's record of incidents: declare, severity, lead
     paging: PagingBook | None = None  # links a PagerDuty incident, says paging in the thread
     pipelines: Mapping[str, Pipeline] = field(default_factory=dict)

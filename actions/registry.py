@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from actions.alertmanager_silence import ExpireSilence, SilenceAlerts
 from actions.base import Action
 from actions.check_metric import CheckMetric
 from actions.incident_moves import DeclareIncident, PostStatusUpdate, SetLead, SetSeverity
@@ -42,6 +43,8 @@ BUILT_IN: tuple[type[Action[Any]], ...] = (
     PostMessage,
     SubmitRayJob,
     StopRayJob,
+    SilenceAlerts,
+    ExpireSilence,
     DeclareIncident,
     SetSeverity,
     SetLead,

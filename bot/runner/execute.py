@@ -41,6 +41,7 @@ from bot.errors import ExternalServiceError
 from bot.incidents import timeline
 from bot.incidents.desk import IncidentDesk
 from bot.incidents.paging import PagingBook
+from bot.incidents.silences import SilenceBook
 from bot.jobs.ledger import JobLedger
 from bot.logs import about
 from bot.policy.check import Decision, GroupResolver, approval_expiry, may_approve, may_run
@@ -103,6 +104,8 @@ class Executor:
             airflow=self.clients.airflow,
             ray=self.clients.ray,
             jobs=JobLedger(self.engine),
+            alertmanager=self.clients.alertmanager,
+            silences=SilenceBook(self.engine, self.clock),
             desk=self.desk,
             paging=PagingBook(self.engine, self.clock),
             catalog=self.catalog,
