@@ -14,6 +14,7 @@ one group of commands and exports its table; this one joins the tables and runs 
 | actions | rollback, scale, restart, rerun, playbooks, run, approve, reject, withdraw |
 | jobs | train, score, jobs, job, stop |
 | report | report |
+| silences | silence, silences, unsilence |
 
 ``base`` holds the context, the reply and the argument helpers; ``incident_ref`` every way a
 command finds its incident.
@@ -32,6 +33,7 @@ from bot.chat.commands.lookups import LOOKUP_COMMANDS, cmd_help
 from bot.chat.commands.notes import NOTE_COMMANDS
 from bot.chat.commands.paging import PAGING_COMMANDS
 from bot.chat.commands.report import REPORT_COMMANDS
+from bot.chat.commands.silences import SILENCE_COMMANDS
 from bot.chat.commands.usage import USAGE
 from bot.runner.ops import Ops
 
@@ -44,6 +46,7 @@ COMMANDS: dict[str, Handler] = {
     **STATUS_COMMANDS,
     **PAGING_COMMANDS,
     **MOVE_COMMANDS,
+    **SILENCE_COMMANDS,
     **JOB_COMMANDS,
     **REPORT_COMMANDS,
 }

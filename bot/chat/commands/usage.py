@@ -35,6 +35,12 @@ USAGE = """Usage: /ops <command>
                                        open an incident by hand (Slack: no title opens a form)
   severity <sev1…> [#id]               change an incident's severity (PagerDuty urgency too)
   lead <@someone|me> [#id]             name the incident lead
+  silence <1h|4h|monday|until <time>> [#id]
+                                       silence the incident's alerts in Alertmanager
+                                       (its group labels; any length 5m to 7d; monday: next
+                                       Monday 09:00 UTC; until 2026-12-08T14:00Z)
+  silences [#id]                       active silences opsbot made, with their numbers
+  unsilence [<number>|<silence id>|#id]  expire one, or the incident's active ones
   update [#id] <text…>                 a status update: thread, timeline, stakeholders' channel
   train <template> [key=value…]        start a training job on Ray (gpus=1, wait=true, …)
   score <template> [key=value…]        start a batch-scoring job on Ray

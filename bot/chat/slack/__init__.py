@@ -6,6 +6,7 @@
     declare.py      the declare form: /ops declare alone, the message shortcut, the submission
     events.py       reactions (timeline pins) and @mentions (triage)
     events_once.py  a Slack retry of an event is handled once, on any replica
+    silences.py     the root's "Silence alerts…" select
     incident_controls.py  the root's Acknowledge, Resolve, I'll lead and severity select
     interaction.py  what a listener reads from Slack's signed body (who clicked, which value)
 
