@@ -8,6 +8,7 @@
     events_once.py  a Slack retry of an event is handled once, on any replica
     silences.py     the root's "Silence alerts…" select
     incident_controls.py  the root's Acknowledge, Resolve, I'll lead and severity select
+    paging.py       the root's "Page" button
     interaction.py  what a listener reads from Slack's signed body (who clicked, which value)
 
 Listeners ``ack()`` first (Slack wants it within 3 s), then call the domain in a worker thread,
