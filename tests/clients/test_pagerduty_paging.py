@@ -223,6 +223,14 @@ def test_a_429_on_create_waits_as_retry_after_says_and_opens_one_incident(
     assert len(pd.incidents()) == 1
 
 
+def test_set_urgency_puts_it_as_the_from_user(client: PagerDutyClient, pd: PagerDutyFake) -> None:
+    incident = pd.add_incident("PABC123", "Fraud scorer errors", number=123)
+    assert client.set_urgency(incident["id"], "low")["urgency"] == "low"
+    [put] = pd.requests(method="PUT")
+    assert put["from"] == pd.from_email
+    assert put["body"] == {"incident": {"type": "incident_reference", "urgency": "low"}}
+
+
 # -- responders -----------------------------------------------------------------------------------
 
 

@@ -420,12 +420,16 @@ class PagerDutyFake(ThreadedServer):
             raise invalid("Incident must be an object.")
         if fields.get("type") not in ("incident", "incident_reference"):
             raise invalid("Incident type must be incident or incident_reference.")
-        unsupported = sorted(set(fields) - {"id", "type", "status"})
+        unsupported = sorted(set(fields) - {"id", "type", "status", "urgency"})
         if unsupported:
             self._bugs.append(f"PUT /incidents/{incident_id}: the fake cannot change {unsupported}")
             raise invalid(f"opsbot's PagerDuty fake does not model {', '.join(unsupported)}.")
+        if "status" not in fields and "urgency" not in fields:
+            raise invalid("Nothing to change: give a status or an urgency.")
+        if "urgency" in fields:
+            self.account.set_urgency(incident_id, fields["urgency"], self.clock())
         if "status" not in fields:
-            raise invalid("Nothing to change: give a status.")
+            return self._incident_json(self.account.get(incident_id))
         incident, changed = self.account.set_status(
             incident_id, fields["status"], user, self.clock()
         )

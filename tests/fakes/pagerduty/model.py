@@ -4,11 +4,12 @@ shapes, on the directory of users, services and escalation policies (``directory
 Errors: ``errors.py``.
 
 Status changes follow the REST API: ``PUT /incidents/{id}`` may set ``acknowledged`` or
-``resolved``. Acknowledging an acknowledged incident succeeds again (a re-acknowledgement: the
-acknowledger's entry is refreshed). Nothing can change a resolved incident: acknowledging or
-resolving it again is a 400 "Incident Already Resolved" (as the real API is known to answer; not
-re-verified against it here). Resolving clears the assignments and acknowledgements, as
-PagerDuty does. Notes can be added to an incident in any status.
+``resolved``, and the ``urgency`` (high or low). Acknowledging an acknowledged incident succeeds
+again (a re-acknowledgement: the acknowledger's entry is refreshed). Nothing can change a
+resolved incident: acknowledging, resolving or changing its urgency is a 400 "Incident Already
+Resolved" (as the real API is known to answer for a status; not re-verified against it here).
+Resolving clears the assignments and acknowledgements, as PagerDuty does. Notes can be added to
+an incident in any status.
 
 Creating an incident (``POST /incidents``) assigns it to whoever is on call on level 1 of its
 escalation policy (the service's, or the one given). ``incident_key`` deduplicates: a second
@@ -461,6 +462,17 @@ class Account:
             incident.last_status_change_at = now
             incident.last_status_change_by = user
         return incident, changed
+
+    def set_urgency(self, incident_id: str, urgency: Any, now: datetime) -> Incident:
+        """``PUT /incidents/{id}`` with an ``urgency``: high or low, while not resolved."""
+        incident = self.get(incident_id)
+        if urgency not in URGENCIES:
+            raise invalid("Urgency must be high or low.")
+        if incident.status == "resolved":
+            raise invalid("Incident Already Resolved")
+        incident.urgency = urgency
+        incident.updated_at = now
+        return incident
 
     def add_note(self, incident_id: str, content: Any, user: User, now: datetime) -> Note:
         incident = self.get(incident_id)

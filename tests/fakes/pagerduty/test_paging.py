@@ -321,6 +321,23 @@ def test_post_incidents_needs_from_and_a_writing_key(pd: PagerDutyFake, http: ht
     assert len(pd.incidents()) == 1
 
 
+def test_put_changes_the_urgency_of_an_open_incident_only(
+    pd: PagerDutyFake, http: httpx.Client
+) -> None:
+    headers = {"From": pd.from_email}
+    body = {"incident": {"type": "incident_reference", "urgency": "low"}}
+    changed = http.put(f"/incidents/{INCIDENT}", json=body, headers=headers)
+    assert changed.status_code == 200
+    assert changed.json()["incident"]["urgency"] == "low"
+    assert changed.json()["incident"]["status"] == "triggered"
+    wrong = {"incident": {"type": "incident_reference", "urgency": "urgent"}}
+    assert http.put(f"/incidents/{INCIDENT}", json=wrong, headers=headers).status_code == 400
+    pd.change_status(INCIDENT, "resolved")
+    late = http.put(f"/incidents/{INCIDENT}", json=body, headers=headers)
+    assert late.status_code == 400
+    assert error(late)["errors"] == ["Incident Already Resolved"]
+
+
 # -- responder requests ---------------------------------------------------------------------------
 
 
