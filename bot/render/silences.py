@@ -2,10 +2,12 @@
 
     silence_element(incident)         the "Silence alerts…" select for the root: 1 h, 4 h, until
                                       Monday 09:00, Custom… (each value is ``<incident>:<choice>``);
-                                      ``silence_select``: the same as a dict
+                                      ``silence_select``: the same as a dict;
+                                      ``silence_control``: it, where a silence can be made
     silence_line(silence, now)        the root's line while a silence is active
     silenced_reply / expired_reply    what the thread says when one is made / expired
 
+Nothing here imports ``bot.render.blocks``, so the root's builder may import this module.
 Texts are built from validated parts only: label names and values are escaped, a person is a
 mention only when the actor is a Slack user ID (the console's actor is plain text).
 """
@@ -16,15 +18,22 @@ import re
 from datetime import datetime
 from typing import Any
 
-from slack_sdk.models.blocks import Option, PlainTextObject, StaticSelectElement
+from slack_sdk.models.blocks import (
+    MarkdownTextObject,
+    Option,
+    PlainTextObject,
+    SectionBlock,
+    StaticSelectElement,
+)
 
+from bot.incidents.group_labels import ALERTMANAGER
 from bot.incidents.silence_windows import CHOICES, CUSTOM, until_text
-from bot.render.blocks import mrkdwn_section, to_dicts
-from bot.store.models import Incident
+from bot.store.models import Incident, IncidentStatus
 from bot.store.oncall_models import Silence
 from bot.text.mrkdwn import escape
 
 SILENCE_ACTION = "opsbot_silence"
+SECTION_TEXT_LIMIT = 3000  # Slack's, as in ``blocks`` (not imported: ``blocks`` may import this)
 CUSTOM_LABEL = "Custom…"
 _SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
 
@@ -40,6 +49,14 @@ def silence_element(incident: Incident) -> StaticSelectElement:
         placeholder=PlainTextObject(text="Silence alerts…"),
         options=options,
     )
+
+
+def silence_control(incident: Incident) -> StaticSelectElement | None:
+    """``silence_element`` where a silence can be made: an open incident from Alertmanager (one
+    from PagerDuty or declared by hand has no alert labels to match)."""
+    if incident.source != ALERTMANAGER or incident.status == IncidentStatus.RESOLVED:
+        return None
+    return silence_element(incident)
 
 
 def silence_select(incident: Incident) -> dict[str, Any]:
@@ -71,7 +88,7 @@ def silenced_reply(silence: Silence, now: datetime) -> tuple[str, list[dict[str,
         f"(silence {silence.id}, Alertmanager {silence.silence_id[:8]}). "
         f"Expire it with `/ops unsilence {silence.id}`."
     )
-    return text, to_dicts([mrkdwn_section(text)])
+    return text, _section(text)
 
 
 def expired_reply(silence: Silence, now: datetime) -> tuple[str, list[dict[str, Any]]]:
@@ -80,4 +97,11 @@ def expired_reply(silence: Silence, now: datetime) -> tuple[str, list[dict[str, 
         f":bell: {by} expired silence {silence.id} (`{escape(matchers_text(silence))}`): "
         "its alerts notify again."
     )
-    return text, to_dicts([mrkdwn_section(text)])
+    return text, _section(text)
+
+
+def _section(text: str) -> list[dict[str, Any]]:
+    """One mrkdwn section, clipped to Slack's limit (twenty long label values can pass it)."""
+    if len(text) > SECTION_TEXT_LIMIT:
+        text = text[: SECTION_TEXT_LIMIT - 1] + "…"
+    return [SectionBlock(text=MarkdownTextObject(text=text)).to_dict()]

@@ -10,6 +10,7 @@ from bot.render.blocks import root_message
 from bot.render.silences import (
     SILENCE_ACTION,
     expired_reply,
+    silence_control,
     silence_element,
     silence_line,
     silence_select,
@@ -49,6 +50,13 @@ def test_the_select_offers_the_four_choices_for_its_incident() -> None:
     ]
 
 
+def test_the_select_is_offered_only_where_a_silence_can_be_made() -> None:
+    assert silence_control(incident()) is not None
+    assert silence_control(incident(source="pagerduty")) is None
+    assert silence_control(incident(source="declared")) is None
+    assert silence_control(incident(status="resolved")) is None
+
+
 def test_the_roots_line_says_until_when_by_whom_and_how_to_expire_it() -> None:
     assert silence_line(made(), T0) == (
         ":no_bell: *Silenced* until 14:00 UTC by <@U0ALICE> (expire: `/ops unsilence 3`)"
@@ -70,3 +78,11 @@ def test_the_thread_hears_of_the_silence_and_its_expiry_with_labels_escaped() ->
     assert blocks[0]["text"]["text"] == text
     ended, _ = expired_reply(made(expired_by="U0BOB"), T0)
     assert ended.startswith(":bell: <@U0BOB> expired silence 3 (")
+
+
+def test_a_reply_with_long_label_values_stays_within_slacks_limit() -> None:
+    long = [{"name": f"l{i}", "value": "v" * 1024} for i in range(20)]
+    text, blocks = silenced_reply(made(matchers=long), T0)
+    assert len(text) > 3000
+    assert len(blocks[0]["text"]["text"]) == 3000
+    assert blocks[0]["text"]["text"].endswith("…")
