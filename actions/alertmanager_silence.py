@@ -33,9 +33,10 @@ from bot.clients.alertmanager import SILENCE_ID, AlertmanagerClient, SilenceInfo
 from bot.errors import ExternalServiceError
 from bot.incidents.group_labels import describe
 from bot.incidents.silence_windows import WindowError, check_end, until_text
-from bot.incidents.silences import NewSilence
+from bot.incidents.silences import NewSilence, thread_link
 from bot.intake.times import UtcTime
 from bot.render.silences import person
+from bot.store.models import Incident
 
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 MAX_MATCHERS = 20
@@ -116,9 +117,20 @@ def silence_marker(key: str, params: SilenceParams) -> str:
     return f"{MARKER_PREFIX}{hashlib.sha256(basis.encode()).hexdigest()[:10]}]"
 
 
-def silence_comment(ctx: ActionContext, params: SilenceParams) -> str:
+def for_incident(ctx: ActionContext, params: SilenceParams) -> Incident | None:
+    """The incident the silence is for (None where opsbot keeps no record: no ``ctx.silences``);
+    ``ActionRefused`` when there is no such incident, before anything is made."""
+    if ctx.silences is None:
+        return None
+    incident = ctx.silences.incident(params.incident_id)
+    if incident is None:
+        raise ActionRefused(f"There is no incident #{params.incident_id}.")
+    return incident
+
+
+def silence_comment(ctx: ActionContext, params: SilenceParams, incident: Incident | None) -> str:
     """``Silenced from opsbot by <@U…> for incident #12 <link>: <why> [opsbot 1a2b3c4d5e]``."""
-    link = ctx.silences.incident_link(params.incident_id) if ctx.silences is not None else None
+    link = thread_link(incident) if incident is not None else None
     text = f"Silenced from opsbot by {person(ctx.actor)} for incident #{params.incident_id}"
     if link:
         text += f" {link}"
@@ -145,6 +157,7 @@ class SilenceAlerts(Action[SilenceParams]):
 
     def plan(self, ctx: ActionContext, params: SilenceParams) -> Plan:
         client = alertmanager(ctx)
+        for_incident(ctx, params)
         now = ctx.clock()
         try:
             check_end(params.ends_at, now)
@@ -198,6 +211,7 @@ class SilenceAlerts(Action[SilenceParams]):
                 f"the silence was to end at {params.ends_at:%Y-%m-%d %H:%M} UTC, which has "
                 "passed: ask for a new one"
             )
+        incident = for_incident(ctx, params)
         marker = silence_marker(ctx.key, params).strip()
         existing = next(
             (s for s in client.list_silences(params.matchers) if s.comment.endswith(marker)),
@@ -206,7 +220,7 @@ class SilenceAlerts(Action[SilenceParams]):
         if existing is not None:
             silence_id, comment, starts_at = existing.id, existing.comment, existing.starts_at
         else:
-            comment = silence_comment(ctx, params)
+            comment = silence_comment(ctx, params, incident)
             starts_at = now
             silence_id = client.create_silence(
                 params.matchers,

@@ -103,10 +103,10 @@ class SilenceBook:
             ).all()
         return set(ids)
 
-    def incident_link(self, incident_id: int) -> str | None:
-        with Session(self.engine) as session:
-            incident = session.get(Incident, incident_id)
-            return thread_link(incident) if incident is not None else None
+    def incident(self, incident_id: int) -> Incident | None:
+        """The incident a silence is for, as it is now (to check it exists, to link to it)."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            return session.get(Incident, incident_id)
 
     # -- writes ----------------------------------------------------------------------------
 

@@ -320,6 +320,18 @@ def test_unknown_silences_and_missing_settings_are_refused(
     assert unknown.status == RunStatus.REFUSED
     assert unknown.message.startswith("Refused: Alertmanager has no silence ")
 
+    missing = executor.request(
+        "silence_alerts",
+        {
+            "incident_id": 999,
+            "matchers": {"alertname": ALERT, "service": "nowhere"},
+            "ends_at": (datetime.now(UTC) + timedelta(hours=1)).isoformat(),
+        },
+        actor="U0ALICE",
+    )
+    assert missing.status == RunStatus.REFUSED
+    assert missing.message == "Refused: There is no incident #999."
+
     bare = Executor(engine, CATALOG, Clients())
     incident_id, group = incident(engine)
     refused = silence(bare, incident_id, group)
