@@ -133,6 +133,7 @@ async def test_the_thread_shows_what_changed_and_the_ranked_suspects(
             "metrics": "unavailable",
             "suspects": "ok",
             "chart": "not_configured",
+            "oncall": "not_configured",  # no PagerDuty here
         }
         revisions = detail["enrichment"]["rollouts"]["data"]["deployments"]
         assert revisions[0]["revision"] == 2
