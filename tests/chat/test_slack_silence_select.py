@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.parse
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,13 @@ from tests.fakes.slack.api import SlackEmulator
 from tests.support.alertmanager import SilencingStack
 from tests.support.asgi import AM_TOKEN, asgi_client
 from tests.support.payloads import am_alert, am_payload
-from tests.support.slack_requests import CHANNEL, SIGNING_SECRET, post, slash_command
+from tests.support.slack_requests import (
+    CHANNEL,
+    SIGNING_SECRET,
+    post,
+    select_click,
+    slash_command,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -67,29 +72,12 @@ async def client(
             close()
 
 
-def choice(value: str, user: str, response_url: str) -> bytes:
-    """Slack's ``block_actions`` body for a choice in the root's select."""
-    payload: dict[str, Any] = {
-        "type": "block_actions",
-        "team": {"id": "T0TEST", "domain": "opsbot-test"},
-        "user": {"id": user, "username": user.lower(), "team_id": "T0TEST"},
-        "api_app_id": "A0TEST",
-        "token": "legacy-verification-token-unused",
-        "trigger_id": "1.2.3",
-        "channel": {"id": CHANNEL, "name": "incidents"},
-        "container": {"type": "message", "message_ts": "1.000001", "channel_id": CHANNEL},
-        "response_url": response_url,
-        "actions": [
-            {
-                "type": "static_select",
-                "action_id": SILENCE_ACTION,
-                "block_id": "opsbot_incident",
-                "selected_option": {"text": {"type": "plain_text", "text": "4 h"}, "value": value},
-                "action_ts": "1.000002",
-            }
-        ],
-    }
-    return urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
+def choice(option: dict[str, Any] | str, user: str, response_url: str) -> bytes:
+    """Slack's body for ``user`` picking ``option`` (as the select offers it, or a bare value)
+    in the root's select."""
+    return select_click(
+        SILENCE_ACTION, "opsbot_incident", option, user, CHANNEL, "1.000001", "1.2.3", response_url
+    )
 
 
 async def answer(slack: SlackEmulator, name: str) -> dict[str, Any]:
@@ -121,11 +109,11 @@ async def test_a_choice_in_the_select_silences_until_unsilenced(
     with Session(rt.engine) as session:
         [incident] = session.exec(select(Incident)).all()
     n = incident.id
-    values = [o["value"] for o in silence_select(incident)["options"]]
-    assert values == [f"{n}:1h", f"{n}:4h", f"{n}:monday", f"{n}:custom"]
+    options = silence_select(incident)["options"]
+    assert [o["value"] for o in options] == [f"{n}:1h", f"{n}:4h", f"{n}:monday", f"{n}:custom"]
 
     started = time.perf_counter()
-    await post(client, choice(f"{n}:4h", "U0ALICE", slack.response_url("pick")))
+    await post(client, choice(options[1], "U0ALICE", slack.response_url("pick")))
     acked_s = time.perf_counter() - started
     assert acked_s < ACK_BUDGET_S
     reply = await answer(slack, "pick")
@@ -151,13 +139,13 @@ async def test_a_choice_in_the_select_silences_until_unsilenced(
     assert ":no_bell: <@U0ALICE> silenced alerts matching" in thread_text(slack)
 
     # Custom…: the command to type, privately; nothing is made.
-    await post(client, choice(f"{n}:custom", "U0ALICE", slack.response_url("custom")))
+    await post(client, choice(options[3], "U0ALICE", slack.response_url("custom")))
     hint = await answer(slack, "custom")
     assert hint["response_type"] == "ephemeral"
     assert "/ops silence until " in hint["text"]
     assert f"#{n}`" in hint["text"]
     # Someone the policy does not name, and a value that is not opsbot's: nothing is made.
-    await post(client, choice(f"{n}:1h", "U0MALLORY", slack.response_url("mallory")))
+    await post(client, choice(options[0], "U0MALLORY", slack.response_url("mallory")))
     refused = await answer(slack, "mallory")
     assert refused["response_type"] == "ephemeral"
     assert "U0MALLORY may not run silence_alerts" in refused["text"]
