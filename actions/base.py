@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from bot.clients.prometheus import PromClient
     from bot.clients.ray import RayJobsClient
     from bot.incidents.desk import IncidentDesk
+    from bot.incidents.follow_ups import FollowUpBook
     from bot.incidents.paging import PagingBook
     from bot.incidents.silences import SilenceBook
     from bot.jobs.ledger import JobLedger
@@ -113,6 +114,7 @@ class ActionContext:
     alertmanager: AlertmanagerClient | None = None
     silences: SilenceBook | None = None  # opsbot's record of the silences it made
     desk: IncidentDesk | None = None  # opsbot's record of incidents: declare, severity, lead
+    follow_ups: FollowUpBook | None = None  # the tracked follow-ups: mark one done
     paging: PagingBook | None = None  # links a PagerDuty incident, says paging in the thread
     pipelines: Mapping[str, Pipeline] = field(default_factory=dict)
     # Post a line into the incident thread (the post_message action, progress notes).

@@ -12,6 +12,7 @@ from typing import Any
 from actions.alertmanager_silence import ExpireSilence, SilenceAlerts
 from actions.base import Action
 from actions.check_metric import CheckMetric
+from actions.follow_ups import CompleteFollowUp
 from actions.incident_moves import DeclareIncident, PostStatusUpdate, SetLead, SetSeverity
 from actions.k8s_restart import RestartDeployment
 from actions.k8s_rollback import RollbackDeployment
@@ -49,6 +50,7 @@ BUILT_IN: tuple[type[Action[Any]], ...] = (
     SetSeverity,
     SetLead,
     PostStatusUpdate,
+    CompleteFollowUp,
 )
 
 

@@ -1,13 +1,21 @@
 """Putting Slack messages on an incident's timeline: a message someone reacted to with the
-timeline emoji (``OPSBOT_TIMELINE_EMOJI``), and the questions asked of opsbot in the thread."""
+timeline emoji (``OPSBOT_TIMELINE_EMOJI``), and the questions asked of opsbot in the thread.
+
+Every note (these, and ``/ops note``) goes through ``record_note``: a ``follow-up:`` / ``todo:``
+/ ``action item:`` note becomes a tracked item in the same transaction
+(``bot/incidents/follow_ups.py``)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from bot.incidents import timeline
+from bot.incidents.follow_ups import capture
 from bot.store.models import Incident, TimelineEvent
+from bot.store.oncall_models import FollowUp
 from bot.store.tx import run_tx
 
 TEXT_LIMIT = 2000
@@ -19,6 +27,15 @@ def incident_for_thread(session: Session, channel: str, thread_ts: str | None) -
     return session.exec(
         select(Incident).where(Incident.slack_channel == channel, Incident.slack_ts == thread_ts)
     ).first()
+
+
+def record_note(
+    session: Session, incident_id: int, text: str, *, actor: str, data: dict[str, Any]
+) -> tuple[TimelineEvent, FollowUp | None]:
+    """A note on the incident's timeline (its id set), and its follow-up item when it is one."""
+    event = timeline.add(session, incident_id, "note", text, actor=actor, data=data)
+    session.flush()
+    return event, capture(session, event)
 
 
 def pin_message(
@@ -53,10 +70,9 @@ def pin_message(
         body = text.strip() or "(a message with no text)"
         if len(body) > TEXT_LIMIT:
             body = body[:TEXT_LIMIT] + "…"
-        event = timeline.add(
+        event, _ = record_note(
             session,
             incident.id,
-            "note",
             body,
             actor=actor,
             data={
@@ -66,7 +82,6 @@ def pin_message(
                 "reactors": [actor],
             },
         )
-        session.flush()
         return event.id
 
     return run_tx(engine, work)

@@ -40,6 +40,7 @@ from bot.clients.set import Clients
 from bot.errors import ExternalServiceError
 from bot.incidents import timeline
 from bot.incidents.desk import IncidentDesk
+from bot.incidents.follow_ups import FollowUpBook
 from bot.incidents.paging import PagingBook
 from bot.incidents.silences import SilenceBook
 from bot.jobs.ledger import JobLedger
@@ -49,6 +50,7 @@ from bot.store.engine import session_scope
 from bot.store.models import table
 from bot.store.run_models import ActionRun, Approval, ApprovalStatus, RunStatus, RunView
 from bot.store.types import utcnow
+from bot.summary.follow_up_controls import redraw_follow_ups
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +109,7 @@ class Executor:
             alertmanager=self.clients.alertmanager,
             silences=SilenceBook(self.engine, self.clock),
             desk=self.desk,
+            follow_ups=FollowUpBook(self.engine, self.clock, redraw=redraw_follow_ups),
             paging=PagingBook(self.engine, self.clock),
             catalog=self.catalog,
             pipelines=self.catalog.pipelines,

@@ -102,7 +102,7 @@ def _llm_footer(facts: SummaryFacts, result: NarrativeResult) -> str:
 def draft(
     facts: SummaryFacts, doc: Document, narrative: dict[str, Any], source: str
 ) -> SummaryDraft:
-    text, blocks = slack.render(doc, facts.actors)
+    text, blocks = slack.render(doc, facts.actors, facts.tracked)
     return SummaryDraft(
         markdown=markdown(doc),
         slack_text=text,

@@ -20,7 +20,8 @@ Where each fact comes from:
 - prediction volume: each catalog signal with ``volume: true``, integrated over
   ``[alerted_at, resolved_at or now]`` (see ``prediction_volume``); a failed query is a fact too;
 - confirmed cause and follow-ups: people's notes starting ``cause:`` / ``root cause:`` and
-  ``follow-up:`` / ``todo:`` / ``action item:``, plus follow-ups derived from the facts.
+  ``follow-up:`` / ``todo:`` / ``action item:`` (``bot.incidents.follow_ups.FOLLOW_UP``; each
+  with its tracked item, when the note made one), plus follow-ups derived from the facts.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -37,6 +38,7 @@ from sqlmodel import Session, col, select
 
 from bot.catalog.mapping import service_name
 from bot.catalog.model import Catalog
+from bot.incidents.follow_ups import FOLLOW_UP, of_incident
 from bot.incidents.phases import phases_of
 from bot.incidents.queries import alerts_of, timeline_of
 from bot.incidents.views import enrichment_view
@@ -63,6 +65,7 @@ from bot.summary.model import (
     PlaybookFact,
     SummaryFacts,
     SuspectFact,
+    Tracked,
     Unavailable,
     Volume,
 )
@@ -82,9 +85,6 @@ VOLUME_POINTS = 300
 MIN_STEP_S = 15.0
 
 _CAUSE = re.compile(r"^\s*(?:root\s+cause|cause)\s*:\s*(?P<rest>.*)$", re.IGNORECASE | re.DOTALL)
-_FOLLOW_UP = re.compile(
-    r"^\s*(?:follow[-\s]?up|todo|action\s+item)\s*:\s*(?P<rest>.*)$", re.IGNORECASE | re.DOTALL
-)
 
 
 def gather(
@@ -172,7 +172,8 @@ def gather(
         follow_ups=(),
     )
     facts = _with_phase_cites(facts)
-    return _with_follow_ups(facts, notes)
+    tracked = {row.event_id: Tracked.of(row) for row in of_incident(session, incident_id)}
+    return _with_follow_ups(facts, notes, tracked)
 
 
 def prediction_volume(points: Sequence[tuple[float, float]], end: datetime, step_s: float) -> float:
@@ -405,9 +406,15 @@ def _kind(timeline: Sequence[Event], event_id: int) -> str | None:
     return next((e.kind for e in timeline if e.id == event_id), None)
 
 
-def _with_follow_ups(facts: SummaryFacts, notes: Sequence[Event]) -> SummaryFacts:
-    """People's follow-up notes first, then what the facts call for, in a fixed order."""
-    out = [FollowUp(n.text, (n.event_id,), n.actor) for n in _notes(notes, _FOLLOW_UP)]
+def _with_follow_ups(
+    facts: SummaryFacts, notes: Sequence[Event], tracked: Mapping[int | None, Tracked]
+) -> SummaryFacts:
+    """People's follow-up notes first (with the item each is, when tracked), then what the
+    facts call for, in a fixed order."""
+    out = [
+        FollowUp(n.text, (n.event_id,), n.actor, tracked.get(n.event_id))
+        for n in _notes(notes, FOLLOW_UP)
+    ]
     cites = facts.phase_cites
     if facts.phases.mitigated_at is None:
         if facts.final:

@@ -8,12 +8,15 @@ untrusted: renderers quote them as data, never as markup.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from bot.incidents.phases import Phases
 from bot.store.models import IncidentStatus
+from bot.store.oncall_models import FollowUp as FollowUpRow
+from bot.store.oncall_models import FollowUpState
 from bot.store.run_models import RunStatus
 
 OPENED_KINDS = ("incident_opened",)
@@ -22,6 +25,11 @@ ACK_KINDS = ("acknowledged", "pagerduty_acknowledged")
 RESOLVE_KINDS = ("incident_resolved", "resolved_by_person", "pagerduty_resolved")
 NOTE_KIND = "note"
 USER_ID = re.compile(r"^[UW][A-Z0-9]{2,20}$")  # a Slack user ID
+
+
+def actors_of(actors: Iterable[str | None]) -> frozenset[str]:
+    """The Slack user IDs among the actors of timeline events."""
+    return frozenset(a for a in actors if a and USER_ID.match(a))
 
 
 @dataclass(frozen=True)
@@ -170,13 +178,33 @@ class JobFact:
 
 
 @dataclass(frozen=True)
+class Tracked:
+    """A follow-up tracked as an item (a ``follow_up`` row): its number, owner and state.
+    ``text`` is untrusted."""
+
+    id: int
+    text: str
+    owner: str | None
+    done_by: str | None = None  # set once it is done
+    done: bool = False
+
+    @classmethod
+    def of(cls, row: FollowUpRow) -> Tracked:
+        assert row.id is not None
+        done = row.state == FollowUpState.DONE
+        return cls(row.id, row.text, row.owner, row.done_by if done else None, done)
+
+
+@dataclass(frozen=True)
 class FollowUp:
     """Something to do after the incident. ``text`` is rendered as data (may hold untrusted
-    text); ``actor`` is who wrote it, for a person's note."""
+    text); ``actor`` is who wrote it, for a person's note; ``tracked``: the item it is, for a
+    note tracked since it was written (``bot/incidents/follow_ups.py``)."""
 
     text: str
     cites: tuple[int, ...]
     actor: str | None = None
+    tracked: Tracked | None = None
 
 
 @dataclass(frozen=True)
@@ -227,9 +255,14 @@ class SummaryFacts:
         return frozenset(e.id for e in self.timeline)
 
     @property
+    def tracked(self) -> tuple[Tracked, ...]:
+        """The follow-ups that are tracked items, in the summary's order."""
+        return tuple(f.tracked for f in self.follow_ups if f.tracked is not None)
+
+    @property
     def actors(self) -> frozenset[str]:
         """Slack user IDs that acted on the timeline: the only ones a rendering may mention."""
-        return frozenset(e.actor for e in self.timeline if e.actor and USER_ID.match(e.actor))
+        return actors_of(e.actor for e in self.timeline)
 
     def mitigation(self) -> ActionFact | None:
         """The action run that mitigated the incident (``phases.mitigated_by``), if any."""

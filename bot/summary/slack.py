@@ -8,6 +8,12 @@
                then "…and N more in `opsbot incidents export <id>`"
     context    the footer
 
+The follow-ups that are tracked items get controls right after their part: an ``actions``
+block with a Done button per open item (``FOLLOW_UP_DONE_ACTION``, the item's number as its
+value; 25 at most, Slack's limit) and a ``context`` line of the done ones (✓ and who). Room for
+both is kept, so ``with_follow_up_controls`` can swap them in the stored blocks when an item
+changes and the message still fits in 50 blocks.
+
 Escaping: opsbot's own words go through ``bot.render.blocks.escape``; data (event texts, notes,
 names from alerts, model output) through ``safe_mrkdwn`` with the timeline's actors as the only
 users that may be mentioned. So ``<@U…>`` of a person who acted on the incident is a mention;
@@ -18,9 +24,16 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
-from bot.render.blocks import HEADER_LIMIT, SECTION_TEXT_LIMIT, Block, chunk_lines, clip
-from bot.summary.doc import Document, Line, Section, Span
-from bot.summary.model import USER_ID
+from bot.render.blocks import (
+    BUTTON_TEXT_LIMIT,
+    HEADER_LIMIT,
+    SECTION_TEXT_LIMIT,
+    Block,
+    chunk_lines,
+    clip,
+)
+from bot.summary.doc import Document, Line, Section, Span, data, who
+from bot.summary.model import USER_ID, Tracked
 from bot.summary.words import cites_text
 from bot.text.mrkdwn import escape
 from bot.text.slack_safe import safe_mrkdwn, safe_plain
@@ -29,6 +42,13 @@ MAX_BLOCKS = 50
 TIMELINE_MAX = 40
 SECTION_LINES_MAX = 25
 TEXT_LIMIT = 1500  # the notification / fallback text
+# A follow-up's Done button: ``_<n>`` is added, as Slack wants action_ids unique in a block.
+FOLLOW_UP_DONE_ACTION = "opsbot_followup_done"
+FOLLOW_UPS_OPEN = "opsbot_followups_open"  # block_id of the buttons
+FOLLOW_UPS_DONE = "opsbot_followups_done"  # block_id of the done line
+CONTROL_BLOCKS = (FOLLOW_UPS_OPEN, FOLLOW_UPS_DONE)
+MAX_BUTTONS = 25  # elements of one actions block
+DONE_TEXT_MAX = 80
 
 
 def span_mrkdwn(span: Span, actors: Collection[str]) -> str:
@@ -97,8 +117,63 @@ def _timeline(
         shown -= max(1, shown // 4)
 
 
-def render(doc: Document, actors: Collection[str]) -> tuple[str, list[Block]]:
-    """``(text, blocks)`` of the summary reply; ``actors``: the timeline's Slack user IDs."""
+def follow_up_controls(items: Sequence[Tracked], actors: Collection[str]) -> list[Block]:
+    """The Done buttons of the open items and the line of the done ones (two blocks at most)."""
+    ordered = sorted(items, key=lambda t: t.id)
+    waiting = [t for t in ordered if not t.done]
+    blocks: list[Block] = []
+    if waiting:
+        buttons: list[Block] = [
+            {
+                "type": "button",
+                "action_id": f"{FOLLOW_UP_DONE_ACTION}_{i}",
+                "text": {
+                    "type": "plain_text",
+                    "text": safe_plain(f"Done #{t.id}: {data(t.text).value}", BUTTON_TEXT_LIMIT),
+                },
+                "value": str(t.id),
+            }
+            for i, t in enumerate(waiting[:MAX_BUTTONS])
+        ]
+        blocks.append({"type": "actions", "block_id": FOLLOW_UPS_OPEN, "elements": buttons})
+    lines = [
+        f"✓ #{t.id} {span_mrkdwn(data(t.text, DONE_TEXT_MAX), actors)}"
+        + (f" — done by {span_mrkdwn(who(t.done_by), actors)}" if t.done_by else "")
+        for t in ordered
+        if t.done
+    ]
+    if len(waiting) > MAX_BUTTONS:
+        more = len(waiting) - MAX_BUTTONS
+        lines.append(f"…and {more} more open: `/ops followup done <number>`")
+    if lines:
+        text = clip("\n".join(lines), SECTION_TEXT_LIMIT)
+        blocks.append(
+            {
+                "type": "context",
+                "block_id": FOLLOW_UPS_DONE,
+                "elements": [{"type": "mrkdwn", "text": text}],
+            }
+        )
+    return blocks
+
+
+def with_follow_up_controls(
+    blocks: Sequence[Block], controls: Sequence[Block]
+) -> list[Block] | None:
+    """``blocks`` (a rendered summary) with its follow-up controls swapped for ``controls``;
+    None when it has none to swap (it was drawn before any item was tracked)."""
+    at = [i for i, b in enumerate(blocks) if b.get("block_id") in CONTROL_BLOCKS]
+    if not at:
+        return None
+    kept = [b for b in blocks if b.get("block_id") not in CONTROL_BLOCKS]
+    return [*kept[: at[0]], *controls, *kept[at[0] :]][:MAX_BLOCKS]
+
+
+def render(
+    doc: Document, actors: Collection[str], tracked: Sequence[Tracked] = ()
+) -> tuple[str, list[Block]]:
+    """``(text, blocks)`` of the summary reply; ``actors``: the timeline's Slack user IDs;
+    ``tracked``: the follow-ups that are items (their controls)."""
     header = safe_plain(f"Summary of incident #{doc.incident_id}: {doc.title}", HEADER_LIMIT)
     meta = " · ".join(line_mrkdwn(m, actors) for m in doc.meta)
     head: list[Block] = [
@@ -113,12 +188,17 @@ def render(doc: Document, actors: Collection[str]) -> tuple[str, list[Block]]:
     ]
     body: list[Block] = []
     timeline: Section | None = None
+    controls = follow_up_controls(tracked, actors)
     for section in doc.sections:
         if section.key == "timeline":
             timeline = section
         else:
             body += _part(section, actors)
-    room = MAX_BLOCKS - len(head) - len(body) - len(foot)
+            if section.key == "follow_ups":
+                body += controls
+    # Room for both control blocks, whichever a redraw needs.
+    spare = len(CONTROL_BLOCKS) - len(controls) if tracked else 0
+    room = MAX_BLOCKS - len(head) - len(body) - len(foot) - spare
     if timeline is not None and room > 0:
         body += _timeline(timeline, actors, room, doc.incident_id)
     blocks = [*head, *body, *foot][:MAX_BLOCKS]

@@ -14,7 +14,7 @@ from sqlmodel import Session
 
 from bot.chat.commands.base import CommandContext, Handler, Reply, reply
 from bot.chat.commands.incident_ref import leading_or_here
-from bot.incidents import timeline
+from bot.incidents.notes import record_note
 from bot.outbox.queue import enqueue_reply
 from bot.render.blocks import note_reply
 from bot.store.models import Incident, IncidentStatus
@@ -49,23 +49,26 @@ def add_note(
 ) -> Reply:
     """Put a note on the timeline and in the thread (once per call)."""
 
-    def work(session: Session) -> int | str:
+    def work(session: Session) -> tuple[int, int | None] | str:
         incident = session.get(Incident, incident_id)
         if incident is None:
             return f"No incident #{incident_id}."
-        event = timeline.add(
-            session, incident_id, "note", text, actor=actor, data={"via": via, **(data or {})}
+        event, item = record_note(
+            session, incident_id, text, actor=actor, data={"via": via, **(data or {})}
         )
-        session.flush()
         assert event.id is not None
         reply_text, blocks = note_reply(f":memo: Note by <@{escape(actor)}>: {escape(text)}")
         enqueue_reply(session, incident, reply_text, blocks)
-        return event.id
+        return event.id, item.id if item is not None else None
 
     found = run_tx(engine, work)
     if isinstance(found, str):
         return reply([found], ok=False)
-    return reply([f"Noted on #{incident_id}'s timeline (event #{found})."])
+    event_id, item_id = found
+    lines = [f"Noted on #{incident_id}'s timeline (event #{event_id})."]
+    if item_id is not None:
+        lines.append(f"Tracked as follow-up #{item_id}: `/ops followup done {item_id}` when done.")
+    return reply(lines)
 
 
 def cmd_summary(ctx: CommandContext, args: list[str]) -> Reply:
