@@ -1,4 +1,5 @@
-"""Shared fixtures: databases (SQLite and a real PostgreSQL), payloads, app settings, the app."""
+"""Shared fixtures: databases (SQLite and a real PostgreSQL), payloads, app settings, the app, the
+Kubernetes API fake and a client on it."""
 
 from __future__ import annotations
 
@@ -16,10 +17,14 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
+from bot.clients.kubernetes import KubeClient
 from bot.store.engine import make_engine
 from bot.store.migrate import upgrade
+from tests.fakes.kubernetes.api import KubeApiFake
+from tests.fakes.kubernetes.rbac import Grants
 from tests.fakes.openai.api import OpenAIFake
 from tests.support.asgi import app_factory, asgi_client
+from tests.support.chart_role import chart_grants, kube_fake
 from tests.support.ray_head import RAY_ENV, RayHead, start_head
 
 # Every Ray process the tests start or talk to (head, job drivers, the bot's job client) reads
@@ -137,3 +142,43 @@ def sqlite_engine(sqlite_url: str) -> Iterator[Engine]:
 def openai_fake() -> Iterator[OpenAIFake]:
     with OpenAIFake() as fake:
         yield fake
+
+
+# -- Kubernetes: the API fake, a kubeconfig for it, opsbot's client on it ------------------------
+
+
+@pytest.fixture
+def kube_grants() -> Grants | None:
+    """What the ``kube`` fake allows: the chart's Role (tests/support/chart_role.py, less
+    ``OPSBOT_TEST_ROLE_WITHOUT``), so the suites that drive opsbot's code against ``kube`` prove
+    the chart grants what the code uses (tests/deploy/test_chart_role_proof.py). Suites that test
+    the fake or the client themselves override this: ``None`` allows everything."""
+    return chart_grants()
+
+
+@pytest.fixture
+def kube(kube_grants: Grants | None) -> Iterator[KubeApiFake]:
+    """The Kubernetes API fake, empty, allowing ``kube_grants``; it must not have failed itself.
+    A directory or module that wants it seeded overrides ``kube`` with one that takes ``kube``."""
+    with kube_fake(kube_grants) as fake:
+        yield fake
+        assert fake.fake_errors() == []
+
+
+@pytest.fixture
+def kube_namespace() -> str:
+    """The namespace of ``kubeconfig``'s context."""
+    return "default"
+
+
+@pytest.fixture
+def kubeconfig(kube: KubeApiFake, kube_namespace: str, tmp_path: Path) -> Path:
+    """A kubeconfig for ``kube`` (its bearer token, one context, current), in ``tmp_path``."""
+    return kube.write_kubeconfig(tmp_path / "kubeconfig", namespace=kube_namespace)
+
+
+@pytest.fixture
+def kc(kubeconfig: Path) -> Iterator[KubeClient]:
+    """opsbot's Kubernetes client on ``kube``, with its default timeout."""
+    with KubeClient.from_kubeconfig(kubeconfig) as client:
+        yield client

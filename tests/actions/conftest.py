@@ -1,12 +1,11 @@
-"""Fixtures for the action tests: the Kubernetes API fake and a ``KubeClient`` on it, the Airflow
-fake and an ``AirflowClient`` on it, a clock that only moves when an action sleeps, and a factory
-of ``ActionContext``s wired to all of them."""
+"""Fixtures for the action tests: the Airflow fake and an ``AirflowClient`` on it, a clock that
+only moves when an action sleeps, and a factory of ``ActionContext``s wired to them and to ``kc``,
+opsbot's client on the Kubernetes API fake under the chart's Role (``kube``, tests/conftest.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,8 +14,6 @@ from actions.base import ActionContext
 from bot.clients.airflow import AirflowClient
 from bot.clients.kubernetes import KubeClient
 from tests.fakes.airflow.api import AirflowApiFake
-from tests.fakes.kubernetes.api import KubeApiFake
-from tests.support.chart_role import chart_kube_fake
 
 NS = "ml-serving"
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
@@ -40,21 +37,6 @@ class FakeClock:
         self.now += timedelta(seconds=seconds)
         if self.on_sleep is not None:
             self.on_sleep(len(self.sleeps))
-
-
-@pytest.fixture
-def kube() -> Iterator[KubeApiFake]:
-    with chart_kube_fake() as fake:
-        yield fake
-        assert fake.fake_errors() == []
-
-
-@pytest.fixture
-def kc(kube: KubeApiFake, tmp_path: Path) -> Iterator[KubeClient]:
-    with KubeClient.from_kubeconfig(
-        kube.write_kubeconfig(tmp_path / "kubeconfig"), timeout_s=5.0
-    ) as client:
-        yield client
 
 
 @pytest.fixture

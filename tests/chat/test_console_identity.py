@@ -4,9 +4,6 @@ records both who typed and as whom; on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
@@ -23,7 +20,7 @@ from bot.clients.set import Clients
 from bot.errors import ConfigError
 from bot.runner.execute import Executor
 from tests.fakes.kubernetes.api import KubeApiFake
-from tests.support.chart_role import chart_kube_fake
+from tests.support.kube import roll_fraud_scorer
 
 NS, DEPLOY = "ml-serving", "fraud-scorer"
 CATALOG = parse_catalog(f"""
@@ -88,14 +85,9 @@ def test_the_os_user_is_the_real_uids_account_not_the_environment(
 
 
 @pytest.fixture
-def ops(engine: Engine, tmp_path: Path) -> Iterator[tuple[Ops, KubeApiFake]]:
-    with chart_kube_fake() as kube:
-        start = datetime.now(UTC) - timedelta(hours=2)
-        kube.add_deployment(NS, DEPLOY, "registry/fraud-scorer:2.3.0", at=start)
-        kube.roll(NS, DEPLOY, "registry/fraud-scorer:2.3.1", at=start + timedelta(hours=1))
-        client = KubeClient.from_kubeconfig(str(kube.write_kubeconfig(tmp_path / "kubeconfig")))
-        yield Ops(Executor(engine, CATALOG, Clients(kube=client))), kube
-        client.close()
+def ops(engine: Engine, kube: KubeApiFake, kc: KubeClient) -> tuple[Ops, KubeApiFake]:
+    roll_fraud_scorer(kube)
+    return Ops(Executor(engine, CATALOG, Clients(kube=kc))), kube
 
 
 def console(

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
@@ -17,7 +15,7 @@ from bot.runner.execute import Executor
 from bot.runner.graph import PlaybookRunner, checkpointer_for
 from bot.runner.playbook import load_dir
 from tests.fakes.kubernetes.api import KubeApiFake
-from tests.support.chart_role import chart_kube_fake
+from tests.support.kube import roll_fraud_scorer
 from tests.support.server import ROOT
 
 NS, DEPLOY = "ml-serving", "fraud-scorer"
@@ -40,18 +38,15 @@ policy:
 
 
 @pytest.fixture
-def ops(sqlite_url: str, engine: Engine, tmp_path: Path) -> Iterator[tuple[Ops, KubeApiFake]]:
-    with chart_kube_fake() as kube:
-        start = datetime.now(UTC) - timedelta(hours=2)
-        kube.add_deployment(NS, DEPLOY, "registry/fraud-scorer:2.3.0", at=start)
-        kube.roll(NS, DEPLOY, "registry/fraud-scorer:2.3.1", at=start + timedelta(hours=1))
-        kc = KubeClient.from_kubeconfig(str(kube.write_kubeconfig(tmp_path / "kubeconfig")))
-        executor = Executor(engine, CATALOG, Clients(kube=kc))
-        playbooks, _ = load_dir(ROOT / "playbooks")
-        saver, close = checkpointer_for(sqlite_url)
-        yield Ops(executor, PlaybookRunner(engine, executor, playbooks, saver), playbooks), kube
-        close()
-        kc.close()
+def ops(
+    sqlite_url: str, engine: Engine, kube: KubeApiFake, kc: KubeClient
+) -> Iterator[tuple[Ops, KubeApiFake]]:
+    roll_fraud_scorer(kube)
+    executor = Executor(engine, CATALOG, Clients(kube=kc))
+    playbooks, _ = load_dir(ROOT / "playbooks")
+    saver, close = checkpointer_for(sqlite_url)
+    yield Ops(executor, PlaybookRunner(engine, executor, playbooks, saver), playbooks), kube
+    close()
 
 
 def console(engine: Engine, ops: Ops, user: str) -> CommandContext:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Callable, Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -16,7 +15,7 @@ from fastapi import FastAPI
 from tests.fakes.kubernetes.api import KubeApiFake
 from tests.fakes.slack.api import SlackEmulator
 from tests.support.asgi import asgi_client
-from tests.support.chart_role import chart_kube_fake
+from tests.support.kube import roll_fraud_scorer
 from tests.support.slack_requests import SIGNING_SECRET, click, post, slash_command
 
 NS, DEPLOY = "ml-serving", "fraud-scorer"
@@ -40,17 +39,15 @@ def slack() -> Iterator[SlackEmulator]:
 
 
 @pytest.fixture
-def kube() -> Iterator[KubeApiFake]:
-    with chart_kube_fake() as fake:
-        start = datetime.now(UTC) - timedelta(hours=2)
-        fake.add_deployment(NS, DEPLOY, "registry/fraud-scorer:2.3.0", at=start)
-        fake.roll(NS, DEPLOY, "registry/fraud-scorer:2.3.1", at=start + timedelta(hours=1))
-        yield fake
+def kube(kube: KubeApiFake) -> KubeApiFake:
+    """tests/conftest.py's ``kube``, with ml-serving/fraud-scorer rolled to 2.3.1 an hour ago."""
+    roll_fraud_scorer(kube)
+    return kube
 
 
 @pytest.fixture
 async def client(
-    make_app: Callable[..., FastAPI], slack: SlackEmulator, kube: KubeApiFake, tmp_path: Path
+    make_app: Callable[..., FastAPI], slack: SlackEmulator, kubeconfig: Path, tmp_path: Path
 ) -> AsyncIterator[httpx.AsyncClient]:
     (tmp_path / "services.yaml").write_text(CATALOG)
     app = make_app(
@@ -58,7 +55,7 @@ async def client(
         slack_signing_secret=SIGNING_SECRET,
         slack_api_url=slack.api_url,
         services_file=tmp_path / "services.yaml",
-        kubeconfig=kube.write_kubeconfig(tmp_path / "kubeconfig"),
+        kubeconfig=kubeconfig,
     )
     async with asgi_client(app) as c:
         yield c

@@ -16,7 +16,6 @@ import pytest
 from tests.enrich.conftest import FRAUD_CHANNEL, ago, running_bot
 from tests.fakes.kubernetes.api import KubeApiFake
 from tests.fakes.slack.api import SlackEmulator
-from tests.support.chart_role import chart_kube_fake
 from tests.support.slack_requests import click, signed_headers
 
 NS, DEPLOY = "ml-serving", "fraud-scorer"
@@ -41,12 +40,6 @@ policy:
 def slack() -> Iterator[SlackEmulator]:
     with SlackEmulator(channels=("C0INCIDENT", FRAUD_CHANNEL)) as emulator:
         yield emulator
-
-
-@pytest.fixture
-def kube() -> Iterator[KubeApiFake]:
-    with chart_kube_fake() as fake:
-        yield fake
 
 
 def blocks_text(message: dict[str, Any]) -> str:

@@ -21,9 +21,7 @@ from bot.app import build_app
 from bot.config import Settings
 from bot.enrich.outcome import Outcome
 from bot.runtime import Runtime
-from tests.fakes.kubernetes.api import KubeApiFake
 from tests.fakes.slack.api import SlackEmulator
-from tests.support.chart_role import chart_kube_fake
 from tests.support.server import free_port
 
 AM_TOKEN = "am-enrich-token"
@@ -52,12 +50,6 @@ services:
 def slack() -> Iterator[SlackEmulator]:
     with SlackEmulator(channels=(DEFAULT_CHANNEL, FRAUD_CHANNEL)) as emulator:
         yield emulator
-
-
-@pytest.fixture
-def kube() -> Iterator[KubeApiFake]:
-    with chart_kube_fake() as fake:
-        yield fake
 
 
 @dataclass

@@ -3,10 +3,6 @@ ran them, approvals, action results, notes, pinned messages; and a resolve asks 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
-
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
@@ -21,7 +17,7 @@ from bot.runner.execute import Executor
 from bot.store.models import Incident, OutboxKind, OutboxMessage, TimelineEvent
 from bot.store.summary_models import IncidentSummary, SummaryState
 from tests.fakes.kubernetes.api import KubeApiFake
-from tests.support.chart_role import chart_kube_fake
+from tests.support.kube import roll_fraud_scorer
 from tests.support.payloads import am_alert, am_payload
 from tests.support.store import ingest
 
@@ -42,15 +38,9 @@ policy:
 
 
 @pytest.fixture
-def ops(engine: Engine, tmp_path: Path) -> Iterator[tuple[Ops, KubeApiFake]]:
-    with chart_kube_fake() as kube:
-        start = datetime.now(UTC) - timedelta(hours=2)
-        kube.add_deployment(NS, DEPLOY, "registry/fraud-scorer:2.3.0", at=start)
-        kube.roll(NS, DEPLOY, "registry/fraud-scorer:2.3.1", at=start + timedelta(hours=1))
-        kc = KubeClient.from_kubeconfig(str(kube.write_kubeconfig(tmp_path / "kubeconfig")))
-        executor = Executor(engine, CATALOG, Clients(kube=kc))
-        yield Ops(executor, None, {}), kube
-        kc.close()
+def ops(engine: Engine, kube: KubeApiFake, kc: KubeClient) -> tuple[Ops, KubeApiFake]:
+    roll_fraud_scorer(kube)
+    return Ops(Executor(engine, CATALOG, Clients(kube=kc)), None, {}), kube
 
 
 def events(engine: Engine, incident_id: int) -> list[TimelineEvent]:

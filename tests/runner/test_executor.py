@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, update
@@ -40,10 +38,8 @@ PARAMS = {"namespace": NS, "deployment": DEPLOY}
 
 
 @pytest.fixture
-def executor(engine: Engine, kube: KubeApiFake, tmp_path: Path) -> Iterator[Executor]:
-    client = KubeClient.from_kubeconfig(str(kube.write_kubeconfig(tmp_path / "kubeconfig")))
-    yield Executor(engine, parse_catalog(CATALOG), Clients(kube=client))
-    client.close()
+def executor(engine: Engine, kc: KubeClient) -> Executor:
+    return Executor(engine, parse_catalog(CATALOG), Clients(kube=kc))
 
 
 def template_patches(kube: KubeApiFake) -> int:

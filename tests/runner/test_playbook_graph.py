@@ -67,13 +67,13 @@ steps:
 
 
 class Harness:
-    def __init__(self, db_url: str, engine: Engine, kube: KubeApiFake, tmp: Path) -> None:
+    def __init__(self, db_url: str, engine: Engine, kc: KubeClient, tmp: Path) -> None:
         (tmp / "playbooks").mkdir(exist_ok=True)
         (tmp / "playbooks" / "roll-and-tell.yaml").write_text(PLAYBOOK)
         self.db_url = db_url
         self.engine = engine
         self.catalog = parse_catalog(CATALOG)
-        self.kube = KubeClient.from_kubeconfig(str(kube.write_kubeconfig(tmp / "kubeconfig")))
+        self.kube = kc
         self.said: list[str] = []
         self.playbooks, problems = load_dir(tmp / "playbooks")
         assert problems == []
@@ -95,12 +95,11 @@ class Harness:
     def close(self) -> None:
         for close in self.closers:
             close()
-        self.kube.close()
 
 
 @pytest.fixture
-def harness(db_url: str, engine: Engine, kube: KubeApiFake, tmp_path: Path) -> Iterator[Harness]:
-    h = Harness(db_url, engine, kube, tmp_path)
+def harness(db_url: str, engine: Engine, kc: KubeClient, tmp_path: Path) -> Iterator[Harness]:
+    h = Harness(db_url, engine, kc, tmp_path)
     yield h
     h.close()
 

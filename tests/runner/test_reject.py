@@ -6,7 +6,6 @@ and PostgreSQL."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -70,17 +69,13 @@ def said() -> list[str]:
 
 
 @pytest.fixture
-def executor(
-    engine: Engine, kube: KubeApiFake, tmp_path: Path, said: list[str]
-) -> Iterator[Executor]:
-    client = KubeClient.from_kubeconfig(str(kube.write_kubeconfig(tmp_path / "kubeconfig")))
-    yield Executor(
+def executor(engine: Engine, kc: KubeClient, said: list[str]) -> Executor:
+    return Executor(
         engine,
         parse_catalog(CATALOG),
-        Clients(kube=client),
+        Clients(kube=kc),
         say=lambda _incident, text: said.append(text),
     )
-    client.close()
 
 
 @pytest.fixture

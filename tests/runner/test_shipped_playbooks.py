@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +21,6 @@ from bot.runner.graph import PlaybookRunner, checkpointer_for
 from bot.runner.playbook import load_dir
 from tests.fakes.kubernetes.api import KubeApiFake
 from tests.integration.promstack import Prometheus, wait_until
-from tests.support.chart_role import chart_kube_fake
 from tests.support.exporter import ScriptedExporter
 from tests.support.server import ROOT
 
@@ -93,28 +91,24 @@ def metrics(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture
-def stack(sqlite_url: str, engine: Engine, metrics: str, tmp_path: Path) -> Iterator[Stack]:
-    with chart_kube_fake() as kube:
-        start = datetime.now(UTC) - timedelta(hours=2)
-        kube.add_deployment(NS, DEPLOY, "registry/fraud-scorer:2.3.0", at=start)
-        kube.roll(NS, DEPLOY, "registry/fraud-scorer:2.3.1", at=start + timedelta(hours=1))
-        kube.auto_complete_jobs(True)
-        kube.create("cronjobs", BATCH, cronjob())
-        kc = KubeClient.from_kubeconfig(str(kube.write_kubeconfig(tmp_path / "kubeconfig")))
-        prom = PromClient(metrics)
-        said: list[str] = []
-        executor = Executor(
-            engine,
-            parse_catalog(CATALOG),
-            Clients(kube=kc, prom=prom),
-            say=lambda _i, text: said.append(text),
-        )
-        playbooks, problems = load_dir(ROOT / "playbooks")
-        assert problems == []
-        saver, close = checkpointer_for(sqlite_url)
-        yield Stack(PlaybookRunner(engine, executor, playbooks, saver), kube, said)
-        close()
-        kc.close()
+def stack(
+    sqlite_url: str, engine: Engine, metrics: str, kube: KubeApiFake, kc: KubeClient
+) -> Iterator[Stack]:
+    kube.auto_complete_jobs(True)
+    kube.create("cronjobs", BATCH, cronjob())
+    prom = PromClient(metrics)
+    said: list[str] = []
+    executor = Executor(
+        engine,
+        parse_catalog(CATALOG),
+        Clients(kube=kc, prom=prom),
+        say=lambda _i, text: said.append(text),
+    )
+    playbooks, problems = load_dir(ROOT / "playbooks")
+    assert problems == []
+    saver, close = checkpointer_for(sqlite_url)
+    yield Stack(PlaybookRunner(engine, executor, playbooks, saver), kube, said)
+    close()
 
 
 def cronjob() -> dict[str, Any]:

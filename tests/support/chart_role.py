@@ -74,7 +74,14 @@ def chart_grants() -> Grants:
     return Grants({ns: tuple(rules) for ns, rules in namespaced.items()}, tuple(cluster))
 
 
-def chart_kube_fake() -> KubeApiFake:
-    """A Kubernetes API fake that allows exactly what the chart's Roles allow."""
+def kube_fake(grants: Grants | None) -> KubeApiFake:
+    """A Kubernetes API fake that allows ``grants`` (``None``: everything); what it refuses also
+    goes to ``OPSBOT_TEST_FORBIDDEN_LOG`` when that is set."""
     log = os.environ.get(FORBIDDEN_LOG_ENV)
-    return KubeApiFake(grants=chart_grants(), forbidden_log=Path(log) if log else None)
+    return KubeApiFake(grants=grants, forbidden_log=Path(log) if log else None)
+
+
+def chart_kube_fake() -> KubeApiFake:
+    """A Kubernetes API fake that allows exactly what the chart's Roles allow (the ``kube``
+    fixture's default, tests/conftest.py)."""
+    return kube_fake(chart_grants())

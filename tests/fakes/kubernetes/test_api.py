@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,8 +20,8 @@ from kubernetes.client import ApiClient, Configuration
 from kubernetes.client.exceptions import ApiException
 
 from tests.fakes.kubernetes.api import KubeApiFake
+from tests.fakes.kubernetes.conftest import NS
 
-NS = "ml"
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 SKIP_ANNOTATIONS = {
     "kubectl.kubernetes.io/last-applied-configuration",
@@ -32,25 +31,6 @@ SKIP_ANNOTATIONS = {
     "deployment.kubernetes.io/max-replicas",
     "deprecated.deployment.rollback.to",
 }
-
-
-@pytest.fixture
-def kube() -> Iterator[KubeApiFake]:
-    with KubeApiFake() as fake:
-        yield fake
-        assert fake.fake_errors() == []
-
-
-@pytest.fixture
-def kubeconfig(kube: KubeApiFake, tmp_path: Path) -> Path:
-    return kube.write_kubeconfig(tmp_path / "kubeconfig", namespace=NS)
-
-
-@pytest.fixture
-def api(kubeconfig: Path) -> Iterator[ApiClient]:
-    api_client = config.new_client_from_config(config_file=str(kubeconfig), persist_config=False)
-    yield api_client
-    api_client.close()
 
 
 @pytest.fixture

@@ -4,20 +4,19 @@ verbs as the API server maps them, and what no rule allows is a 403 ``Status``."
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from kubernetes import client, config
+from kubernetes import client
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
 from tests.fakes.kubernetes.api import KubeApiFake
+from tests.fakes.kubernetes.conftest import NS
 from tests.fakes.kubernetes.rbac import Grants, Permission, Rule, attributes, without
 
-NS, OTHER = "ml", "elsewhere"
+OTHER = "elsewhere"
 APPS, BATCH = "/apis/apps/v1/namespaces/ml", "/apis/batch/v1/namespaces/ml"
 SCALE_ONLY = (
     Rule(("apps",), ("deployments",), ("get",)),
@@ -26,20 +25,16 @@ SCALE_ONLY = (
 
 
 @pytest.fixture
-def kube() -> Iterator[KubeApiFake]:
-    with KubeApiFake(grants=Grants({NS: SCALE_ONLY})) as fake:
-        fake.add_deployment(NS, "fraud", "reg/fraud:1", replicas=2)
-        fake.add_deployment(OTHER, "fraud", "reg/fraud:1", replicas=2)
-        yield fake
-        assert fake.fake_errors() == []
+def kube_grants() -> Grants:
+    return Grants({NS: SCALE_ONLY})
 
 
 @pytest.fixture
-def api(kube: KubeApiFake, tmp_path: Path) -> Iterator[ApiClient]:
-    path = kube.write_kubeconfig(tmp_path / "kubeconfig", namespace=NS)
-    api_client = config.new_client_from_config(config_file=str(path), persist_config=False)
-    yield api_client
-    api_client.close()
+def kube(kube: KubeApiFake) -> KubeApiFake:
+    """conftest's fake under ``SCALE_ONLY``, with a Deployment ``fraud`` here and elsewhere."""
+    kube.add_deployment(NS, "fraud", "reg/fraud:1", replicas=2)
+    kube.add_deployment(OTHER, "fraud", "reg/fraud:1", replicas=2)
+    return kube
 
 
 def forbidden(exc: pytest.ExceptionInfo[ApiException]) -> str:
