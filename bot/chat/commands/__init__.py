@@ -8,6 +8,7 @@ one group of commands and exports its table; this one joins the tables and runs 
 | --- | --- |
 | lookups | help, incidents, incident, deploys, changes |
 | notes | note, summary |
+| follow_ups | followups, followup |
 | incident_status | ack, resolve |
 | paging | oncall, page |
 | incident_moves | declare, severity, lead, update |
@@ -26,6 +27,7 @@ import shlex
 
 from bot.chat.commands.actions import ACTION_COMMANDS
 from bot.chat.commands.base import CommandContext, Handler, Reply, reply
+from bot.chat.commands.follow_ups import FOLLOW_UP_COMMANDS
 from bot.chat.commands.incident_moves import MOVE_COMMANDS
 from bot.chat.commands.incident_status import STATUS_COMMANDS
 from bot.chat.commands.jobs import JOB_COMMANDS
@@ -42,6 +44,7 @@ __all__ = ["COMMANDS", "CommandContext", "Ops", "Reply", "run_command"]
 COMMANDS: dict[str, Handler] = {
     **LOOKUP_COMMANDS,
     **NOTE_COMMANDS,
+    **FOLLOW_UP_COMMANDS,
     **ACTION_COMMANDS,
     **STATUS_COMMANDS,
     **PAGING_COMMANDS,

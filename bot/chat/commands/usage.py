@@ -7,6 +7,10 @@ USAGE = """Usage: /ops <command>
   incident <id>             one incident: status, alerts and its timeline
   note [#id] <text>         add a note to an incident's timeline (and its thread)
   summary [#id]             the post-incident summary (posted in the thread; resolved or so far)
+  followups [open|mine|all] [#id]
+                            follow-ups from `follow-up:` / `todo:` / `action item:` notes,
+                            newest first (open by default; mine: open, owned by you)
+  followup done <number>    mark a follow-up done (the summary has a Done button for each)
   deploys <service>         recent deploys of a service (code and model versions)
   changes <service> [since] deploys, model versions and data changes, newest first
                             (since: 30m, 6h, 2d, 2w up to 365d, or a time like

@@ -8,6 +8,7 @@
     events_once.py  a Slack retry of an event is handled once, on any replica
     silences.py     the root's "Silence alerts…" select
     incident_controls.py  the root's Acknowledge, Resolve, I'll lead and severity select
+    follow_ups.py   the summary's Done buttons of follow-ups
     paging.py       the root's "Page" button
     interaction.py  what a listener reads from Slack's signed body (who clicked, which value)
 

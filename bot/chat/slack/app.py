@@ -12,14 +12,23 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.chat.slack import buttons, commands, declare, events, incident_controls, paging, silences
+from bot.chat.slack import (
+    buttons,
+    commands,
+    declare,
+    events,
+    follow_ups,
+    incident_controls,
+    paging,
+    silences,
+)
 from bot.chat.slack.events_once import events_once
 from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 # Each module registers its own.
-LISTENERS = (commands, buttons, events, incident_controls, declare, silences, paging)
+LISTENERS = (commands, buttons, events, incident_controls, declare, silences, paging, follow_ups)
 
 
 def build_bolt_app(rt: Runtime, client: AsyncWebClient) -> AsyncApp:
