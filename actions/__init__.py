@@ -9,8 +9,6 @@
 | rerun_pipeline | rerun_pipeline |
 | check_metric | check_metric |
 | pagerduty_ack, pagerduty_resolve, pagerduty_note | pagerduty_actions |
-| page_service | pagerduty_page |
-| request_responders | pagerduty_responders |
 | post_message | post_message |
 | submit_ray_job, stop_ray_job | ray_job_actions |
 """

@@ -15,7 +15,7 @@ plain text. tests/render/test_block_json.py pins the JSON.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -96,12 +96,14 @@ def root_message(
     remediation: str | None = None,
     *,
     severities: Sequence[str] = (),
+    paged: Collection[str] = (),
     silence: str | None = None,
 ) -> tuple[str, list[Block]]:
     """The root: status, facts, the likely cause, the running playbook (``remediation``, e.g.
     "rollback-model-deploy: waiting for approval (rollback)"), the active silence (``silence``:
     ``bot.render.silences.silence_line``), links, playbook buttons, and the controls that still
-    apply (``incident_controls``; ``severities``: the select's choices)."""
+    apply (``incident_controls``; ``severities``: the select's choices; ``paged``: the services
+    PagerDuty pages)."""
     status = incident.status
     icon = STATUS_ICON.get(status, ":grey_question:")
     title = clip(incident.title, HEADER_LIMIT - 20)
@@ -148,7 +150,7 @@ def root_message(
         buttons := offer_buttons(incident, incident.playbooks)
     ):
         blocks.append(ActionsBlock(block_id="opsbot_playbooks", elements=buttons))
-    if controls := root_controls(incident, severities):
+    if controls := root_controls(incident, severities, paged):
         blocks.append(controls)
     return text, to_dicts(blocks)
 

@@ -1,12 +1,13 @@
 """The controls on an incident's root, kept to what still applies as the incident moves:
-Acknowledge while it fires, Resolve while it is open, "I'll lead" while nobody leads, and the
-severity select. Each carries only the incident's number; who clicked comes from Slack's signed
+Acknowledge while it fires, Resolve while it is open, "I'll lead" while nobody leads, the
+severity select, Silence (an incident from Alertmanager: ``silences.py``) and Page
+(``paging.py``). Each carries only the incident's number; who clicked comes from Slack's signed
 body, and every click runs the same command as typing it (``bot/chat/slack/incident_controls.py``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -18,6 +19,8 @@ from slack_sdk.models.blocks import (
     StaticSelectElement,
 )
 
+from bot.render.paging import page_element
+from bot.render.silences import silence_control
 from bot.store.models import Incident, IncidentStatus
 
 ACK_ACTION = "opsbot_ack"
@@ -29,10 +32,11 @@ MAX_OPTIONS = 100
 
 
 def root_controls(
-    incident: Incident, severities: Sequence[str], *, more: Sequence[InteractiveElement] = ()
+    incident: Incident, severities: Sequence[str], paged: Collection[str] = ()
 ) -> ActionsBlock | None:
-    """The root's controls for ``incident`` as it is now (None once it is resolved); ``more``
-    are controls other parts add (silence, page)."""
+    """The root's controls for ``incident`` as it is now (None once it is resolved). Page is
+    offered when the incident is on PagerDuty or its service is one of ``paged`` (the catalog's
+    services with a ``pagerduty`` block)."""
     if incident.status == IncidentStatus.RESOLVED or incident.id is None:
         return None
     value = str(incident.id)
@@ -56,7 +60,11 @@ def root_controls(
         elements.append(_button(LEAD_ACTION, "I'll lead", value))
     if select := severity_select(incident, severities):
         elements.append(select)
-    elements.extend(more)
+    if silence := silence_control(incident):  # an incident from Alertmanager
+        elements.append(silence)
+    pageable = incident.pagerduty_incident_id is not None or incident.service in paged
+    if pageable and (page := page_element(incident)):
+        elements.append(page)
     return ActionsBlock(block_id=CONTROLS_BLOCK, elements=elements)
 
 

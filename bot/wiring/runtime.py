@@ -44,7 +44,10 @@ def build_runtime(settings: Settings) -> Runtime:
         metrics,
         channel_rate=settings.slack_channel_rate,
         channel_burst=settings.slack_channel_burst,
-        look=Look(severities=tuple(catalog.severities)),
+        look=Look(
+            severities=tuple(catalog.severities),
+            paged=frozenset(name for name, s in catalog.services.items() if s.pagerduty),
+        ),
     )
     pressure = IntakePressure()
     enricher = Enricher(

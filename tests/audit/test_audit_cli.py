@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,9 +31,11 @@ def audit_verify(url: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture
-def seeded(engine: Engine) -> Engine:
+def seeded(db_url: str) -> Iterator[Engine]:
+    engine = make_engine(db_url)
     seed(engine, 3)
-    return engine
+    yield engine
+    engine.dispose()
 
 
 def test_an_intact_log_exits_0_with_count_and_head(db_url: str, seeded: Engine) -> None:

@@ -144,6 +144,20 @@ def _button(button: dict[str, Any], where: str) -> list[str]:
     return errors
 
 
+def _select(select: dict[str, Any], where: str) -> list[str]:
+    errors = _text(select.get("placeholder"), f"{where}/placeholder", 150, plain=True)
+    options = select.get("options", [])
+    if not 0 < len(options) <= 100:
+        errors.append(f"{where}: {len(options)} options")
+    for j, option in enumerate(options):
+        errors += _text(option.get("text"), f"{where}/options/{j}/text", 75, plain=True)
+        if len(str(option.get("value", ""))) > 150:
+            errors.append(f"{where}/options/{j}: value over 150")
+    if (initial := select.get("initial_option")) is not None and initial not in options:
+        errors.append(f"{where}: initial_option is not one of the options")
+    return errors
+
+
 def over_limits(blocks: list[dict[str, Any]]) -> list[str]:
     """What breaks one of Block Kit's limits (slack_sdk's and Slack's), as readable lines."""
     errors = [f"{len(blocks)} blocks, over 50"] if len(blocks) > 50 else []
@@ -174,7 +188,8 @@ def over_limits(blocks: list[dict[str, Any]]) -> list[str]:
             if not 0 < len(elements) <= 25:
                 errors.append(f"{where}: {len(elements)} elements")
             for j, e in enumerate(elements):
-                errors += _button(e, f"{where}/elements/{j}")
+                check = _select if e.get("type") == "static_select" else _button
+                errors += check(e, f"{where}/elements/{j}")
         else:
             errors.append(f"{where}: unexpected block type {kind}")
     return errors

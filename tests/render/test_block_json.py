@@ -152,6 +152,17 @@ def test_root_message() -> None:
                     "text": plain("I'll lead"),
                     "value": "42",
                 },
+                {
+                    "type": "static_select",
+                    "action_id": "opsbot_silence",
+                    "placeholder": plain("Silence alerts…"),
+                    "options": [
+                        {"text": plain("1 h"), "value": "42:1h"},
+                        {"text": plain("4 h"), "value": "42:4h"},
+                        {"text": plain("until Monday 09:00 UTC"), "value": "42:monday"},
+                        {"text": plain("Custom…"), "value": "42:custom"},
+                    ],
+                },
             ],
         },
     ]
@@ -161,7 +172,8 @@ def test_root_controls_follow_the_incident() -> None:
     firing = incident(severity="sev2")
     _, blocks = root_message(firing, 1, 1, severities=["sev1", "sev2", "sev3"])
     [controls] = [b for b in blocks if b.get("block_id") == "opsbot_incident"]
-    ack, resolve, lead, select = controls["elements"]
+    ack, resolve, lead, select, silence = controls["elements"]
+    assert silence["action_id"] == "opsbot_silence"  # an incident from Alertmanager
     assert (ack["action_id"], ack["style"], ack["value"]) == ("opsbot_ack", "primary", "42")
     assert (resolve["action_id"], lead["action_id"]) == ("opsbot_resolve", "opsbot_lead")
     assert select == {
@@ -175,10 +187,22 @@ def test_root_controls_follow_the_incident() -> None:
     }
     # Led, and a severity the catalog does not list (an alert's label): no lead button, and
     # the select shows no current choice.
-    led = incident(severity="critical", lead="U0ALICE", status=IncidentStatus.ACKNOWLEDGED)
-    _, blocks = root_message(led, 1, 1, severities=["sev1"])
+    # Led, declared by hand (nothing to silence), a severity the catalog does not list (an
+    # alert's label): no lead button, no silence, and the select shows no current choice. Its
+    # service is paged by PagerDuty: Page.
+    led = incident(
+        severity="critical",
+        lead="U0ALICE",
+        status=IncidentStatus.ACKNOWLEDGED,
+        source="declared",
+    )
+    _, blocks = root_message(led, 1, 1, severities=["sev1"], paged={"fraud-scorer"})
     [controls] = [b for b in blocks if b.get("block_id") == "opsbot_incident"]
-    assert [e["action_id"] for e in controls["elements"]] == ["opsbot_resolve", "opsbot_severity"]
+    assert [e["action_id"] for e in controls["elements"]] == [
+        "opsbot_resolve",
+        "opsbot_severity",
+        "opsbot_page",
+    ]
     assert "initial_option" not in controls["elements"][1]
     assert "*Lead*\n<@U0ALICE>" in [f["text"] for f in blocks[1]["fields"]]
     _, blocks = root_message(incident(status=IncidentStatus.RESOLVED), 1, 1, severities=["sev1"])

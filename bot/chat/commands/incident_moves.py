@@ -16,8 +16,8 @@ from __future__ import annotations
 import re
 
 from bot.chat.commands.base import CommandContext, Handler, Reply, answer, ready, say, split_flags
+from bot.chat.commands.incident_ref import anywhere_or_here
 from bot.chat.commands.incident_ref import leading_or_here as incident_here
-from bot.chat.commands.incident_ref import number
 from bot.runner.ops import Ops
 from bot.store.run_models import RunStatus, RunView
 
@@ -106,21 +106,12 @@ def cmd_declare(ctx: CommandContext, args: list[str]) -> Reply:
     return say(f"{reply.text}\nPage: {paged.message}", public=True)
 
 
-def _incident(ctx: CommandContext, args: list[str]) -> tuple[int | None, list[str], str]:
-    """The incident a severity/lead command is about: ``#N`` anywhere in its arguments, or the
-    one it is asked from."""
-    for i, word in enumerate(args):
-        if word.startswith("#") and (n := number(word)) is not None:
-            return n, args[:i] + args[i + 1 :], ""
-    return incident_here(ctx, args)
-
-
 def cmd_severity(ctx: CommandContext, args: list[str]) -> Reply:
     args, dry = split_flags(args)
     ops = ready(ctx)
     if isinstance(ops, Reply):
         return ops
-    incident_id, rest, why = _incident(ctx, args)
+    incident_id, rest, why = anywhere_or_here(ctx, args)
     levels = ", ".join(ctx.catalog.severities)
     if len(rest) != 1:
         return say(f"Usage: /ops severity <{'|'.join(ctx.catalog.severities)}> [#N]", ok=False)
@@ -144,7 +135,7 @@ def cmd_lead(ctx: CommandContext, args: list[str]) -> Reply:
     ops = ready(ctx)
     if isinstance(ops, Reply):
         return ops
-    incident_id, rest, why = _incident(ctx, args)
+    incident_id, rest, why = anywhere_or_here(ctx, args)
     if len(rest) != 1:
         return say("Usage: /ops lead <@someone|me> [#N]", ok=False)
     if incident_id is None:

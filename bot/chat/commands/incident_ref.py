@@ -41,6 +41,14 @@ def leading_or_here(ctx: CommandContext, args: list[str]) -> tuple[int | None, l
     return None, args, "Several incidents are open in this channel: say which one, e.g. `#12`."
 
 
+def anywhere_or_here(ctx: CommandContext, args: list[str]) -> tuple[int | None, list[str], str]:
+    """``#N`` anywhere in the arguments (``severity sev1 #12``), else as ``leading_or_here``."""
+    for i, word in enumerate(args):
+        if word.startswith("#") and (n := number(word)) is not None:
+            return n, args[:i] + args[i + 1 :], ""
+    return leading_or_here(ctx, args)
+
+
 def only_argument(ctx: CommandContext, args: list[str]) -> int | None:
     """The one argument ``#N``, or the context's incident when there is none (``ack``,
     ``resolve``)."""

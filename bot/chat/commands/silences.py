@@ -25,7 +25,7 @@ from bot.chat.commands.base import (
     say,
     split_flags,
 )
-from bot.chat.commands.incident_ref import leading_or_here, number
+from bot.chat.commands.incident_ref import anywhere_or_here, leading_or_here, number
 from bot.clients.alertmanager import SILENCE_ID
 from bot.incidents.group_labels import NoGroupLabels, silence_matchers
 from bot.incidents.silence_windows import (
@@ -47,20 +47,12 @@ SILENCE_USAGE = "Usage: /ops silence <1h|4h|monday|until <time>> [#incident] [--
 UNSILENCE_USAGE = "Usage: /ops unsilence [<silence number>|<silence id>|#incident] [--dry-run]"
 
 
-def _incident(ctx: CommandContext, args: list[str]) -> tuple[int | None, list[str], str]:
-    """``#N`` anywhere in the arguments, else the incident it is asked from."""
-    for i, word in enumerate(args):
-        if word.startswith("#") and (n := number(word)) is not None:
-            return n, args[:i] + args[i + 1 :], ""
-    return leading_or_here(ctx, args)
-
-
 def cmd_silence(ctx: CommandContext, args: list[str]) -> Reply:
     args, dry = split_flags(args)
     ops = ready(ctx)
     if isinstance(ops, Reply):
         return ops
-    incident_id, rest, why = _incident(ctx, args)
+    incident_id, rest, why = anywhere_or_here(ctx, args)
     if not rest:
         return say(f"{SILENCE_USAGE}\n{HELP}", ok=False)
     if incident_id is None:

@@ -26,10 +26,11 @@ class Call(StrEnum):
 
 @dataclass(frozen=True)
 class Look:
-    """What a message shows that is not in its rows: the choices the team's catalog gives
-    (the severities on the root's select)."""
+    """What a message shows that is not in its rows: the choices the team's catalog gives (the
+    severities on the root's select; the services PagerDuty pages, which get a Page button)."""
 
     severities: tuple[str, ...] = DEFAULT_SEVERITIES
+    paged: frozenset[str] = frozenset()
 
 
 class Posted(Protocol):

@@ -81,6 +81,7 @@ def _prepare_root(session: Session, row: OutboxMessage, incident: Incident, look
         total,
         remediation_line(session, incident.id),
         severities=look.severities,
+        paged=look.paged,
         silence=_silence_line(session, incident.id),
     )
     return Prepared(
