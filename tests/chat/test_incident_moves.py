@@ -13,6 +13,7 @@ from sqlmodel import Session, col, select
 from bot.catalog.load import parse_catalog
 from bot.catalog.model import Catalog
 from bot.chat.commands import CommandContext, Ops, run_command
+from bot.clients.pagerduty import PagerDutyClient
 from bot.clients.set import Clients
 from bot.incidents.desk import IncidentDesk
 from bot.incidents.reminders import remind_due
@@ -25,6 +26,7 @@ from bot.store.models import (
     OutboxMessage,
     TimelineEvent,
 )
+from tests.fakes.pagerduty.api import PagerDutyFake
 
 OPEN = parse_catalog("""
 services:
@@ -236,3 +238,32 @@ def test_reminders_come_once_per_quiet_period_and_stop_on_resolve(engine: Engine
     run_command(ctx, "resolve #1")
     assert remind_due(engine, every, later + timedelta(hours=5)) == []
     assert sev3.id not in remind_due(engine, every, later + timedelta(days=1))
+
+
+def test_severity_moves_the_pagerduty_urgency_when_linked(engine: Engine) -> None:
+    with PagerDutyFake() as pd:
+        client = PagerDutyClient(
+            pd.api_token, base_url=pd.url, from_email=pd.from_email, verify=str(pd.cert_path)
+        )
+        try:
+            desk = IncidentDesk(engine, OPEN, channel="C0INCIDENT")
+            executor = Executor(engine, OPEN, Clients(pagerduty=client), desk=desk)
+            ctx = CommandContext(engine=engine, user="U0ALICE", catalog=OPEN, ops=Ops(executor))
+            run_command(ctx, "declare --service fraud-scorer --severity sev4 scores drift")
+            pd_incident = pd.add_incident(title="Fraud scorer drift", urgency="low")
+            with Session(engine) as session:
+                incident = session.get(Incident, 1)
+                assert incident is not None
+                incident.pagerduty_incident_id = str(pd_incident["id"])
+                session.add(incident)
+                session.commit()
+            dry = run_command(ctx, "severity sev2 #1 --dry-run")
+            assert f"PagerDuty {pd_incident['id']}: urgency high" in json.dumps(dry.blocks)
+            done = run_command(ctx, "severity sev2 #1")
+            assert done.ok, done.text
+            assert f"PagerDuty {pd_incident['id']} urgency high" in done.text
+            assert pd.incident(str(pd_incident["id"]))["urgency"] == "high"
+            run_command(ctx, "severity sev3 #1")
+            assert pd.incident(str(pd_incident["id"]))["urgency"] == "low"
+        finally:
+            client.close()
