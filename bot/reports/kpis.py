@@ -29,9 +29,12 @@ Every figure is about the same period, and the report carries it (``since``, ``u
 - **Top alerts**: over the alerts of the period's incidents, by ``alertname``: how many
   incidents it appeared in and how many occurrences (alert rows, one per fingerprint and
   start) it had; the 10 in most incidents, then most occurrences, ties by name.
+- **Follow-ups still open**: tracked follow-ups (``bot/incidents/follow_ups.py``) made before
+  ``until`` and not done by then, of any incident, whenever opened: how many, and the
+  ``OPEN_FOLLOW_UPS_SHOWN`` oldest (number, incident, owner, age at ``until``).
 
-Queries: one per table (incidents, alerts, deploys, action runs), plus ``phases_of`` per
-incident in the period (a few queries each).
+Queries: one per table (incidents, alerts, deploys, action runs), two for the follow-ups,
+plus ``phases_of`` per incident in the period (a few queries each).
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from sqlmodel import Session, col, select
 
 from bot.catalog.mapping import service_name
 from bot.catalog.model import Catalog
+from bot.incidents.follow_ups import open_at
 from bot.incidents.phases import Phases, phases_of
 from bot.store.models import Alert, Deployment, Incident
 from bot.store.run_models import ActionRun, RunStatus
@@ -55,6 +59,7 @@ UNKNOWN = "unknown"
 ROLLBACK_ACTION = "rollback_deployment"
 DEPLOY_KINDS = ("code", "model")
 TOP_ALERTS = 10
+OPEN_FOLLOW_UPS_SHOWN = 10
 NO_ALERTNAME = "(no alertname)"
 
 
@@ -181,6 +186,32 @@ class AlertCount:
 
 
 @dataclass(frozen=True)
+class OpenFollowUp:
+    id: int
+    incident_id: int
+    owner: str | None
+    text: str  # untrusted
+    created_at: datetime
+    age_s: float  # at the report's ``until``
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "incident_id": self.incident_id,
+            "owner": self.owner,
+            "text": self.text,
+            "created_at": self.created_at.isoformat(),
+            "age_s": self.age_s,
+        }
+
+
+@dataclass(frozen=True)
+class OpenFollowUps:
+    total: int
+    oldest: tuple[OpenFollowUp, ...]  # at most OPEN_FOLLOW_UPS_SHOWN, oldest first
+
+
+@dataclass(frozen=True)
 class Report:
     since: datetime
     until: datetime
@@ -189,6 +220,7 @@ class Report:
     deploys: Deploys
     rollbacks: Rollbacks
     top_alerts: tuple[AlertCount, ...]
+    follow_ups: OpenFollowUps
 
     def as_json(self) -> dict[str, Any]:
         d = self.deploys
@@ -225,6 +257,10 @@ class Report:
                 {"alertname": a.alertname, "incidents": a.incidents, "occurrences": a.occurrences}
                 for a in self.top_alerts
             ],
+            "follow_ups_open": {
+                "total": self.follow_ups.total,
+                "oldest": [f.as_json() for f in self.follow_ups.oldest],
+            },
         }
 
 
@@ -280,6 +316,29 @@ def reliability_report(
         deploys=deploy_outcomes(deploys, incidents, change_window),
         rollbacks=rollback_counts(rollbacks, catalog or Catalog()),
         top_alerts=top_alerts([(i, name) for i, name in alerts if i is not None]),
+        follow_ups=open_follow_ups(session, until),
+    )
+
+
+def open_follow_ups(
+    session: Session, until: datetime, limit: int = OPEN_FOLLOW_UPS_SHOWN
+) -> OpenFollowUps:
+    """Follow-ups still open at ``until``: how many, and the ``limit`` oldest."""
+    total, rows = open_at(session, until, limit=limit)
+    return OpenFollowUps(
+        total=total,
+        oldest=tuple(
+            OpenFollowUp(
+                id=row.id,
+                incident_id=row.incident_id,
+                owner=row.owner,
+                text=row.text,
+                created_at=row.created_at,
+                age_s=round((until - row.created_at).total_seconds(), 3),
+            )
+            for row in rows
+            if row.id is not None
+        ),
     )
 
 

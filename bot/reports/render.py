@@ -10,6 +10,7 @@ from bot.reports.kpis import Durations, Report
 
 MAX_SERVICES = 15  # per section; the JSON API has them all
 MAX_FAILED = 10
+FOLLOW_UP_TEXT = 80
 
 
 def report_lines(report: Report) -> list[str]:
@@ -70,6 +71,23 @@ def report_lines(report: Report) -> list[str]:
         lines += [f"  {a.alertname}: {a.incidents} / {a.occurrences}" for a in report.top_alerts]
     else:
         lines.append("Top recurring alerts: none")
+    return lines + _follow_ups(report)
+
+
+def _follow_ups(report: Report) -> list[str]:
+    f = report.follow_ups
+    lines = [f"Follow-ups still open: {f.total}"]
+    for item in f.oldest:
+        owner = f"owner @{item.owner}" if item.owner else "no owner"
+        text = " ".join(item.text.split())
+        if len(text) > FOLLOW_UP_TEXT:
+            text = text[: FOLLOW_UP_TEXT - 1] + "…"
+        lines.append(
+            f"  #{item.id} incident #{item.incident_id} · {owner} · open {duration(item.age_s)}"
+            f" — {text}"
+        )
+    if f.total > len(f.oldest):
+        lines.append(f"  …and {f.total - len(f.oldest)} more (`/ops followups`)")
     return lines
 
 

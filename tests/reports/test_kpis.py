@@ -184,6 +184,7 @@ def test_the_json_says_the_period_and_every_section(month: tuple[Report, Any]) -
         "change_failure",
         "rollbacks",
         "top_alerts",
+        "follow_ups_open",
     ]
 
 
