@@ -150,56 +150,58 @@ class IncidentDesk:
 
     def set_severity(self, incident_id: int, severity: str, *, by: str) -> str | None:
         """Change the severity; the one it had before (unchanged: the same value back)."""
-
-        def work(session: Session) -> str | None:
-            incident = _get(session, incident_id)
-            before = incident.severity
-            if before != severity:
-                incident.severity = severity
-                incident.updated_at = utcnow()
-                session.add(incident)
-                text = f"Severity {before or 'unset'} → {severity} by <@{by}>"
-                timeline.add(
-                    session,
-                    incident_id,
-                    "severity_changed",
-                    text,
-                    actor=by,
-                    data={"from": before, "to": severity},
-                )
-                enqueue_root_update(session, incident)
-                enqueue_reply(session, incident, *note_reply(f":rotating_light: {text}"))
-            return before
-
-        before = run_tx(self.engine, work)
-        self._wake()
-        return before
+        return self._move(
+            incident_id,
+            "severity",
+            severity,
+            by=by,
+            kind="severity_changed",
+            say=lambda before: f"Severity {before or 'unset'} → {severity} by <@{by}>",
+            icon=":rotating_light:",
+        )
 
     def set_lead(self, incident_id: int, lead: str, *, by: str) -> str | None:
         """Name the incident lead; the one before (unchanged: the same value back)."""
+        return self._move(
+            incident_id,
+            "lead",
+            lead,
+            by=by,
+            kind="lead_changed",
+            say=lambda _: (
+                f"<@{lead}> leads the incident"
+                if lead == by
+                else f"<@{lead}> named incident lead by <@{by}>"
+            ),
+            icon=":bust_in_silhouette:",
+        )
+
+    def _move(
+        self,
+        incident_id: int,
+        field: str,
+        value: str,
+        *,
+        by: str,
+        kind: str,
+        say: Callable[[str | None], str],
+        icon: str,
+    ) -> str | None:
+        """Set ``field`` of the incident to ``value`` and, if that changed it, say so on the
+        timeline (``kind``) and in the thread, and redraw the root; the value before."""
 
         def work(session: Session) -> str | None:
             incident = _get(session, incident_id)
-            before = incident.lead
-            if before != lead:
-                incident.lead = lead
+            before: str | None = getattr(incident, field)
+            if before != value:
+                setattr(incident, field, value)
                 incident.updated_at = utcnow()
                 session.add(incident)
-                text = (
-                    f"<@{lead}> leads the incident"
-                    if lead == by
-                    else f"<@{lead}> named incident lead by <@{by}>"
-                )
-                timeline.add(
-                    session,
-                    incident_id,
-                    "lead_changed",
-                    text,
-                    actor=by,
-                    data={"from": before, "to": lead},
-                )
+                text = say(before)
+                data = {"from": before, "to": value}
+                timeline.add(session, incident_id, kind, text, actor=by, data=data)
                 enqueue_root_update(session, incident)
-                enqueue_reply(session, incident, *note_reply(f":bust_in_silhouette: {text}"))
+                enqueue_reply(session, incident, *note_reply(f"{icon} {text}"))
             return before
 
         before = run_tx(self.engine, work)
