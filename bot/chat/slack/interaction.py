@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.chat.commands import CommandContext
+from bot.chat.commands import CommandContext, Reply
+from bot.render.approvals import APPROVE_ACTION
 from bot.runtime import Runtime
 
 
@@ -18,6 +19,16 @@ def clicked_value(body: dict[str, Any]) -> str:
 def user_of(body: dict[str, Any]) -> str:
     """Who clicked, typed or opened: from Slack's signed body, never from a value."""
     return str((body.get("user") or {}).get("id") or body.get("user_id") or "?")
+
+
+def asks_approval(reply: Reply) -> bool:
+    """Whether the reply is an approval request (it carries the Approve button)."""
+    return any(
+        element.get("action_id") == APPROVE_ACTION
+        for block in reply.blocks
+        for element in block.get("elements") or []
+        if isinstance(element, dict)
+    )
 
 
 def context_for(rt: Runtime, user: str, channel: str | None = "slack") -> CommandContext:

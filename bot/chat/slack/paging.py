@@ -16,8 +16,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.chat.commands.paging import cmd_page
-from bot.chat.slack.interaction import clicked_value, context_for, user_of
-from bot.chat.slack.silences import asks_approval
+from bot.chat.slack.interaction import asks_approval, clicked_value, context_for, user_of
 from bot.render.paging import PAGE_ACTION
 from bot.runtime import Runtime
 

@@ -13,22 +13,10 @@ from typing import Any
 import anyio
 from slack_bolt.async_app import AsyncApp
 
-from bot.chat.commands.base import Reply
 from bot.chat.commands.silences import silence_choice
-from bot.chat.slack.interaction import clicked_value, context_for, user_of
-from bot.render.approvals import APPROVE_ACTION
+from bot.chat.slack.interaction import asks_approval, clicked_value, context_for, user_of
 from bot.render.silences import SILENCE_ACTION
 from bot.runtime import Runtime
-
-
-def asks_approval(reply: Reply) -> bool:
-    """Whether the reply is an approval request (it carries the Approve button)."""
-    return any(
-        element.get("action_id") == APPROVE_ACTION
-        for block in reply.blocks
-        for element in block.get("elements") or []
-        if isinstance(element, dict)
-    )
 
 
 def register(app: AsyncApp, rt: Runtime) -> None:
