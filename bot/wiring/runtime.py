@@ -46,7 +46,12 @@ def build_runtime(settings: Settings) -> Runtime:
         channel_burst=settings.slack_channel_burst,
         look=Look(
             severities=tuple(catalog.severities),
-            paged=frozenset(name for name, s in catalog.services.items() if s.pagerduty),
+            # Page is offered where PagerDuty is set up and the catalog says whom to page.
+            paged=frozenset(
+                name
+                for name, entry in catalog.services.items()
+                if entry.pagerduty and clients.pagerduty is not None
+            ),
         ),
     )
     pressure = IntakePressure()
