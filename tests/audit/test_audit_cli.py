@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,11 +30,9 @@ def audit_verify(url: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture
-def seeded(db_url: str) -> Iterator[Engine]:
-    engine = make_engine(db_url)
+def seeded(engine: Engine) -> Engine:
     seed(engine, 3)
-    yield engine
-    engine.dispose()
+    return engine
 
 
 def test_an_intact_log_exits_0_with_count_and_head(db_url: str, seeded: Engine) -> None:

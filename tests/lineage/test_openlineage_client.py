@@ -34,12 +34,12 @@ from openlineage.client.generated.data_quality_metrics_input_dataset import (
     DataQualityMetricsInputDatasetFacet,
 )
 from openlineage.client.transport.http import ApiKeyTokenProvider, HttpConfig, HttpTransport
+from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from bot.app import build_app
 from bot.config import Settings
 from bot.lineage.queries import data_changes
-from bot.store.engine import make_engine
 from bot.store.models import LineageEvent, LineageRun, LineageRunDataset
 from tests.support.server import free_port
 
@@ -72,16 +72,13 @@ def server(db_url: str) -> Iterator[str]:
 
 
 @pytest.fixture
-def stored(db_url: str) -> Iterator[Any]:
-    engine = make_engine(db_url)
-
+def stored(engine: Engine) -> Any:
     def read(model: Any) -> list[Any]:
         with Session(engine) as s:
             return list(s.exec(select(model)).all())
 
     read.engine = engine  # type: ignore[attr-defined]
-    yield read
-    engine.dispose()
+    return read
 
 
 @pytest.fixture

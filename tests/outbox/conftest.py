@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -9,7 +9,6 @@ from sqlalchemy import Engine
 from bot.clients.slack_web import SlackWebTransport, make_web_client
 from bot.metrics import Metrics
 from bot.outbox.sender import OutboxSender
-from bot.store.engine import make_engine
 from tests.fakes.slack.api import SlackEmulator
 
 CHANNEL = "C0INCIDENT"
@@ -34,10 +33,8 @@ class Outbox:
 
 
 @pytest.fixture
-async def outbox(slack: SlackEmulator, sqlite_url: str) -> AsyncIterator[Outbox]:
-    engine = make_engine(sqlite_url)
+async def outbox(slack: SlackEmulator, sqlite_engine: Engine) -> Outbox:
     metrics = Metrics()
     transport = SlackWebTransport(make_web_client("xoxb-test-token", slack.api_url, 2), metrics)
-    sender = OutboxSender(engine, transport, metrics, channel_rate=50, channel_burst=50)
-    yield Outbox(engine, sender, transport, metrics)
-    engine.dispose()
+    sender = OutboxSender(sqlite_engine, transport, metrics, channel_rate=50, channel_burst=50)
+    return Outbox(sqlite_engine, sender, transport, metrics)
