@@ -9,6 +9,11 @@
 | rerun_pipeline | rerun_pipeline |
 | check_metric | check_metric |
 | pagerduty_ack, pagerduty_resolve, pagerduty_note | pagerduty_actions |
+| page_service | pagerduty_page |
+| request_responders | pagerduty_responders |
 | post_message | post_message |
 | submit_ray_job, stop_ray_job | ray_job_actions |
+| silence_alerts, expire_silence | alertmanager_silence |
+| declare_incident, set_severity, set_lead, post_status_update | incident_moves |
+| complete_follow_up | follow_ups |
 """
