@@ -5,7 +5,8 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
-import bot.store.job_models  # registers the tables
+import bot.store.home_models  # registers the tables
+import bot.store.job_models  # (these too)
 import bot.store.models  # (these too)
 import bot.store.oncall_models  # (and these)
 import bot.store.run_models  # (and these)
