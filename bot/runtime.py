@@ -25,6 +25,7 @@ from bot.telemetry.reader import StateReader
 if TYPE_CHECKING:
     from bot.clients.llm import LLMClient
     from bot.clients.prometheus import PromClient
+    from bot.home.refresh import Homes
     from bot.incidents.reminders import Reminders
     from bot.jobs.tracker import JobTracker
     from bot.runner.ops import Ops
@@ -51,6 +52,7 @@ class Runtime:
     jobs: JobTracker  # follows the Ray jobs opsbot launched
     summaries: SummaryWorker  # writes post-incident summaries
     reminders: Reminders  # status updates due (``bot/incidents/reminders.py``)
+    homes: Homes  # the App Home tabs (``bot/home/``); publishes nothing without Slack
     llm: LLMClient | None = None  # None: templates and deterministic triage
     prom: PromClient | None = None  # for summaries and triage
     state: StateReader | None = None  # the database gauges read at each /metrics scrape

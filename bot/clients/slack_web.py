@@ -157,6 +157,10 @@ class SlackWebTransport:
             )
         return str(file["id"])
 
+    async def publish_home(self, user: str, view: dict[str, Any]) -> None:
+        """Publish ``user``'s App Home tab (views.publish: Tier 4, no scope needed)."""
+        await self._call("views.publish", user_id=user, view=view)
+
     async def aclose(self) -> None:
         """Close the client's aiohttp session, where it keeps one (by default each call opens
         and closes its own)."""

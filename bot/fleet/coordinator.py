@@ -2,7 +2,7 @@
 
 Kinds of background work (one leader each): ``outbox`` (Slack sending), ``enrich``, ``jobs``
 (Ray job tracking), ``summaries``, ``runs`` (adopting action and playbook runs of dead
-replicas).
+replicas), ``reminders`` (status updates due), ``homes`` (App Home tabs kept current).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Protocol
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
-KINDS = ("outbox", "enrich", "jobs", "summaries", "runs", "reminders")
+KINDS = ("outbox", "enrich", "jobs", "summaries", "runs", "reminders", "homes")
 
 
 def new_replica_id() -> str:

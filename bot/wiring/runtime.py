@@ -13,6 +13,7 @@ from bot.clients.slack_web import SlackWebTransport, make_web_client
 from bot.config import Settings
 from bot.enrich.runner import Enricher
 from bot.enrich.worker import EnrichmentWorker
+from bot.home.refresh import Homes
 from bot.incidents.reminders import Reminders
 from bot.intake.pressure import IntakePressure
 from bot.jobs.ledger import JobLedger
@@ -116,6 +117,13 @@ def build_runtime(settings: Settings) -> Runtime:
         jobs=tracker,
         summaries=summaries,
         reminders=Reminders(engine, catalog.update_periods(), wake=sender.wake),
+        homes=Homes(
+            engine,
+            catalog,
+            core.ops.executor,
+            publish=transport.publish_home if isinstance(transport, SlackWebTransport) else None,
+            pagerduty=clients.pagerduty is not None,
+        ),
         llm=llm,
         prom=prom,
         state=state,
@@ -149,4 +157,6 @@ def background_loops(rt: Runtime) -> dict[str, Callable[[asyncio.Event], Awaitab
         "runs": takeover.run,
         # One reminder per period when an incident has had no status update.
         "reminders": rt.reminders.run,
+        # App Home tabs republished when what they show changed (at most 40 a minute).
+        "homes": rt.homes.run,
     }
