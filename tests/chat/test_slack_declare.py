@@ -5,8 +5,7 @@ opens an incident as an alert would; a refusal is shown in the form, which stays
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -16,9 +15,8 @@ from sqlmodel import Session, col, select
 
 from bot.store.models import Incident, OutboxKind, OutboxMessage, TimelineEvent
 from tests.fakes.slack.api import SlackEmulator
-from tests.support.asgi import asgi_client
+from tests.support.asgi import asgi_client, engine_of
 from tests.support.slack_requests import (
-    SIGNING_SECRET,
     message_shortcut,
     post,
     post_message,
@@ -42,30 +40,9 @@ policy:
 
 
 @pytest.fixture
-def slack() -> Iterator[SlackEmulator]:
-    with SlackEmulator(channels=("C0INCIDENT", "C0FRAUD")) as emulator:
-        yield emulator
-
-
-@pytest.fixture
-async def client(
-    make_app: Callable[..., FastAPI], slack: SlackEmulator, tmp_path: Path
-) -> AsyncIterator[httpx.AsyncClient]:
-    (tmp_path / "services.yaml").write_text(CATALOG)
-    app = make_app(
-        slack_bot_token="xoxb-test-token",
-        slack_signing_secret=SIGNING_SECRET,
-        slack_api_url=slack.api_url,
-        services_file=tmp_path / "services.yaml",
-    )
-    async with asgi_client(app) as c:
+async def client(slack_app: Callable[..., FastAPI]) -> AsyncIterator[httpx.AsyncClient]:
+    async with asgi_client(slack_app(CATALOG)) as c:
         yield c
-        for close in app.state.runtime.closers:
-            close()
-
-
-def engine_of(client: httpx.AsyncClient) -> Any:
-    return client.app.state.runtime.engine  # type: ignore[attr-defined]
 
 
 async def submit(client: httpx.AsyncClient, body: bytes) -> dict[str, Any] | None:
@@ -184,5 +161,6 @@ async def test_an_expired_trigger_opens_nothing(
     await post(client, with_trigger_id(slash_command("declare", slack.response_url("e")), trigger))
     await slack.await_for(lambda: len(slack.responses("e")) == 1, timeout=10)
     [answer] = slack.responses("e")
-    assert "could not run that" in answer["text"]
+    assert answer["response_type"] == "ephemeral"
+    assert "could not open (expired_trigger_id)" in answer["text"]
     assert slack.modals() == []

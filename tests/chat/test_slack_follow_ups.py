@@ -4,8 +4,7 @@ changes nothing, and the summary is redrawn with the item ticked off."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -19,7 +18,7 @@ from bot.summary.slack import FOLLOW_UP_DONE_ACTION, FOLLOW_UPS_DONE, FOLLOW_UPS
 from tests.fakes.slack.api import SlackEmulator
 from tests.fakes.slack.blocks import validate_blocks
 from tests.support.asgi import asgi_client
-from tests.support.slack_requests import SIGNING_SECRET, click, post, slash_command
+from tests.support.slack_requests import click, post, slash_command
 
 CHANNEL = "C0INCIDENT"
 CATALOG = """
@@ -30,29 +29,16 @@ severities: [sev1, sev2, sev3]
 
 
 @pytest.fixture
-def slack() -> Iterator[SlackEmulator]:
-    with SlackEmulator(channels=(CHANNEL,)) as emulator:
-        yield emulator
-
-
-@pytest.fixture
-async def client(
-    make_app: Callable[..., FastAPI], slack: SlackEmulator, tmp_path: Path
-) -> AsyncIterator[httpx.AsyncClient]:
-    (tmp_path / "services.yaml").write_text(CATALOG)
-    app = make_app(
-        slack_bot_token="xoxb-test-token",
-        slack_signing_secret=SIGNING_SECRET,
-        slack_api_url=slack.api_url,
-        services_file=tmp_path / "services.yaml",
-        incident_channel=CHANNEL,
-        slack_channel_rate=50,
-        slack_channel_burst=50,
-    )
-    async with asgi_client(app) as c:
+async def client(slack_app: Callable[..., FastAPI]) -> AsyncIterator[httpx.AsyncClient]:
+    async with asgi_client(
+        slack_app(
+            CATALOG,
+            incident_channel=CHANNEL,
+            slack_channel_rate=50,
+            slack_channel_burst=50,
+        )
+    ) as c:
         yield c
-        for close in app.state.runtime.closers:
-            close()
 
 
 async def command(

@@ -5,8 +5,7 @@ privately, each on the incident; the root keeps only the controls that still app
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
@@ -16,7 +15,7 @@ from sqlmodel import Session, col, select
 from bot.store.models import Incident, IncidentStatus, TimelineEvent
 from tests.fakes.slack.api import SlackEmulator
 from tests.support.asgi import asgi_client
-from tests.support.slack_requests import SIGNING_SECRET, click, post, slash_command
+from tests.support.slack_requests import click, post, slash_command
 
 CATALOG = """
 services:
@@ -31,26 +30,9 @@ policy:
 
 
 @pytest.fixture
-def slack() -> Iterator[SlackEmulator]:
-    with SlackEmulator(channels=("C0INCIDENT",)) as emulator:
-        yield emulator
-
-
-@pytest.fixture
-async def client(
-    make_app: Callable[..., FastAPI], slack: SlackEmulator, tmp_path: Path
-) -> AsyncIterator[httpx.AsyncClient]:
-    (tmp_path / "services.yaml").write_text(CATALOG)
-    app = make_app(
-        slack_bot_token="xoxb-test-token",
-        slack_signing_secret=SIGNING_SECRET,
-        slack_api_url=slack.api_url,
-        services_file=tmp_path / "services.yaml",
-    )
-    async with asgi_client(app) as c:
+async def client(slack_app: Callable[..., FastAPI]) -> AsyncIterator[httpx.AsyncClient]:
+    async with asgi_client(slack_app(CATALOG)) as c:
         yield c
-        for close in app.state.runtime.closers:
-            close()
 
 
 def the_incident(client: httpx.AsyncClient) -> Incident:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,7 +22,6 @@ from tests.support.asgi import AM_TOKEN, asgi_client
 from tests.support.payloads import am_alert, am_payload
 from tests.support.slack_requests import (
     CHANNEL,
-    SIGNING_SECRET,
     post,
     select_click,
     slash_command,
@@ -49,27 +47,16 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SilencingStack]:
 
 
 @pytest.fixture
-def slack() -> Iterator[SlackEmulator]:
-    with SlackEmulator(channels=(CHANNEL,)) as emulator:
-        yield emulator
-
-
-@pytest.fixture
 async def client(
-    make_app: Callable[..., FastAPI], slack: SlackEmulator, stack: SilencingStack, tmp_path: Path
+    slack_app: Callable[..., FastAPI], stack: SilencingStack
 ) -> AsyncIterator[httpx.AsyncClient]:
-    (tmp_path / "services.yaml").write_text(CATALOG)
-    app = make_app(
-        slack_bot_token="xoxb-test-token",
-        slack_signing_secret=SIGNING_SECRET,
-        slack_api_url=slack.api_url,
-        services_file=tmp_path / "services.yaml",
-        alertmanager_url=stack.url,
-    )
-    async with asgi_client(app) as c:
+    async with asgi_client(
+        slack_app(
+            CATALOG,
+            alertmanager_url=stack.url,
+        )
+    ) as c:
         yield c
-        for close in app.state.runtime.closers:
-            close()
 
 
 def choice(option: dict[str, Any] | str, user: str, response_url: str) -> bytes:

@@ -23,7 +23,7 @@ def register(app: AsyncApp, rt: Runtime) -> None:
         await ack()
         text = command.get("text", "")
         if is_bare_declare(text):  # the form, not the command line
-            await open_form(rt, client, str(command.get("trigger_id") or ""), None)
+            await open_form(rt, client, str(command.get("trigger_id") or ""), None, respond)
             return
         ctx = context_for(rt, command.get("user_id", "?"), command.get("channel_id"))
         reply = await anyio.to_thread.run_sync(run_command, ctx, text)

@@ -8,10 +8,12 @@ it went in the incident's thread."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import anyio
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.chat.commands.incident_moves import declare, declare_params, page_declared
@@ -19,6 +21,8 @@ from bot.chat.slack.interaction import context_for, user_of
 from bot.render.declare import DECLARE_VIEW, TITLE, Quote, declare_view, read_submission
 from bot.runtime import Runtime
 from bot.store.run_models import RunStatus
+
+log = logging.getLogger(__name__)
 
 SHORTCUT = "opsbot_declare_from_message"
 
@@ -29,10 +33,21 @@ def is_bare_declare(text: str) -> bool:
 
 
 async def open_form(
-    rt: Runtime, client: AsyncWebClient, trigger_id: str, quote: Quote | None
+    rt: Runtime, client: AsyncWebClient, trigger_id: str, quote: Quote | None, respond: Any
 ) -> None:
+    """Open the form; when Slack refuses (the trigger expired: the click took over 3 s to reach
+    opsbot), tell the person privately how to declare anyway."""
     view = declare_view(list(rt.catalog.services), rt.catalog.severities, quote)
-    await client.views_open(trigger_id=trigger_id, view=view)
+    try:
+        await client.views_open(trigger_id=trigger_id, view=view)
+    except SlackApiError as exc:
+        error = exc.response.get("error") if isinstance(exc.response.data, dict) else None
+        log.warning("the declare form did not open: %s", error or exc)
+        await respond(
+            text=f"The declare form could not open ({error or 'Slack refused it'}). Try again, "
+            "or type `/ops declare [--service S] [--severity sev2] <title>`.",
+            response_type="ephemeral",
+        )
 
 
 def quote_of(body: dict[str, Any]) -> Quote:
@@ -52,9 +67,12 @@ def register(app: AsyncApp, rt: Runtime) -> None:
     background: set[asyncio.Task[Any]] = set()
 
     @app.shortcut(SHORTCUT)
-    async def from_message(ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
+    async def from_message(
+        ack: Any, body: dict[str, Any], client: AsyncWebClient, respond: Any
+    ) -> None:
         await ack()
-        await open_form(rt, client, str(body.get("trigger_id") or ""), quote_of(body))
+        trigger_id = str(body.get("trigger_id") or "")
+        await open_form(rt, client, trigger_id, quote_of(body), respond)
 
     @app.view(DECLARE_VIEW)
     async def submitted(ack: Any, body: dict[str, Any]) -> None:
