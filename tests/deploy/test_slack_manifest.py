@@ -27,7 +27,12 @@ BOT_SCOPES = {
     "files:write",  # metric charts
     "usergroups:read",  # Slack user groups named in the approval policy
 }
-BOT_EVENTS = {"app_mention": "app_mentions:read", "reaction_added": "reactions:read"}
+# Each subscribed event and the scope it needs (None: none; Slack's event reference says so).
+BOT_EVENTS = {
+    "app_home_opened": None,
+    "app_mention": "app_mentions:read",
+    "reaction_added": "reactions:read",
+}
 
 
 @pytest.fixture
@@ -116,7 +121,18 @@ def test_scopes_are_exactly_the_minimal_set(manifest: dict[str, Any]) -> None:
     # Every subscribed event is covered by a granted scope.
     granted = set(manifest["oauth_config"]["scopes"]["bot"])
     for event in manifest["settings"]["event_subscriptions"]["bot_events"]:
-        assert BOT_EVENTS[event] in granted, event
+        needs = BOT_EVENTS[event]
+        assert needs is None or needs in granted, event
+
+
+def test_the_home_tab_is_on_and_app_home_opened_is_subscribed(
+    manifest: dict[str, Any],
+) -> None:
+    assert manifest["features"]["app_home"] == {
+        "home_tab_enabled": True,
+        "messages_tab_enabled": False,
+    }
+    assert "app_home_opened" in manifest["settings"]["event_subscriptions"]["bot_events"]
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ one group of commands and exports its table; this one joins the tables and runs 
 | actions | rollback, scale, restart, rerun, playbooks, run, approve, reject, withdraw |
 | jobs | train, score, jobs, job, stop |
 | report | report |
+| home | home |
 | silences | silence, silences, unsilence |
 
 ``base`` holds the context, the reply and the argument helpers; ``incident_ref`` every way a
@@ -28,6 +29,7 @@ import shlex
 from bot.chat.commands.actions import ACTION_COMMANDS
 from bot.chat.commands.base import CommandContext, Handler, Reply, reply
 from bot.chat.commands.follow_ups import FOLLOW_UP_COMMANDS
+from bot.chat.commands.home import HOME_COMMANDS
 from bot.chat.commands.incident_moves import MOVE_COMMANDS
 from bot.chat.commands.incident_status import STATUS_COMMANDS
 from bot.chat.commands.jobs import JOB_COMMANDS
@@ -52,6 +54,7 @@ COMMANDS: dict[str, Handler] = {
     **SILENCE_COMMANDS,
     **JOB_COMMANDS,
     **REPORT_COMMANDS,
+    **HOME_COMMANDS,
 }
 
 

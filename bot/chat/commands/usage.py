@@ -2,6 +2,8 @@
 
 USAGE = """Usage: /ops <command>
   help                      this text
+  home                      yours: open incidents, approvals waiting for you, running jobs,
+                            the latest summaries, on call (Slack: the App Home tab)
   incidents [open|resolved|all]
                             incidents, newest first (open by default)
   incident <id>             one incident: status, alerts and its timeline

@@ -9,6 +9,7 @@
     silences.py     the root's "Silence alerts…" select
     incident_controls.py  the root's Acknowledge, Resolve, I'll lead and severity select
     follow_ups.py   the summary's Done buttons of follow-ups
+    home.py         the App Home tab: published when opened, redrawn after a click on it
     paging.py       the root's "Page" button
     interaction.py  what a listener reads from Slack's signed body (who clicked, which value)
 

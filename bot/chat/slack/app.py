@@ -18,6 +18,7 @@ from bot.chat.slack import (
     declare,
     events,
     follow_ups,
+    home,
     incident_controls,
     paging,
     silences,
@@ -28,7 +29,17 @@ from bot.runtime import Runtime
 log = logging.getLogger(__name__)
 
 # Each module registers its own.
-LISTENERS = (commands, buttons, events, incident_controls, declare, silences, paging, follow_ups)
+LISTENERS = (
+    commands,
+    buttons,
+    events,
+    incident_controls,
+    declare,
+    silences,
+    paging,
+    follow_ups,
+    home,
+)
 
 
 def build_bolt_app(rt: Runtime, client: AsyncWebClient) -> AsyncApp:

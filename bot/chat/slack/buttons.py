@@ -1,6 +1,7 @@
 """The buttons opsbot posts: Approve / Reject on an approval request, Stop on a job's message,
 Run <playbook> on an incident's root. A button carries only an opaque value; who clicked comes
-from Slack's signed body, and every click goes through policy and audit like the command."""
+from Slack's signed body, and every click goes through policy and audit like the command.
+Approve / Reject and Stop are on the App Home tab too: there the answer redraws the tab."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from sqlmodel import Session
 
 from bot.chat.commands.actions import cmd_approve, cmd_reject
 from bot.chat.commands.jobs import cmd_stop
+from bot.chat.slack.home import from_home, home_clicked
 from bot.chat.slack.interaction import clicked_value, context_for, user_of
 from bot.render.approvals import APPROVE_ACTION, REJECT_ACTION
 from bot.render.blocks import OFFER_ACTION
@@ -30,7 +32,9 @@ def register(app: AsyncApp, rt: Runtime) -> None:
         ctx = context_for(rt, user_of(body))
         command = cmd_approve if approve else cmd_reject
         reply = await anyio.to_thread.run_sync(command, ctx, [clicked_value(body)])
-        if reply.ok:
+        if from_home(body):  # the App Home tab: no response URL; the tab is redrawn instead
+            await home_clicked(rt, ctx.user, reply.text)
+        elif reply.ok:
             # Replace the buttons with what happened, for everyone in the channel.
             await respond(text=reply.text, blocks=reply.blocks, replace_original=True)
         else:
@@ -66,6 +70,9 @@ def register(app: AsyncApp, rt: Runtime) -> None:
             await respond(text="That button is not one of opsbot's.", response_type="ephemeral")
             return
         reply = await anyio.to_thread.run_sync(cmd_stop, context_for(rt, user_of(body)), [job])
+        if from_home(body):
+            await home_clicked(rt, user_of(body), reply.text)
+            return
         await respond(
             text=reply.text,
             blocks=reply.blocks,
