@@ -6,9 +6,8 @@ someone else's tab shows neither; `/ops home` says the same as text."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,7 +23,6 @@ from tests.fakes.slack.views import validate_view
 from tests.support.asgi import asgi_client, engine_of
 from tests.support.slack_requests import (
     APP_ID,
-    SIGNING_SECRET,
     TEAM,
     VERIFICATION_TOKEN,
     app_home_opened,
@@ -48,26 +46,9 @@ policy:
 
 
 @pytest.fixture
-def slack() -> Iterator[SlackEmulator]:
-    with SlackEmulator(channels=("C0INCIDENT",)) as emulator:
-        yield emulator
-
-
-@pytest.fixture
-async def client(
-    make_app: Callable[..., FastAPI], slack: SlackEmulator, tmp_path: Path
-) -> AsyncIterator[httpx.AsyncClient]:
-    (tmp_path / "services.yaml").write_text(CATALOG)
-    app = make_app(
-        slack_bot_token="xoxb-test-token",
-        slack_signing_secret=SIGNING_SECRET,
-        slack_api_url=slack.api_url,
-        services_file=tmp_path / "services.yaml",
-    )
-    async with asgi_client(app) as c:
+async def client(slack_app: Callable[..., FastAPI]) -> AsyncIterator[httpx.AsyncClient]:
+    async with asgi_client(slack_app(CATALOG)) as c:
         yield c
-        for close in app.state.runtime.closers:
-            close()
 
 
 def home_click(slack: SlackEmulator, user: str, action_id: str) -> bytes:
