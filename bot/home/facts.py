@@ -11,7 +11,7 @@ not a rule of its own: PagerDuty names a person, not a Slack user, so the on-cal
 service cannot be matched to whoever opens the Home tab.
 
 Which approvals wait for me: pending, not expired, asked for by someone else, and approvable by
-me under the policy, decided by the executor's own check (``Executor._approver_decision``, the
+me under the policy, decided by the executor's own check (``Executor.approver_decision``, the
 one Approve and Reject use), never a copy of it.
 
 On call for my services: the services of my incidents, with the person the ``oncall``
@@ -220,7 +220,7 @@ def home_facts(
 def may_approve(executor: Executor, run: ActionRun, user: str) -> bool:
     """Whether ``user`` may approve (and so reject) ``run``: the executor's own decision."""
     try:
-        return executor._approver_decision(run, user).allowed
+        return executor.approver_decision(run, user).allowed
     except Exception as exc:  # an action no longer registered, params it no longer parses
         log.warning("approval of run %s not shown: %s: %s", run.id, type(exc).__name__, exc)
         return False

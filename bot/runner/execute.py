@@ -217,7 +217,7 @@ class Executor:
             if now > approval.expires_at:
                 self._expire(session, approval, run, approver)
                 return self._view(run, "This approval expired; ask for a new one.")
-            decision = self._approver_decision(run, approver)
+            decision = self.approver_decision(run, approver)
             if not decision.allowed:
                 _audit_run(
                     session, run, "approval_refused", approver, result={"reason": decision.reason}
@@ -284,7 +284,7 @@ class Executor:
             _audit_run(session, run, "withdrawn" if withdraw else "rejected", who)
             return replace(self._view(run, _message(run)), decided=True)
 
-    def _approver_decision(self, run: ActionRun, who: str) -> Decision:
+    def approver_decision(self, run: ActionRun, who: str) -> Decision:
         """Whether ``who`` is an approver of ``run`` under the rule that covers it (approve and
         reject alike)."""
         action = get_action(run.action)
@@ -305,7 +305,7 @@ class Executor:
     def _may_not_reject(self, run: ActionRun, who: str) -> str | None:
         """None when ``who`` may reject ``run`` (the approvers of the rule that covers it); else
         why not, for that person."""
-        decision = self._approver_decision(run, who)
+        decision = self.approver_decision(run, who)
         if decision.allowed:
             return None
         return (
