@@ -126,6 +126,7 @@ def gather(
             acknowledged_at=incident.acknowledged_at,
             resolved_at=incident.resolved_at,
             runbook_url=incident.runbook_url,
+            lead=incident.lead,
         ),
         now=now,
         phases=phases,

@@ -56,6 +56,7 @@ class IncidentFacts:
     acknowledged_at: datetime | None
     resolved_at: datetime | None
     runbook_url: str | None
+    lead: str | None = None  # the incident lead's Slack user ID (``/ops lead``, "I'll lead")
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,7 @@ def document(
             line(status, label="Status"),
             line(data(inc.severity or "unknown"), label="Severity"),
             line(data(inc.service or "unknown"), label="Service"),
+            *((line(data(inc.lead), label="Lead"),) if inc.lead else ()),
         ),
         sections=tuple(sections[key] for key in ORDER if key in sections),
         footer=footer

@@ -230,3 +230,24 @@ def test_the_title_stays_one_heading(sqlite_engine: Engine) -> None:
 )
 def test_durations_read_like_people_write_them(seconds: int, words: str) -> None:
     assert human(timedelta(seconds=seconds)) == words
+
+
+def test_the_incident_lead_is_named_in_the_summary(engine: Engine) -> None:
+    with Session(engine) as session:
+        story = write_fraud_incident(session)
+        incident = session.get(Incident, story.id)
+        assert incident is not None
+        incident.lead = "U0LEADER"
+        session.add(incident)
+        session.commit()
+        draft = template_summary(session, story.id, CATALOG, prom=ScriptedProm(), now=at(4, 0))
+    golden = (GOLDEN / "fraud-scorer-resolved.md").read_text()
+    assert "U0LEADER" not in golden
+    header = draft.markdown.split("\n## ", 1)[0]
+    assert "Lead" in header
+    assert "U0LEADER" in header
+    # Only that line is added.
+    assert [line for line in draft.markdown.splitlines() if line not in golden.splitlines()] == [
+        line for line in header.splitlines() if "U0LEADER" in line
+    ]
+    assert "U0LEADER" in str(draft.slack_blocks)
