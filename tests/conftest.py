@@ -19,12 +19,12 @@ from sqlalchemy import Engine
 
 from bot.clients.kubernetes import KubeClient
 from bot.store.engine import make_engine
-from bot.store.migrate import upgrade
 from tests.fakes.kubernetes.api import KubeApiFake
 from tests.fakes.kubernetes.rbac import Grants
 from tests.fakes.openai.api import OpenAIFake
 from tests.support.asgi import app_factory, asgi_client
 from tests.support.chart_role import chart_grants, kube_fake
+from tests.support.databases import reset_postgres, sqlite_copy, sqlite_template
 from tests.support.ray_head import RAY_ENV, RayHead, start_head
 
 # Every Ray process the tests start or talk to (head, job drivers, the bot's job client) reads
@@ -66,37 +66,32 @@ def postgres_server_url() -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _reset_postgres(url: str) -> None:
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("DROP SCHEMA public CASCADE")
-        conn.execute("CREATE SCHEMA public")
+@pytest.fixture(scope="session")
+def sqlite_migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file the tests' databases are copied from (migrations run once)."""
+    return sqlite_template(tmp_path_factory.mktemp("sqlite-template"))
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A migrated, empty database: SQLite file, then the real PostgreSQL."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path}/opsbot.db"
-    else:
-        url = request.getfixturevalue("postgres_server_url")
-        _reset_postgres(url)
-    upgrade(url)
+        return sqlite_copy(request.getfixturevalue("sqlite_migrated"), tmp_path)
+    url: str = request.getfixturevalue("postgres_server_url")
+    reset_postgres(url)
     return url
 
 
 @pytest.fixture
 def postgres_url(postgres_server_url: str) -> str:
     """A migrated, empty PostgreSQL database, for what only PostgreSQL has."""
-    _reset_postgres(postgres_server_url)
-    upgrade(postgres_server_url)
+    reset_postgres(postgres_server_url)
     return postgres_server_url
 
 
 @pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path}/opsbot.db"
-    upgrade(url)
-    return url
+def sqlite_url(sqlite_migrated: Path, tmp_path: Path) -> str:
+    return sqlite_copy(sqlite_migrated, tmp_path)
 
 
 @pytest.fixture
