@@ -12,8 +12,9 @@ click then does (a silence in Alertmanager, a PagerDuty page, a refusal) comes a
 
 Controls: the root's Acknowledge, Resolve, I'll lead, severity select, Silence select and Page
 button, a playbook offer, Approve and Reject (of unknown tokens: refused after the ack), a job's
-Stop, and the declare form's submission. Each is clicked ``--clicks`` times one after the other,
-then ``--burst`` at once (as a busy channel does), while the outbox keeps posting.
+Stop, ``/ops declare`` opening the form, and a summary's follow-up Done. Each is clicked
+``--clicks`` times one after the other, then ``--burst`` at once (as a busy channel does), while
+the outbox keeps posting.
 
 Prints p50, p95 and the worst per control, and the worst overall against 3 s; exits 1 when a
 click was acknowledged later than that (or not with a 200).
@@ -129,6 +130,7 @@ def clicks_for(slack: SlackEmulator) -> dict[str, Make]:
         "reject": lambda i: click("opsbot_reject", f"unknown-{i}", "U0BOB", url),
         "job stop": lambda i: click("opsbot_job_stop", str(i), "U0ALICE", url),
         "declare form": declare,
+        "follow-up done": lambda i: click("opsbot_followup_done_0", str(i), "U0ALICE", url),
         "resolve": lambda i: click("opsbot_resolve", str(i), "U0ALICE", url),
     }
 
