@@ -10,6 +10,7 @@ import pytest
 from bot.clients.pagerduty import PagerDutyClient
 from bot.errors import ExternalServiceError
 from tests.fakes.pagerduty.api import ACCEPT, PagerDutyFake
+from tests.support.paging import Sleeps
 from tests.support.server import free_port
 
 INCIDENT = "PABC123"
@@ -21,33 +22,6 @@ def pd() -> Iterator[PagerDutyFake]:
         fake.add_incident(INCIDENT, "Fraud scorer errors", number=123)
         yield fake
         assert fake.fake_errors() == []
-
-
-class Sleeps:
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
-
-
-@pytest.fixture
-def client(pd: PagerDutyFake, sleeps: Sleeps) -> Iterator[PagerDutyClient]:
-    adapter = PagerDutyClient(
-        pd.api_token,
-        base_url=pd.url,
-        from_email=pd.from_email,
-        verify=str(pd.cert_path),  # a CA file path, as a deployment would configure it
-        timeout_s=5,
-        sleep=sleeps,
-    )
-    yield adapter
-    adapter.close()
 
 
 def test_get_incident_over_https_with_the_ca_file(

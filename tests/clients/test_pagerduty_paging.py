@@ -11,64 +11,15 @@ import pytest
 from bot.clients.pagerduty import Opened, PagerDutyClient, Responder
 from bot.errors import ExternalServiceError
 from tests.fakes.pagerduty.api import PagerDutyFake
+from tests.support.paging import POLICY, SERVICE, Sleeps, paging_fake
 
 NOW = datetime(2026, 12, 7, 14, 0, tzinfo=UTC)
-POLICY = "PEPML01"
-SERVICE = "PSVCFRD1"
 
 
 @pytest.fixture
 def pd() -> Iterator[PagerDutyFake]:
-    with PagerDutyFake() as fake:
-        fake.clock = lambda: NOW
-        fake.add_policy("ML on-call", POLICY)
-        fake.add_service("fraud-scorer", SERVICE, policy_id=POLICY)
-        fake.add_oncall(
-            POLICY,
-            "dana@example.com",
-            "Dana Scully",
-            start=NOW - timedelta(hours=6),
-            end=NOW + timedelta(hours=4),
-            schedule="ML primary",
-        )
-        fake.add_oncall(
-            POLICY,
-            "fox@example.com",
-            "Fox Mulder",
-            start=NOW + timedelta(hours=4),
-            end=NOW + timedelta(hours=28),
-            schedule="ML primary",
-        )
-        fake.add_oncall(POLICY, "walter@example.com", "Walter Skinner", level=2)
+    with paging_fake(NOW, data_policy=False) as fake:
         yield fake
-        assert fake.fake_errors() == []
-
-
-class Sleeps:
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
-
-
-@pytest.fixture
-def client(pd: PagerDutyFake, sleeps: Sleeps) -> Iterator[PagerDutyClient]:
-    adapter = PagerDutyClient(
-        pd.api_token,
-        base_url=pd.url,
-        from_email=pd.from_email,
-        verify=str(pd.cert_path),
-        timeout_s=5,
-        sleep=sleeps,
-    )
-    yield adapter
-    adapter.close()
 
 
 # -- on call --------------------------------------------------------------------------------------

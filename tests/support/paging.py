@@ -39,7 +39,9 @@ policy:
 
 
 @contextmanager
-def paging_fake(now: datetime) -> Iterator[PagerDutyFake]:
+def paging_fake(now: datetime, *, data_policy: bool = True) -> Iterator[PagerDutyFake]:
+    """The PagerDuty fake with the ML on-call policy (Dana now, Fox next, Walter at level 2) and
+    the fraud-scorer service on it; ``data_policy``: a second policy, Data on-call (Mo)."""
     with PagerDutyFake() as fake:
         fake.clock = lambda: now
         fake.add_policy("ML on-call", POLICY)
@@ -61,8 +63,9 @@ def paging_fake(now: datetime) -> Iterator[PagerDutyFake]:
             schedule="ML primary",
         )
         fake.add_oncall(POLICY, "walter@example.com", "Walter Skinner", level=2)
-        fake.add_policy("Data on-call", OTHER_POLICY)
-        fake.add_oncall(OTHER_POLICY, "mo@example.com", "Mo Reyes")
+        if data_policy:
+            fake.add_policy("Data on-call", OTHER_POLICY)
+            fake.add_oncall(OTHER_POLICY, "mo@example.com", "Mo Reyes")
         yield fake
         assert fake.fake_errors() == []
 
@@ -76,3 +79,13 @@ def client_of(fake: PagerDutyFake, **options: object) -> PagerDutyClient:
         verify=str(fake.cert_path),
         **options,  # type: ignore[arg-type]
     )
+
+
+class Sleeps:
+    """The adapter's ``sleep``: records the waits (Retry-After) instead of waiting."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)

@@ -13,39 +13,17 @@ import pagerduty
 import pytest
 
 from tests.fakes.pagerduty.api import ACCEPT, PagerDutyFake
+from tests.support.paging import POLICY, SERVICE, paging_fake
 
 NOW = datetime(2026, 12, 7, 14, 0, tzinfo=UTC)
-POLICY = "PEPML01"
-SERVICE = "PSVCFRD1"
 INCIDENT = "PABC123"
 
 
 @pytest.fixture
 def pd() -> Iterator[PagerDutyFake]:
-    with PagerDutyFake() as fake:
-        fake.clock = lambda: NOW
-        fake.add_policy("ML on-call", POLICY)
-        fake.add_service("fraud-scorer", SERVICE, policy_id=POLICY)
-        fake.add_oncall(
-            POLICY,
-            "dana@example.com",
-            "Dana Scully",
-            start=NOW - timedelta(hours=6),
-            end=NOW + timedelta(hours=4),
-            schedule="ML primary",
-        )
-        fake.add_oncall(
-            POLICY,
-            "fox@example.com",
-            "Fox Mulder",
-            start=NOW + timedelta(hours=4),
-            end=NOW + timedelta(hours=28),
-            schedule="ML primary",
-        )
-        fake.add_oncall(POLICY, "walter@example.com", "Walter Skinner", level=2)
+    with paging_fake(NOW, data_policy=False) as fake:
         fake.add_incident(INCIDENT, "Fraud scorer errors", number=123, service="fraud-scorer")
         yield fake
-        assert fake.fake_errors() == []
 
 
 @pytest.fixture
