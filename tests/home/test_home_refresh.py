@@ -191,6 +191,7 @@ async def test_without_slack_nothing_is_published(engine: Engine, clock: Clock) 
     assert await homes.refresh_once() == 0
     stop = asyncio.Event()
     loop = asyncio.create_task(homes.run(stop))
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(0)  # let the loop start: it waits, publishing nothing, until stopped
+    assert not loop.done()
     stop.set()
     await asyncio.wait_for(loop, timeout=5)
