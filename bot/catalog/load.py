@@ -10,10 +10,13 @@
           - {namespace: warehouse, name: features.transactions}
         signals:                        # PromQL, one number per instant
           - {name: error_rate, query: 'sum(rate(...))', unit: ratio, bad: up}
+        depends_on: [feature-store]     # services it calls: their changes are suspects too
         owner: team-fraud
         channel: C0FRAUD                # Slack channel for this service's incidents
+    backstage: [catalog-info.yaml]      # optional: services from Backstage (catalog/backstage.py)
 
-A missing file is an empty catalog: alerts then name their service by label alone.
+A missing file is an empty catalog: alerts then name their service by label alone. The file may
+also be a Backstage ``catalog-info.yaml`` itself.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from bot.catalog.backstage import backstage_services, is_backstage
 from bot.catalog.model import Catalog
 from bot.errors import ConfigError
 
@@ -44,18 +48,45 @@ def _line_of(node: Any, loc: tuple[int | str, ...]) -> int:
     return line
 
 
-def parse_catalog(text: str, source: str = "services.yaml") -> Catalog:
+def parse_catalog(text: str, source: str = "services.yaml", base: Path | None = None) -> Catalog:
+    """The catalog in ``text``: a ``services.yaml``, or a Backstage ``catalog-info.yaml``.
+
+    A ``services.yaml`` may import Backstage files (``backstage: [catalog-info.yaml]``, paths
+    relative to ``base``); for a service named in both, the fields it sets win.
+    """
     try:
-        node = yaml.compose(text)
-        doc = yaml.safe_load(text)
+        documents = list(yaml.safe_load_all(text))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
         raise ConfigError(f"{source}:{line}: invalid YAML: {exc}") from exc
+    if is_backstage(documents):
+        return _validated({"services": backstage_services(text, source)}, None, source)
+    if len(documents) > 1:
+        raise ConfigError(f"{source}: one YAML document expected, found {len(documents)}")
+    node = yaml.compose(text)
+    doc = documents[0] if documents else None
     if doc is None:
         return Catalog()
     if not isinstance(doc, dict):
         raise ConfigError(f"{source}:1: the catalog is a mapping with `services`")
+    imports = doc.pop("backstage", None) or []
+    if not isinstance(imports, list) or not all(isinstance(p, str) for p in imports):
+        raise ConfigError(f"{source}: `backstage` is a list of catalog-info.yaml paths")
+    for relative in imports:
+        path = (base or Path(".")) / relative
+        if not path.is_file():
+            raise ConfigError(f"{source}: backstage file {path} does not exist")
+        entries = doc.setdefault("services", {})
+        if not isinstance(entries, dict):
+            break  # validation below says what is wrong with `services`
+        for name, imported in backstage_services(path.read_text("utf-8"), str(path)).items():
+            own = entries.get(name)
+            entries[name] = {**imported, **own} if isinstance(own, dict) else imported
+    return _validated(doc, node, source)
+
+
+def _validated(doc: dict[str, Any], node: Any, source: str) -> Catalog:
     for section in ("services", "pipelines"):
         entries = doc.get(section)
         if isinstance(entries, dict):
@@ -86,4 +117,4 @@ def parse_catalog(text: str, source: str = "services.yaml") -> Catalog:
 def load_catalog(path: Path) -> Catalog:
     if not path.exists():
         return Catalog()
-    return parse_catalog(path.read_text(encoding="utf-8"), str(path))
+    return parse_catalog(path.read_text(encoding="utf-8"), str(path), path.parent)

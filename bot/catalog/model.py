@@ -25,6 +25,7 @@ def _update_every(value: str) -> str:
 
 
 UpdateEvery = Annotated[str, AfterValidator(_update_every)]
+ServiceName = Annotated[str, Field(min_length=1, max_length=128)]
 SeverityName = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")]
 
 
@@ -86,6 +87,9 @@ class Service(BaseModel):
     deployments: list[str] = Field(default_factory=list)  # Kubernetes Deployment names
     model: str | None = None  # model name as deploy events report it
     datasets: list[DatasetRef] = Field(default_factory=list)  # what the service reads
+    # Services this one calls or consumes: their changes are suspects for its incidents too
+    # (weighing less the further away they are); any other service's changes are context only.
+    depends_on: list[ServiceName] = Field(default_factory=list, max_length=50)
     signals: list[Signal] = Field(default_factory=list)
     owner: str | None = None
     channel: str | None = None  # Slack channel ID for this service's incidents

@@ -43,6 +43,7 @@ from bot.enrich.metrics import (
     summarize,
 )
 from bot.enrich.outcome import Outcome
+from bot.enrich.relations import Related, dependency_data, relate, related_to
 from bot.enrich.suspects import rank
 from bot.enrich.types import ChangeEvent, SignalSeries, SourceResult
 from bot.errors import ExternalServiceError
@@ -52,6 +53,8 @@ log = logging.getLogger(__name__)
 
 
 CHART_TIMEOUT_S = 3.0
+# Deployments whose rollout history one incident reads: the service's, then its dependencies'.
+MAX_DEPLOYMENTS_READ = 12
 # Points per signal: enough for a readable chart, few enough to query and draw quickly.
 TARGET_POINTS = 240
 MIN_STEP_S = 1.0
@@ -92,10 +95,11 @@ class Enricher:
         since = ctx.alert_start - self.lookback
         until = max(now, ctx.alert_start)
 
+        related = related_to(self.catalog, ctx.service)
         deploys, rollouts, data, metrics, oncall = await asyncio.gather(
             self._source("deploys", lambda: self._deploys(ctx.service, since, until)),
-            self._source("rollouts", lambda: self._rollouts(ctx.service, since)),
-            self._source("data", lambda: self._data(ctx.service, since, until)),
+            self._source("rollouts", lambda: self._rollouts(related, since)),
+            self._source("data", lambda: self._data(related, since, until)),
             self._source("metrics", lambda: self._metrics(ctx.service, ctx.alert_start, until)),
             self._source("oncall", lambda: self._oncall(ctx.service, now)),
         )
@@ -106,7 +110,8 @@ class Enricher:
         deploy_events = [c for c in events if c.source == "deploy_event"]
         rollout_events = [c for c in events if c.source == "kubernetes"]
         data_events = [c for c in events if c.source == "lineage"]
-        outcome.changes = [*merge_deploys(deploy_events, rollout_events), *data_events]
+        merged = [*merge_deploys(deploy_events, rollout_events), *data_events]
+        outcome.changes = relate(merged, related)
         outcome.changes.sort(key=lambda c: c.at, reverse=True)
         outcome.series = metrics.series
 
@@ -162,7 +167,9 @@ class Enricher:
         changes = deploy_changes(rows, service, entry.model if entry else None)
         return _changes_result("deploys", changes)
 
-    def _rollouts(self, service: str | None, since: datetime) -> SourceResult:
+    def _rollouts(self, related: Related, since: datetime) -> SourceResult:
+        """The rollout history of the service's Deployments, and of its dependencies'."""
+        service = related.service
         entry = self.catalog.get(service)
         if self.clients.kube is None:
             return SourceResult("rollouts", "not_configured", "Kubernetes is not configured")
@@ -170,14 +177,19 @@ class Enricher:
             return SourceResult(
                 "rollouts", "not_configured", f"no Deployments in the catalog for {service}"
             )
+        read = [entry, *(self.catalog.get(d) for d in related.dependency_services)]
+        workloads = [
+            (e, name) for e in read if e is not None and e.namespace for name in e.deployments
+        ][:MAX_DEPLOYMENTS_READ]
         changes: list[ChangeEvent] = []
         statuses = []
-        for name in entry.deployments:
-            revisions = self.clients.kube.rollout_history(entry.namespace, name)
-            status = self.clients.kube.rollout_status(entry.namespace, name)
+        for owner, name in workloads:
+            assert owner.namespace is not None
+            revisions = self.clients.kube.rollout_history(owner.namespace, name)
+            status = self.clients.kube.rollout_status(owner.namespace, name)
             statuses.append(
                 {
-                    "namespace": entry.namespace,
+                    "namespace": owner.namespace,
                     "deployment": name,
                     "revision": next((r.revision for r in revisions if r.current), None),
                     "status": status.message,
@@ -186,24 +198,40 @@ class Enricher:
             )
             changes += [
                 c
-                for c in rollout_changes(revisions, entry.name, entry.namespace, name)
+                for c in rollout_changes(revisions, owner.name, owner.namespace, name)
                 if c.at >= since
             ]
         result = _changes_result("rollouts", changes)
         result.data["deployments"] = statuses
         return result
 
-    def _data(self, service: str | None, since: datetime, until: datetime) -> SourceResult:
+    def _data(self, related: Related, since: datetime, until: datetime) -> SourceResult:
+        """The service's datasets and their upstream; its dependencies' datasets too."""
         from bot.lineage.queries import data_changes
 
-        entry = self.catalog.get(service)
-        if entry is None or not entry.datasets:
+        service = related.service
+        readers = [(service, self.catalog.get(service))]
+        readers += [(name, self.catalog.get(name)) for name in related.dependency_services]
+        if not any(entry is not None and entry.datasets for _, entry in readers):
             return SourceResult(
                 "data", "not_configured", f"no datasets in the catalog for {service}"
             )
+        found: list[ChangeEvent] = []
+        seen: set[tuple[str, object]] = set()
         with Session(self.engine) as session:
-            found = data_changes(session, entry.datasets, since, until)
-        return _changes_result("data", data_change_events(found, service))
+            for name, entry in readers:
+                if entry is None or not entry.datasets:
+                    continue
+                theirs = data_change_events(
+                    data_changes(session, entry.datasets, since, until), name
+                )
+                if name is not None and name != service:
+                    theirs = dependency_data(theirs, name, related.dependencies[name])
+                for change in theirs:  # a dataset read by both: the closer relation counts
+                    if (change.ref, change.details.get("run_id")) not in seen:
+                        seen.add((change.ref, change.details.get("run_id")))
+                        found.append(change)
+        return _changes_result("data", found)
 
     def _metrics(self, service: str | None, alert_start: datetime, until: datetime) -> SourceResult:
         entry = self.catalog.get(service)

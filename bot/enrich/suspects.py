@@ -4,8 +4,10 @@ Only changes *before* the alert started are suspects, and only within the lookba
 score in [0, 1] from four things a responder weighs by hand:
 
 - **time**: closer to the alert start is more suspicious (half-life ``HALF_LIFE_MIN``);
-- **relation**: the service's own deploy > a dataset it reads > an upstream dataset > another
-  service's deploy;
+- **relation** (bot/enrich/relations.py): the service's own deploy or model > a dataset it
+  reads > a service it depends on (less for each hop further) > an upstream dataset. A change
+  with no relation to the service (``other_service``) is never a suspect: the thread lists it
+  as context only;
 - **kind and magnitude**: a model or code deploy; for data, a schema break (removed or retyped
   fields), a row-count collapse or jump, a failed run, a new dataset version — a run that
   changed nothing measurable counts for little;
@@ -33,15 +35,21 @@ LIKELY_CAUSE_MIN_SCORE = 0.3
 RELATION_WEIGHT: dict[Relation, float] = {
     "same_service": 1.0,
     "input_dataset": 0.85,
+    "dependency": 0.7,  # one hop away; times HOP_DECAY per further hop
     "upstream_dataset": 0.6,
-    "other_service": 0.2,
+    "other_service": 0.0,  # never ranked
 }
+HOP_DECAY = 0.6
 RELATION_WORDS: dict[Relation, str] = {
     "same_service": "",
     "input_dataset": "input data ",
     "upstream_dataset": "upstream data ",
+    "dependency": "dependency ",
     "other_service": "another service: ",
 }
+# Model registry events: how much each can break a service (an alias move is what serving
+# picks up; a new version alone serves nothing until something points at it).
+REGISTRY_WEIGHT = {"alias_set": 1.0, "alias_deleted": 0.6, "version_created": 0.5, "tag_set": 0.25}
 
 # Evidence for a change: lines like "error_rate +310%" for signals that shifted after it.
 Evidence = Callable[[ChangeEvent], Sequence[str]]
@@ -86,6 +94,8 @@ def ago(minutes: float) -> str:
 
 def magnitude(change: ChangeEvent) -> tuple[float, str]:
     """How much this kind of change can break things, and the words for it."""
+    if change.kind == "model" and change.source == "registry":
+        return REGISTRY_WEIGHT.get(str(change.details.get("event")), 0.25), change.summary
     if change.kind == "model":
         return 1.0, f"model {change.ref} deployed"
     if change.kind == "code":
@@ -126,11 +136,19 @@ def magnitude(change: ChangeEvent) -> tuple[float, str]:
     return weight, f"{change.ref}: {detail}"
 
 
+def relation_weight(change: ChangeEvent) -> float:
+    weight = RELATION_WEIGHT[change.relation]
+    if change.relation == "dependency":
+        weight *= HOP_DECAY ** max(0, change.hops - 1)
+        if change.kind == "data":  # a dependency's input data, or further upstream
+            depth = change.details.get("depth")
+            weight *= RELATION_WEIGHT["input_dataset" if not depth else "upstream_dataset"]
+    return weight
+
+
 def score(change: ChangeEvent, alert_start: datetime, evidence: Sequence[str]) -> float:
     time_weight: float = 0.5 ** (max(0.0, minutes_before(change.at, alert_start)) / HALF_LIFE_MIN)
-    weight: float = (
-        RELATION_WEIGHT[change.relation] * magnitude(change)[0] * (0.35 + 0.65 * time_weight)
-    )
+    weight: float = relation_weight(change) * magnitude(change)[0] * (0.35 + 0.65 * time_weight)
     if evidence:
         weight *= EVIDENCE_BOOST
     return round(min(1.0, weight), 3)
@@ -143,11 +161,16 @@ def rank(
     lookback: timedelta,
     evidence: Evidence | None = None,
 ) -> list[Suspect]:
-    """The changes in ``[alert_start - lookback, alert_start]``, most suspicious first."""
+    """The related changes in ``[alert_start - lookback, alert_start]``, most suspicious first.
+
+    Unrelated changes (``other_service``) and changes after the alert started are not suspects.
+    """
     window = [
         c
         for c in changes
-        if alert_start - lookback <= c.at <= alert_start and not _first_sighting(c)
+        if alert_start - lookback <= c.at <= alert_start
+        and c.relation != "other_service"
+        and not _first_sighting(c)
     ]
     scored: list[tuple[float, ChangeEvent, Sequence[str]]] = []
     for change in window:
@@ -161,6 +184,7 @@ def rank(
             other
             for other_value, other, _ in scored
             if other is not change
+            and other.ref != change.ref  # the same version seen twice is not a second change
             and other_value >= max(LIKELY_CAUSE_MIN_SCORE, value / 2)
             and abs((other.at - change.at).total_seconds()) <= CLOSE_TOGETHER_MIN * 60
         ]
@@ -195,7 +219,11 @@ def reason(
     neighbours: Sequence[ChangeEvent],
 ) -> str:
     words = magnitude(change)[1]
-    text = f"{RELATION_WORDS[change.relation]}{words} {ago(minutes_before(change.at, alert_start))}"
+    prefix = RELATION_WORDS[change.relation]
+    if change.relation == "dependency":
+        hops = "" if change.hops <= 1 else f", {change.hops} hops away"
+        prefix = f"dependency {change.service or '?'}{hops}: "
+    text = f"{prefix}{words} {ago(minutes_before(change.at, alert_start))}"
     text += " before the alert"
     if evidence:
         text += f"; {', '.join(evidence[:2])} after it"

@@ -11,8 +11,11 @@ from datetime import datetime
 from typing import Any, Literal
 
 ChangeKind = Literal["code", "model", "data"]
-# How the change relates to the incident's service.
-Relation = Literal["same_service", "input_dataset", "upstream_dataset", "other_service"]
+# How the change relates to the incident's service (bot/enrich/relations.py). ``other_service``
+# is a change with no relation to it: shown as context, never ranked as a suspect.
+Relation = Literal[
+    "same_service", "input_dataset", "upstream_dataset", "dependency", "other_service"
+]
 BadDirection = Literal["up", "down", "any"]
 
 
@@ -32,6 +35,9 @@ class ChangeEvent:
     #  "version": {"from": "v1", "to": "v2"}, "failed": False}; for rollouts {"revision": 7,
     #  "images": [...], "change_cause": "..."}; for deploy events {"commit": ..., "actor": ...}.
     details: dict[str, Any] = field(default_factory=dict)
+    # For ``dependency``: how many ``depends_on`` hops away the changed service is (1: a
+    # service this one calls directly). Each hop further weighs less.
+    hops: int = 0
 
 
 @dataclass(frozen=True)

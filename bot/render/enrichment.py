@@ -37,6 +37,14 @@ def _hhmm(change: ChangeEvent) -> str:
     return f"{change.at:%H:%M}"
 
 
+def _whose(change: ChangeEvent) -> str:
+    if change.relation == "upstream_dataset":
+        return "upstream "
+    if change.relation == "dependency":
+        return f"{escape(change.service or '')} (dependency) "
+    return ""
+
+
 def _section(title: str, lines: Sequence[str]) -> list[SectionBlock]:
     return mrkdwn_sections([f"*{title}*", *lines])
 
@@ -61,31 +69,46 @@ def enrichment_reply(incident: Incident, outcome: Outcome) -> tuple[str, list[Bl
     else:
         lookback = outcome.results["suspects"].data.get("lookback_min", 0)
         hours = f"{lookback / 60:g} h" if lookback >= 60 else f"{lookback} min"
+        of = f" to {escape(incident.service)}" if incident.service else ""
         blocks += _section(
             "Suspects",
-            [f"No deploys, model versions or data changes in the {hours} before the alert."],
+            [
+                f"Nothing related{of} changed in the {hours} before the alert: no deploy, "
+                "model version or data change of the service, its datasets or what it depends "
+                "on. No suspect is named."
+            ],
         )
-        text = f"#{incident.id}: no changes found before the alert"
+        text = f"#{incident.id}: nothing related changed before the alert"
 
-    deploys = [c for c in outcome.changes if c.kind in ("code", "model")]
+    related = [c for c in outcome.changes if c.relation != "other_service"]
+    elsewhere = [c for c in outcome.changes if c.relation == "other_service"]
+    deploys = [c for c in related if c.kind in ("code", "model")]
     if deploys:
         lines = [
             f"• {_hhmm(c)} {KIND_ICON[c.kind]} {escape(clip(c.summary, 300))}"
+            + (" _(dependency)_" if c.relation == "dependency" else "")
             for c in deploys[:MAX_CHANGES_SHOWN]
         ]
         if len(deploys) > MAX_CHANGES_SHOWN:
             lines.append(f"…and {len(deploys) - MAX_CHANGES_SHOWN} more")
         blocks += _section("Deploys and model versions", lines)
-    data = [c for c in outcome.changes if c.kind == "data"]
+    data = [c for c in related if c.kind == "data"]
     if data:
         lines = [
-            f"• {_hhmm(c)} {'upstream ' if c.relation == 'upstream_dataset' else ''}"
-            f"{escape(clip(c.summary, 300))}"
+            f"• {_hhmm(c)} {_whose(c)}{escape(clip(c.summary, 300))}"
             for c in data[:MAX_CHANGES_SHOWN]
         ]
         if len(data) > MAX_CHANGES_SHOWN:
             lines.append(f"…and {len(data) - MAX_CHANGES_SHOWN} more")
         blocks += _section("Data changes", lines)
+    if elsewhere:
+        lines = [
+            f"• {_hhmm(c)} {KIND_ICON.get(c.kind, '')} {escape(clip(c.summary, 300))}"
+            for c in elsewhere[:MAX_CHANGES_SHOWN]
+        ]
+        if len(elsewhere) > MAX_CHANGES_SHOWN:
+            lines.append(f"…and {len(elsewhere) - MAX_CHANGES_SHOWN} more")
+        blocks += _section("Elsewhere — context, not related to this service", lines)
 
     metrics = outcome.results.get("metrics")
     if metrics is not None and metrics.status == "ok":

@@ -322,7 +322,11 @@ def cause(facts: SummaryFacts) -> Section:
     if not f.suspects:
         if f.enrichment:
             out.append(
-                line("none: no changes found before the alert", cites=f.enrichment, label="Suspect")
+                line(
+                    "none: nothing related changed before the alert",
+                    cites=f.enrichment,
+                    label="Suspect",
+                )
             )
         else:
             out.append(line("not known: enrichment did not run", label="Suspect"))

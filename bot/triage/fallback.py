@@ -47,8 +47,11 @@ def fallback_answer(
     else:
         lookback = (sources.get("suspects") or {}).get("data", {}).get("lookback_min")
         window = f"the {lookback} min" if isinstance(lookback, int) else "the window"
-        lines = [f"No deploys, model versions or data changes in {window} before the alert."]
-        text = f"#{incident.id}: no changes found before the alert"
+        lines = [
+            f"Nothing related to the service changed in {window} before the alert: "
+            "no suspect is named."
+        ]
+        text = f"#{incident.id}: nothing related changed before the alert"
     blocks += _section("Suspects — what changed before the alert", lines)
 
     metric_lines = _metrics(sources.get("metrics"))

@@ -101,8 +101,7 @@ async def test_the_thread_shows_what_changed_and_the_ranked_suspects(
             "fraud-model 1.4.2",
             "warehouse/features.transactions",
             "fraud-scorer:2.3.0",  # the first release, 3 h before: still in the 6 h lookback
-            "payments:9.1.0",
-        ]
+        ]  # payments:9.1.0, 3 min before, is another team's: context, not a suspect
         # The deploy event and the Kubernetes revision of 2.3.1 are one change.
         top = outcome.suspects[0]
         assert top.reason == "fraud-scorer:2.3.1 deployed 6 min before the alert"
@@ -119,6 +118,9 @@ async def test_the_thread_shows_what_changed_and_the_ranked_suspects(
         assert "rows -42%" in body
         assert "currency" in body
         assert "1.4.3" not in body.split("Deploys")[0]  # never a suspect
+        context = body.split("Elsewhere")[1]
+        assert "context, not related to this service" in context
+        assert "payments:9.1.0 deployed" in context
         assert "Metrics: prometheus" in body  # unreachable: shown as unavailable, with why
 
         detail = await bot.incident(incident_id)
@@ -198,12 +200,17 @@ async def test_a_hanging_source_times_out_without_holding_up_the_others(
         assert took < 2.0, f"enrichment waited {took:.1f} s for a source with a 0.5 s deadline"
 
 
-async def test_nothing_changed_says_so(
+async def test_nothing_related_changed_says_so_and_names_no_suspect(
     sqlite_url: str, tmp_path: Path, slack: SlackEmulator
 ) -> None:
     (tmp_path / "services.yaml").write_text("services: {}\n")
     async with running_bot(sqlite_url, tmp_path, slack, prometheus_url=None) as bot:
-        incident_id = await bot.alert(ago(seconds=10), service="checkout")
+        start = ago(seconds=10)
+        # Another team's deploy just before: context in the thread, not a suspect.
+        await bot.deploy(
+            service="payments", kind="code", version="9.1.0", timestamp=start - timedelta(minutes=2)
+        )
+        incident_id = await bot.alert(start, service="checkout")
         outcome = await bot.enrich(incident_id)
         assert outcome.suspects == []
         statuses = {k: r.status for k, r in outcome.results.items()}
@@ -212,9 +219,10 @@ async def test_nothing_changed_says_so(
         assert statuses["data"] == "not_configured"
         root, replies = thread_of(slack, "C0INCIDENT")  # no catalog channel: the default one
         assert "Likely cause" not in text_of(root)
-        assert "No deploys, model versions or data changes in the 6 h before the alert." in text_of(
-            replies[-1]
-        )
+        body = text_of(replies[-1])
+        assert "Nothing related to checkout changed in the 6 h before the alert" in body
+        assert "No suspect is named." in body
+        assert "payments:9.1.0 deployed" in body.split("Elsewhere")[1]
         detail = await bot.incident(incident_id)
         assert detail["suspects"] == []
         assert detail["likely_cause"] is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,6 +21,7 @@ def change(
     *,
     service: str | None = "fraud-scorer",
     relation: Relation = "same_service",
+    hops: int = 0,
     **details: Any,
 ) -> ChangeEvent:
     return ChangeEvent(
@@ -31,6 +33,7 @@ def change(
         summary=ref,
         relation=relation,
         details=details,
+        hops=hops,
     )
 
 
@@ -118,15 +121,47 @@ def test_nothing_changed_gives_no_suspects_and_no_likely_cause() -> None:
     assert likely_cause([]) is None
 
 
-def test_an_unrelated_services_deploy_ranks_low() -> None:
+def test_an_unrelated_services_deploy_is_context_not_a_suspect() -> None:
     other = change("code", "payments:9.1.0", 2, service="payments", relation="other_service")
     own_old = change("code", "fraud-scorer:2.3.1", 90)
-    suspects = rank([other, own_old], START, lookback=LOOKBACK)
-    assert suspects[0].ref == "fraud-scorer:2.3.1"
-    assert suspects[1].ref == "payments:9.1.0"
-    assert suspects[1].score < LIKELY_CAUSE_MIN_SCORE
-    assert suspects[1].reason.startswith("another service: payments:9.1.0 deployed")
-    assert likely_cause([suspects[1]]) is None  # alone, it is not called the likely cause
+    assert refs([other, own_old]) == ["fraud-scorer:2.3.1"]
+    assert refs([other]) == []
+    assert likely_cause(rank([other], START, lookback=LOOKBACK)) is None
+
+
+def test_a_dependencys_deploy_is_a_suspect_weighing_less_per_hop() -> None:
+    direct = change(
+        "code", "feature-store:3.0", 8, service="feature-store", relation="dependency", hops=1
+    )
+    far = replace(direct, ref="kafka:9", service="kafka", hops=2)
+    own = change("code", "fraud-scorer:2.3.1", 8)
+    suspects = rank([far, direct, own], START, lookback=LOOKBACK)
+    assert [s.ref for s in suspects] == ["fraud-scorer:2.3.1", "feature-store:3.0", "kafka:9"]
+    assert suspects[0].score > suspects[1].score > suspects[2].score
+    assert suspects[1].reason == (
+        "dependency feature-store: feature-store:3.0 deployed 8 min before the alert"
+        " (close to fraud-scorer:2.3.1, less than a minute apart)"
+    )
+    assert suspects[2].reason.startswith("dependency kafka, 2 hops away: kafka:9 deployed")
+    assert rank([direct], START, lookback=LOOKBACK)[0].score >= LIKELY_CAUSE_MIN_SCORE
+
+
+def test_a_registry_alias_move_outranks_a_version_merely_registered() -> None:
+    def registry(event: str, summary: str, minutes: float) -> ChangeEvent:
+        return replace(
+            change("model", "fraud-model 8", minutes, event=event, model="fraud-model"),
+            source="registry",
+            summary=summary,
+        )
+
+    registered = registry("version_created", "fraud-model version 8 registered", 9)
+    moved = registry("alias_set", "alias champion of fraud-model moved 7 → 8 by alice", 12)
+    suspects = rank([registered, moved], START, lookback=LOOKBACK)
+    assert suspects[0].reason == (
+        "alias champion of fraud-model moved 7 → 8 by alice 12 min before the alert"
+    )
+    assert suspects[0].score > suspects[1].score
+    assert likely_cause(suspects) == suspects[0].reason
 
 
 def test_a_metric_shift_after_a_change_raises_it_and_is_quoted() -> None:
