@@ -14,8 +14,8 @@ with the scenario's label (none named, where nothing related changed).
 
 One warm-up incident goes first and is not counted (the process loads what enrichment uses on
 first use). Prints top-1 accuracy and the time per incident (alert sent → enrichment done, as
-read back). Target: ≥ 95 % top-1, < 1 s per incident (p95), no LLM. Exit 0 when both are met, 1 when one
-is missed, 2 when the harness itself cannot run.
+read back). Target: ≥ 95 % top-1, < 1 s per incident (p95), no LLM. Exit 0 when both are met,
+1 when one is missed, 2 when the harness itself cannot run.
 """
 
 from __future__ import annotations
