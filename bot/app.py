@@ -27,7 +27,14 @@ from bot.config import Settings
 from bot.errors import ConfigError
 from bot.fleet.leading import while_leading
 from bot.store.migrate import upgrade
-from bot.web import api_routes, health_routes, intake_routes, lineage_routes, report_routes
+from bot.web import (
+    api_routes,
+    health_routes,
+    intake_routes,
+    lineage_routes,
+    registry_routes,
+    report_routes,
+)
 from bot.web.slack_guard import install_slack_guard
 from bot.wiring.runtime import background_loops, build_runtime
 
@@ -103,6 +110,7 @@ def build_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
     app.include_router(intake_routes.make_router(rt))
     app.include_router(api_routes.make_router(rt))
     app.include_router(lineage_routes.make_router(rt))
+    app.include_router(registry_routes.make_router(rt))
     app.include_router(report_routes.make_router(rt))
 
     bolt_app = None

@@ -50,6 +50,19 @@ class Settings(BaseSettings):
     pagerduty_webhook_secret: SecretStr | None = Field(
         None, validation_alias=_env("PAGERDUTY_WEBHOOK_SECRET")
     )
+    # MLflow Model Registry: the webhooks' signing secret (unset: /webhooks/mlflow refuses
+    # all); the REST API polled when it cannot send webhooks (``OPSBOT_MLFLOW_POLL_S`` > 0),
+    # with an optional bearer token.
+    mlflow_webhook_secret: SecretStr | None = Field(
+        None, validation_alias=_env("OPSBOT_MLFLOW_WEBHOOK_SECRET")
+    )
+    mlflow_tracking_uri: str | None = Field(
+        None, pattern=r"^https?://", validation_alias=_env("OPSBOT_MLFLOW_TRACKING_URI")
+    )
+    mlflow_tracking_token: SecretStr | None = Field(
+        None, validation_alias=_env("MLFLOW_TRACKING_TOKEN")
+    )
+    mlflow_poll_s: float = Field(0.0, ge=0, le=3600, validation_alias=_env("OPSBOT_MLFLOW_POLL_S"))
     pagerduty_api_token: SecretStr | None = Field(
         None, validation_alias=_env("PAGERDUTY_API_TOKEN")
     )

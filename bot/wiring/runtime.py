@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import anyio
 
+from bot.clients.mlflow_registry import MlflowRegistryClient
 from bot.clients.slack_web import SlackWebTransport, make_web_client
 from bot.config import Settings
 from bot.enrich.runner import Enricher
@@ -23,6 +24,7 @@ from bot.outbox.console_transport import ConsoleTransport
 from bot.outbox.kinds.base import Look
 from bot.outbox.sender import OutboxSender
 from bot.outbox.transport import ChatTransport
+from bot.registry.poller import RegistryPoller
 from bot.runner.takeover import Takeover
 from bot.runtime import Runtime
 from bot.summary.worker import SummaryWorker
@@ -146,7 +148,7 @@ def chat_transport(settings: Settings, metrics: Metrics) -> ChatTransport:
 def background_loops(rt: Runtime) -> dict[str, Callable[[asyncio.Event], Awaitable[None]]]:
     """Each kind of background work and its loop; one replica of the fleet runs each."""
     takeover = Takeover(rt.ops.executor, rt.ops.runner, rt.fleet.is_alive)
-    return {
+    loops: dict[str, Callable[[asyncio.Event], Awaitable[None]]] = {
         "outbox": rt.sender.run,
         "enrich": rt.enrichment.run,
         # Ray jobs opsbot launched, followed to their end (reattached after a restart).
@@ -160,3 +162,24 @@ def background_loops(rt: Runtime) -> dict[str, Callable[[asyncio.Event], Awaitab
         # App Home tabs republished when what they show changed (at most 40 a minute).
         "homes": rt.homes.run,
     }
+    poller = registry_poller(rt)
+    if poller is not None:
+        # The MLflow Model Registry read every OPSBOT_MLFLOW_POLL_S (no webhooks from it).
+        loops["registry"] = poller.run
+    return loops
+
+
+def registry_poller(rt: Runtime) -> RegistryPoller | None:
+    """The registry poller where ``OPSBOT_MLFLOW_TRACKING_URI`` and ``OPSBOT_MLFLOW_POLL_S``
+    are set; its client is closed with the runtime."""
+    settings = rt.settings
+    if not settings.mlflow_tracking_uri or settings.mlflow_poll_s <= 0:
+        return None
+    token = settings.mlflow_tracking_token
+    client = MlflowRegistryClient(
+        settings.mlflow_tracking_uri, token=token.get_secret_value() if token else None
+    )
+    rt.closers.append(client.close)
+    return RegistryPoller(
+        rt.engine, client, settings.mlflow_tracking_uri, interval_s=settings.mlflow_poll_s
+    )

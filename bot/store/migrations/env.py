@@ -9,6 +9,7 @@ import bot.store.home_models  # registers the tables
 import bot.store.job_models  # (these too)
 import bot.store.models  # (these too)
 import bot.store.oncall_models  # (and these)
+import bot.store.registry_models  # (and these)
 import bot.store.run_models  # (and these)
 import bot.store.summary_models  # noqa: F401  (and this)
 from bot.store.engine import make_engine
