@@ -11,6 +11,9 @@ carry a precondition (a ``resourceVersion``, or a JSON-patch ``test``) where the
 the API server answers a lost race with 409 (or 422 for a failed ``test``), which comes back as
 the error's ``status``. A write's answer shows the object before the controllers run.
 
+The pods of a Deployment, their Warning events and a container's previous log (core/v1, for the
+enrichment) are read by the ``PodReads`` mixin (bot/clients/kubernetes_pods.py).
+
 Calls are synchronous (the caller runs them in a worker thread); each one carries
 ``_request_timeout``, and connection retries stop at two with no read retries, so a call returns
 or fails within about the timeout. Failures come back as ``ExternalServiceError("kubernetes",
@@ -29,19 +32,24 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 
 import urllib3
-from kubernetes.client import ApiClient, AppsV1Api, AutoscalingV2Api, BatchV1Api, Configuration
+from kubernetes.client import (
+    ApiClient,
+    AppsV1Api,
+    AutoscalingV2Api,
+    BatchV1Api,
+    Configuration,
+    CoreV1Api,
+)
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config import ConfigException, load_incluster_config, load_kube_config
 
+from bot.clients.kubernetes_pods import POD_TEMPLATE_HASH, Json, PodReads
 from bot.errors import ConfigError, ExternalServiceError
 
 SYSTEM = "kubernetes"
 REVISION = "deployment.kubernetes.io/revision"
 CHANGE_CAUSE = "kubernetes.io/change-cause"
-POD_TEMPLATE_HASH = "pod-template-hash"
 MERGE_PATCH = "application/merge-patch+json"
-
-Json = dict[str, Any]
 
 # The client's config loaders and ``ApiClient.close`` carry no annotations; typed names for them.
 _load_kube_config: Callable[..., None] = load_kube_config
@@ -92,7 +100,7 @@ def _retries() -> urllib3.Retry:
     )
 
 
-class KubeClient:
+class KubeClient(PodReads):
     """Talks to one cluster through ``api_client`` (whose connection pool ``close()`` frees).
 
     The class methods build the ``ApiClient`` with the retry policy above; one passed in keeps
@@ -105,6 +113,7 @@ class KubeClient:
         self.apps = AppsV1Api(api_client)
         self.batch = BatchV1Api(api_client)
         self.autoscaling = AutoscalingV2Api(api_client)
+        self.core = CoreV1Api(api_client)
 
     # -- construction ---------------------------------------------------------------------------
 

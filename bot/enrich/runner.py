@@ -1,9 +1,10 @@
 """Enriching one incident: every source in parallel, each under its own deadline.
 
     deploys ─┐
-    rollouts ┼─> suspects (ranked, with metric evidence) ─> chart ─> one transaction:
+    rollouts ┼─> suspects (ranked, with metric and pod evidence) ─> chart ─> one transaction:
     data ────┤                                                 enrichment rows, likely cause,
-    metrics ─┘                                                 timeline, root redraw, reply, PNG
+    metrics ─┤                                                 timeline, root redraw, reply, PNG
+    workload ┘ (the service's pods: bot/enrich/workload.py)
 
 A source that fails or runs past ``OPSBOT_ENRICH_TIMEOUT_S`` is recorded as unavailable with the
 reason; the others are not held up by it beyond that deadline. Sources run in worker threads
@@ -43,9 +44,17 @@ from bot.enrich.metrics import (
     summarize,
 )
 from bot.enrich.outcome import Outcome
-from bot.enrich.relations import Related, dependency_data, relate, related_to
+from bot.enrich.relations import (
+    Related,
+    dependency_data,
+    registry_models,
+    relate,
+    related_to,
+)
 from bot.enrich.suspects import rank
 from bot.enrich.types import ChangeEvent, SignalSeries, SourceResult
+from bot.enrich.workload import findings_of, workload_evidence
+from bot.enrich.workload_source import read_workload
 from bot.errors import ExternalServiceError
 from bot.incidents.oncall import NotPaged, on_call
 
@@ -96,31 +105,34 @@ class Enricher:
         until = max(now, ctx.alert_start)
 
         related = related_to(self.catalog, ctx.service)
-        deploys, rollouts, data, metrics, oncall = await asyncio.gather(
+        deploys, registry, rollouts, data, metrics, oncall, workload = await asyncio.gather(
             self._source("deploys", lambda: self._deploys(ctx.service, since, until)),
+            self._source("registry", lambda: self._registry(since, until)),
             self._source("rollouts", lambda: self._rollouts(related, since)),
             self._source("data", lambda: self._data(related, since, until)),
             self._source("metrics", lambda: self._metrics(ctx.service, ctx.alert_start, until)),
             self._source("oncall", lambda: self._oncall(ctx.service, now)),
+            self._source("workload", lambda: self._workload(ctx.service, since, now)),
         )
-        for result in (deploys, rollouts, data, metrics, oncall):
+        for result in (deploys, registry, rollouts, data, metrics, oncall, workload):
             outcome.results[result.source] = result
 
         events = [c for r in (deploys, rollouts, data) for c in r.changes]
         deploy_events = [c for c in events if c.source == "deploy_event"]
         rollout_events = [c for c in events if c.source == "kubernetes"]
         data_events = [c for c in events if c.source == "lineage"]
-        merged = [*merge_deploys(deploy_events, rollout_events), *data_events]
+        merged = [*merge_deploys(deploy_events, rollout_events), *registry.changes, *data_events]
         outcome.changes = relate(merged, related)
         outcome.changes.sort(key=lambda c: c.at, reverse=True)
         outcome.series = metrics.series
 
         started = time.perf_counter()
+        crashes = findings_of(workload)
         outcome.suspects = rank(
             outcome.changes,
             ctx.alert_start,
             lookback=self.lookback,
-            evidence=lambda c: evidence(outcome.series, c),
+            evidence=lambda c: [*workload_evidence(crashes, c), *evidence(outcome.series, c)],
         )
         outcome.results["suspects"] = SourceResult(
             "suspects",
@@ -166,6 +178,18 @@ class Enricher:
             rows = between(session, since, until)
         changes = deploy_changes(rows, service, entry.model if entry else None)
         return _changes_result("deploys", changes)
+
+    def _registry(self, since: datetime, until: datetime) -> SourceResult:
+        """Model Registry events (MLflow webhooks or the poller) of every model in the catalog:
+        the related ones become suspects, the others context."""
+        from bot.registry.queries import registry_changes
+
+        models = registry_models(self.catalog)
+        if not models:
+            return SourceResult("registry", "not_configured", "no models in the catalog")
+        with Session(self.engine) as session:
+            found = registry_changes(session, models, since, until)
+        return _changes_result("registry", found)
 
     def _rollouts(self, related: Related, since: datetime) -> SourceResult:
         """The rollout history of the service's Deployments, and of its dependencies'."""
@@ -267,6 +291,20 @@ class Enricher:
             "window": {"start": start.isoformat(), "end": until.isoformat(), "step_s": step},
         }
         return SourceResult("metrics", "ok", data=data, series=series)
+
+    def _workload(self, service: str | None, since: datetime, now: datetime) -> SourceResult:
+        """The state of the service's pods: restarts and why, Pending, Warning events, the
+        crashed container's previous log (bot/enrich/workload_source.py)."""
+        entry = self.catalog.get(service)
+        if self.clients.kube is None:
+            return SourceResult("workload", "not_configured", "Kubernetes is not configured")
+        if entry is None or not entry.namespace or not entry.deployments:
+            return SourceResult(
+                "workload", "not_configured", f"no Deployments in the catalog for {service}"
+            )
+        return read_workload(
+            self.clients.kube, service, entry.namespace, entry.deployments, since=since, now=now
+        )
 
     def _oncall(self, service: str | None, now: datetime) -> SourceResult:
         """Who PagerDuty says is on call for the service now (the root names them)."""

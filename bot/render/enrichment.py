@@ -1,4 +1,4 @@
-"""The enrichment reply in an incident thread: suspects, deploys, data changes, metrics.
+"""The enrichment reply in an incident thread: suspects, deploys, data changes, metrics, pods.
 
 One message, so a storm of incidents does not flood the channel: the top suspects first (what
 the responder needs), then the evidence, then which sources could not answer and why.
@@ -14,6 +14,7 @@ from slack_sdk.models.blocks import ContextBlock, SectionBlock
 
 from bot.enrich.types import ChangeEvent, SourceResult
 from bot.render.blocks import MAX_BLOCKS, Block, clip, mrkdwn_context, mrkdwn_sections, to_dicts
+from bot.render.workload import workload_blocks
 from bot.store.models import Incident
 from bot.text.mrkdwn import escape
 
@@ -24,11 +25,13 @@ TOP_SUSPECTS = 3
 MAX_CHANGES_SHOWN = 8
 SOURCE_LABEL = {
     "deploys": "Deploy events",
+    "registry": "Model registry",
     "rollouts": "Kubernetes rollouts",
     "data": "Data lineage",
     "metrics": "Metrics",
     "chart": "Chart",
     "oncall": "PagerDuty on-call",
+    "workload": "Kubernetes pods",
 }
 KIND_ICON = {"code": ":package:", "model": ":brain:", "data": ":card_file_box:"}
 
@@ -125,6 +128,7 @@ def enrichment_reply(incident: Incident, outcome: Outcome) -> tuple[str, list[Bl
             lines.append(f"• *{escape(name)}* unavailable: {escape(clip(str(error), 200))}")
         if lines:
             blocks += _section("Metrics (baseline → now)", lines)
+    blocks += workload_blocks(outcome.results.get("workload"))
 
     missing = [r for r in outcome.results.values() if r.status == "unavailable"]
     if missing:

@@ -31,6 +31,10 @@ SCALE = "tests/actions/test_scale.py"
 RERUN = "tests/actions/test_rerun_pipeline.py"
 RESTART = "tests/actions/test_restart.py"
 ENRICH = "tests/enrich/test_enrichment_thread.py"
+WORKLOAD = (
+    "tests/enrich/test_workload_thread.py"
+    "::test_pods_oom_killed_after_a_deploy_are_evidence_and_shown_in_the_thread"
+)
 
 # Each permission the chart grants, and a test of opsbot's code that needs it.
 NEEDED_BY: dict[str, str] = {
@@ -43,6 +47,11 @@ NEEDED_BY: dict[str, str] = {
     "list:replicasets.apps": (
         f"{ENRICH}::test_the_thread_shows_what_changed_and_the_ranked_suspects"
     ),
+    # The workload source: its pods (the OOMKilled evidence), their Warning events (the merged
+    # lines in the thread) and the crashed container's previous log (the code block).
+    "list:pods": WORKLOAD,
+    "list:events": WORKLOAD,
+    "get:pods/log": WORKLOAD,
     "get:deployments/scale.apps": (
         f"{SCALE}::test_the_same_count_is_a_noop_and_apply_writes_nothing"
     ),

@@ -7,13 +7,17 @@ from tests.deploy.helm_tools import Manifest, of_kind, one, render, render_ci
 from tests.fakes.kubernetes.rbac import Permission
 from tests.support.chart_role import granted, rendered_chart
 
-# bot/clients/kubernetes.py, method by method: what the actions and the enrichment call.
+# bot/clients/kubernetes.py and kubernetes_pods.py, method by method: what the actions and the
+# enrichment call.
 USED_BY_OPSBOT = {
     Permission("apps", "deployments", "get"),  # read_deployment, rollout_history/_status
     Permission("apps", "deployments", "patch"),  # rollback (JSON patch), restart
     Permission("apps", "deployments/scale", "get"),  # read_scale
     Permission("apps", "deployments/scale", "patch"),  # patch_scale
     Permission("apps", "replicasets", "list"),  # rollout history, rollback target
+    Permission("", "pods", "list"),  # deployment_pods (the workload enrichment)
+    Permission("", "pods/log", "get"),  # previous_log
+    Permission("", "events", "list"),  # warning_events
     Permission("autoscaling", "horizontalpodautoscalers", "list"),  # find_hpa
     Permission("autoscaling", "horizontalpodautoscalers", "patch"),  # patch_hpa
     Permission("batch", "cronjobs", "get"),  # read_cronjob

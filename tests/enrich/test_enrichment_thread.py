@@ -130,12 +130,14 @@ async def test_the_thread_shows_what_changed_and_the_ranked_suspects(
         statuses = {k: v["status"] for k, v in detail["enrichment"].items()}
         assert statuses == {
             "deploys": "ok",
+            "registry": "ok",  # the catalog names fraud-model; nothing happened to it
             "rollouts": "ok",
             "data": "ok",
             "metrics": "unavailable",
             "suspects": "ok",
             "chart": "not_configured",
             "oncall": "not_configured",  # no PagerDuty here
+            "workload": "ok",  # the Deployment's pods (none seeded here)
         }
         revisions = detail["enrichment"]["rollouts"]["data"]["deployments"]
         assert revisions[0]["revision"] == 2
@@ -184,7 +186,7 @@ async def test_a_hanging_source_times_out_without_holding_up_the_others(
         sqlite_url, tmp_path, slack, kubeconfig=kubeconfig, enrich_timeout_s=0.5
     ) as bot:
         await seed_changes(bot, start)
-        kube.delay_next(5.0)
+        kube.delay_next(5.0, n=2)  # the first request of each Kubernetes source: rollouts, pods
         incident_id = await bot.alert(start, service="fraud-scorer")
         began = time.monotonic()
         outcome = await bot.rt.enrichment.enricher.enrich(incident_id)

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.enrich.outcome import Outcome
 from bot.enrich.suspects import Suspect
 from bot.enrich.types import ChangeEvent, SourceResult
+from bot.enrich.workload import (
+    WorkloadFinding,
+    WorkloadReport,
+    report_json,
+)
+from bot.enrich.workload_events import EventLine
+from bot.enrich.workload_log import log_excerpt
 from bot.store.job_models import JobRun, JobStatus
 from bot.store.models import Incident, IncidentStatus
 from bot.store.run_models import RunView
@@ -92,6 +99,7 @@ def long_outcome() -> Outcome:
         results={
             "suspects": SourceResult(source="suspects", status="ok"),
             "metrics": SourceResult(source="metrics", status="ok", data=metrics),
+            "workload": long_workload(),
             **{
                 f"s{i}": SourceResult(source=LONG, status="unavailable", reason=LONG)
                 for i in range(60)
@@ -100,6 +108,28 @@ def long_outcome() -> Outcome:
         changes=[change(k, i, LONG) for k in ("code", "model", "data") for i in range(60)],
         suspects=[suspect] * 60,
     )
+
+
+def long_workload() -> SourceResult:
+    """The ``workload`` source with 60 findings, 10 event lines, notes and a log, every text
+    5,000 characters (the cluster's own words can be that long)."""
+    finding = WorkloadFinding("Unschedulable", LONG, LONG, LONG, T0, LONG, 10**9, 10**9)
+    report = WorkloadReport(
+        service=LONG,
+        observed_at=T0,
+        deployments=(LONG,),
+        pods=10**6,
+        ready=0,
+        pending=10**6,
+        restarts=10**9,
+        findings=tuple([finding, replace(finding, kind="OOMKilled")] * 30),
+        events=tuple(EventLine(LONG, LONG, LONG, LONG, 10**9, T0, LONG) for _ in range(10)),
+        event_lines=10**6,
+        events_total=10**12,
+        log=log_excerpt(LONG, LONG, "\n".join(["<!here> ```" * 500] * 60)),
+        notes=(LONG, LONG),
+    )
+    return SourceResult("workload", "ok", data=report_json(report))
 
 
 def job_run(**fields: Any) -> JobRun:

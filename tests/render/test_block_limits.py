@@ -26,6 +26,7 @@ from tests.render.messages import (
     incident,
     job_run,
     long_outcome,
+    long_workload,
     over_limits,
     run_view,
 )
@@ -165,6 +166,18 @@ def test_enrichment_reply_with_60_of_everything_too_long() -> None:
     _, blocks = enrichment_reply(incident(), long_outcome())
     assert_valid(blocks)
     assert len(blocks) == 50
+
+
+def test_enrichment_reply_pods_part_with_every_text_too_long() -> None:
+    outcome = long_outcome()
+    outcome.results = {"suspects": outcome.results["suspects"], "workload": long_workload()}
+    _, blocks = enrichment_reply(incident(), outcome)
+    assert_valid(blocks)
+    pods = [b for b in blocks if b["type"] == "section" and "Pods:" in b["text"]["text"]]
+    collapsed = [b for b in blocks if b.get("expand") is False]
+    assert len(pods) == 1
+    assert 2 <= len(collapsed) <= 3  # the details (at most two sections) and the log
+    assert collapsed[-1]["text"]["text"].endswith("\n```")
 
 
 @pytest.mark.parametrize("status", [JobStatus.PENDING, JobStatus.RUNNING, JobStatus.FAILED])

@@ -7,25 +7,28 @@ The official ``kubernetes`` client talks to it through a kubeconfig the fake wri
         AppsV1Api(api).read_namespaced_deployment("fraud-scorer", "ml")
 
 It serves apps/v1 Deployments (with the scale subresource) and ReplicaSets, autoscaling/v2
-HorizontalPodAutoscalers, batch/v1 Jobs and CronJobs. It checks what the API server checks
-(bearer token, names, selectors, required fields, immutable fields, resourceVersion
-preconditions, content types, the three patch formats) and answers in its JSON shapes, errors
-as ``Status`` objects. A Deployment controller and a Job controller run after each write, so
-ReplicaSets, revisions and status behave as on a cluster (``controllers.py``); tests hold,
-complete or fail rollouts and finish Jobs.
+HorizontalPodAutoscalers, batch/v1 Jobs and CronJobs, and reads of core/v1 Pods (with their
+``log``) and Events, which tests seed as the kubelet and the scheduler write them. It checks
+what the API server checks (bearer token, names, selectors, required fields, immutable fields,
+resourceVersion preconditions, content types, the three patch formats) and answers in its JSON
+shapes, errors as ``Status`` objects. A Deployment controller and a Job controller run after
+each write, so ReplicaSets, revisions and status behave as on a cluster (``controllers.py``);
+tests hold, complete or fail rollouts and finish Jobs.
 
 The parts, one module each: ``errors.py`` (Status errors), ``selectors.py``,
 ``patch.py`` (JSON, merge and strategic merge patches), ``kinds.py`` (resources and
 defaults), ``validation.py``, ``store.py`` (CRUD, resourceVersions, garbage collection),
 ``replicasets.py`` and ``controllers.py`` (the Deployment controller), ``jobs.py``,
-``routes.py`` (paths and verbs), ``controls.py`` (what tests seed, drive and read back).
+``logs.py`` (a pod's log), ``routes.py`` (paths and verbs), ``controls.py`` (what tests seed,
+drive and read back).
 This module holds the server (on ``tests/fakes/server.py``), authentication and fault injection.
 
 RBAC: ``deny()`` takes single permissions away; ``KubeApiFake(grants=...)`` (or ``enforce()``)
 allows only what the given Roles allow, every other request answered 403 Forbidden before it
 reaches a handler, as the API server's authorizer does (``rbac.py``).
 
-Not modelled: namespaces (every namespace exists), Pods, watches, server-side apply (415).
+Not modelled: namespaces (every namespace exists), writes of Pods and Events (405), a kubelet
+(pods change only when a test says so), watches, server-side apply (415).
 """
 
 from __future__ import annotations
@@ -143,13 +146,15 @@ class KubeApiFake(KubeControls, ThreadedServer):
                 self._bugs.append(f"{request.method} {request.path}: {type(exc).__name__}: {exc}")
                 status, answer, headers = 500, injected(500).status(), {}
                 answer["message"] = f"fake API server error: {type(exc).__name__}: {exc}"
-            text = json.dumps(answer)
+            if isinstance(answer, bytes):  # a pod's log: text/plain, as the API server relays it
+                payload, headers = answer, {**headers, "Content-Type": "text/plain"}
+            else:
+                payload = json.dumps(answer).encode()
+                headers = {**headers, "Content-Type": "application/json"}
         if delay > 0 and self._stopping is not None:
             with contextlib.suppress(TimeoutError):  # stop() cuts the delay short
                 await asyncio.wait_for(self._stopping.wait(), delay)
-        return web.Response(
-            text=text, status=status, content_type="application/json", headers=headers
-        )
+        return web.Response(body=payload, status=status, headers=headers)
 
     def _enforce(self, method: str, path: str, query: dict[str, str]) -> None:
         a = attributes(method, path, query)

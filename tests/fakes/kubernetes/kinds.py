@@ -1,5 +1,8 @@
 """The kinds this fake serves: their resources, the defaults the API server fills in, what it
-sets on create, and which validation runs (``validation.py``).
+sets on create, which validation runs (``validation.py``) and which field selectors work.
+
+Pods and Events (core/v1) are read-only here: clients get and list them (and a pod's ``log``),
+tests seed them (``controls.py``) as the kubelet and the scheduler would write them.
 
 Defaults are the ones that show up when a client reads an object back and compares templates
 (``imagePullPolicy``, ``terminationMessagePath``, ``restartPolicy``, ...). A Job gets a generated
@@ -14,12 +17,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tests.fakes.kubernetes.errors import Cause, Json, Resource, invalid_value
+from tests.fakes.kubernetes.selectors import EVENT_FIELDS, METADATA_FIELDS, POD_FIELDS
 from tests.fakes.kubernetes.validation import (
     subdomain_problem,
     validate_cronjob,
     validate_deployment,
+    validate_event,
     validate_hpa,
     validate_job,
+    validate_pod,
     validate_replicaset,
 )
 
@@ -28,6 +34,8 @@ REPLICASETS = Resource("apps", "v1", "replicasets", "ReplicaSet")
 HPAS = Resource("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler")
 JOBS = Resource("batch", "v1", "jobs", "Job")
 CRONJOBS = Resource("batch", "v1", "cronjobs", "CronJob")
+PODS = Resource("", "v1", "pods", "Pod")
+EVENTS = Resource("", "v1", "events", "Event")
 
 # -- defaults -----------------------------------------------------------------------------------
 
@@ -113,6 +121,19 @@ def _default_cronjob(obj: Json) -> None:
         default_pod_template(job_spec.get("template"), restart=None)
 
 
+def _default_pod(obj: Json) -> None:
+    default_pod_template(obj)
+    spec = obj.get("spec")
+    if isinstance(spec, dict):
+        spec.setdefault("serviceAccountName", "default")
+        spec.setdefault("enableServiceLinks", True)
+        spec.setdefault("priority", 0)
+
+
+def _default_event(obj: Json) -> None:
+    obj.setdefault("source", {})
+
+
 def _default_hpa(obj: Json) -> None:
     spec = obj.setdefault("spec", {})
     spec.setdefault("minReplicas", 1)
@@ -178,6 +199,8 @@ class Kind:
     has_generation: bool = True
     name_problem: Callable[[str], str | None] = subdomain_problem
     subresources: tuple[str, ...] = field(default=())
+    field_labels: tuple[str, ...] = METADATA_FIELDS  # what a ``fieldSelector`` may name
+    read_only: bool = False  # served for get and list only (tests seed the objects)
 
 
 KINDS = {
@@ -188,6 +211,23 @@ KINDS = {
     HPAS.plural: Kind(HPAS, _default_hpa, validate_hpa, has_generation=False),
     JOBS.plural: Kind(JOBS, _default_job, validate_job, prepare=_prepare_job),
     CRONJOBS.plural: Kind(CRONJOBS, _default_cronjob, validate_cronjob),
+    PODS.plural: Kind(
+        PODS,
+        _default_pod,
+        validate_pod,
+        has_generation=False,
+        subresources=("log",),
+        field_labels=POD_FIELDS,
+        read_only=True,
+    ),
+    EVENTS.plural: Kind(
+        EVENTS,
+        _default_event,
+        validate_event,
+        has_generation=False,
+        field_labels=EVENT_FIELDS,
+        read_only=True,
+    ),
 }
 
 

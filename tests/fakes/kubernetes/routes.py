@@ -1,10 +1,12 @@
 """From an HTTP request to a store call, and back to the API server's JSON.
 
 Paths are the real ones: ``/apis/{group}/{version}/namespaces/{ns}/{plural}[/{name}[/scale]]``
-and ``/apis/{group}/{version}/{plural}`` (every namespace). Lists are ``<Kind>List`` with
-``metadata.resourceVersion``; their items carry no ``kind``/``apiVersion`` (as with the real server
-over JSON). ``DELETE`` answers a ``Status`` with ``status: Success``. The scale subresource of a
-Deployment reads and writes ``Scale`` (autoscaling/v1) with the Deployment's resourceVersion.
+and ``/apis/{group}/{version}/{plural}`` (every namespace); the core group's are under
+``/api/v1`` (pods, events, and a pod's ``log``, which answers ``text/plain``). Lists are
+``<Kind>List`` with ``metadata.resourceVersion``; their items carry no ``kind``/``apiVersion`` (as
+with the real server over JSON). ``DELETE`` answers a ``Status`` with ``status: Success``. The
+scale subresource of a Deployment reads and writes ``Scale`` (autoscaling/v1) with the
+Deployment's resourceVersion.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from tests.fakes.kubernetes.errors import (
     unsupported_media_type,
 )
 from tests.fakes.kubernetes.kinds import DEPLOYMENTS, Kind, kind_for
+from tests.fakes.kubernetes.logs import pod_log
 from tests.fakes.kubernetes.patch import apply_patch
 from tests.fakes.kubernetes.selectors import (
     parse_field_selector,
@@ -77,9 +80,12 @@ def parse(method: str, path: str, query: dict[str, str], content_type: str, body
         if method != "GET":
             raise method_not_allowed(method)
         return Call("version", None, "", "", "", query, content_type, body)
-    if len(parts) < 4 or parts[0] != "apis":
+    if len(parts) >= 3 and parts[:2] == ["api", "v1"]:
+        group, version, rest = "", "v1", parts[2:]
+    elif len(parts) >= 4 and parts[0] == "apis":
+        group, version, rest = parts[1], parts[2], parts[3:]
+    else:
         raise path_not_found()
-    group, version, rest = parts[1], parts[2], parts[3:]
     namespace = ""
     if rest[0] == "namespaces" and len(rest) >= 3:
         namespace, rest = rest[1], rest[2:]
@@ -102,6 +108,8 @@ def parse(method: str, path: str, query: dict[str, str], content_type: str, body
     }
     verb = verbs.get((method, bool(name)))
     if verb is None or (not namespace and verb != "list") or (sub and verb == "delete"):
+        raise method_not_allowed(method)
+    if (kind.read_only or sub == "log") and verb not in ("get", "list"):
         raise method_not_allowed(method)
     if verb == "list" and query.get("watch") in ("true", "1"):
         raise bad_request("watch is not implemented by this fake API server")
@@ -140,8 +148,8 @@ def _item(obj: Json) -> Json:
     return item
 
 
-def handle(store: Store, call: Call) -> tuple[int, Json]:
-    """The answer to ``call``; the caller holds ``store.lock``."""
+def handle(store: Store, call: Call) -> tuple[int, Json | bytes]:
+    """The answer to ``call`` (bytes: ``text/plain``); the caller holds ``store.lock``."""
     if call.verb == "version":
         return 200, dict(VERSION)
     kind = call.kind
@@ -149,17 +157,23 @@ def handle(store: Store, call: Call) -> tuple[int, Json]:
     res = kind.resource
     if call.subresource == "scale":
         return _scale(store, kind, call)
+    if call.subresource == "log":
+        return 200, pod_log(store, call.namespace, call.name, call.query)
     if call.verb == "list":
         labels = parse_label_selector(call.query.get("labelSelector", ""))
-        fields = parse_field_selector(
-            call.query.get("fieldSelector", ""), ("metadata.name", "metadata.namespace")
-        )
+        fields = parse_field_selector(call.query.get("fieldSelector", ""), kind.field_labels)
         try:
             limit = int(call.query.get("limit") or 0)
         except ValueError as exc:
             raise bad_request(f"invalid limit: {call.query['limit']}") from exc
         items, meta = store.select(
-            res, call.namespace or None, labels, fields, limit, call.query.get("continue", "")
+            res,
+            call.namespace or None,
+            labels,
+            fields,
+            limit,
+            call.query.get("continue", ""),
+            kind.field_labels,
         )
         return 200, {
             "kind": f"{res.kind}List",

@@ -134,9 +134,44 @@ def parse_field_selector(text: str, supported: tuple[str, ...]) -> list[Requirem
     return reqs
 
 
-def fields_of(obj: Json) -> dict[str, str]:
-    meta = obj.get("metadata") or {}
-    return {"metadata.name": meta.get("name", ""), "metadata.namespace": meta.get("namespace", "")}
+METADATA_FIELDS = ("metadata.name", "metadata.namespace")
+# The field labels the API server supports per kind (pkg/registry/core/{pod,event}/strategy.go).
+POD_FIELDS = (
+    *METADATA_FIELDS,
+    "spec.nodeName",
+    "spec.restartPolicy",
+    "spec.schedulerName",
+    "spec.serviceAccountName",
+    "status.phase",
+    "status.podIP",
+    "status.nominatedNodeName",
+)
+EVENT_FIELDS = (
+    *METADATA_FIELDS,
+    "involvedObject.kind",
+    "involvedObject.namespace",
+    "involvedObject.name",
+    "involvedObject.uid",
+    "involvedObject.apiVersion",
+    "involvedObject.resourceVersion",
+    "involvedObject.fieldPath",
+    "reason",
+    "reportingComponent",
+    "source",
+    "type",
+)
+
+
+def fields_of(obj: Json, labels: tuple[str, ...] = METADATA_FIELDS) -> dict[str, str]:
+    """The values of ``labels`` (dotted paths) in ``obj``, ``""`` where absent; an Event's
+    ``source`` is its ``source.component``."""
+    values = {}
+    for label in labels:
+        value: Any = obj
+        for part in ("source.component" if label == "source" else label).split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        values[label] = "" if value is None else str(value)
+    return values
 
 
 def matches(reqs: list[Requirement], labels: dict[str, str] | None) -> bool:

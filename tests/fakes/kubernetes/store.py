@@ -42,7 +42,7 @@ from tests.fakes.kubernetes.errors import (
 )
 from tests.fakes.kubernetes.kinds import JOBS, KINDS, Kind
 from tests.fakes.kubernetes.patch import apply_patch
-from tests.fakes.kubernetes.selectors import Requirement, fields_of, matches
+from tests.fakes.kubernetes.selectors import METADATA_FIELDS, Requirement, fields_of, matches
 from tests.fakes.kubernetes.validation import validate_labels
 
 Hook = Callable[["Store", Json, "Json | None", datetime], None]
@@ -72,6 +72,8 @@ class Store:
         self.hold = False
         self.auto_jobs = False
         self.rollouts: dict[tuple[str, str], Any] = {}
+        # What each container wrote: (namespace, pod, container, previous instance) -> text.
+        self.logs: dict[tuple[str, str, str, bool], str] = {}
 
     # -- bookkeeping ----------------------------------------------------------------------------
 
@@ -107,6 +109,9 @@ class Store:
     def remove(self, res: Resource, ns: str, name: str) -> None:
         if self.table(res).pop((ns, name), None) is not None:
             self.next_rv()
+        if res.plural == "pods":  # a pod's logs go with it
+            for key in [k for k in self.logs if k[:2] == (ns, name)]:
+                del self.logs[key]
 
     def _written(self, kind: Kind, obj: Json, old: Json | None, at: datetime | None) -> None:
         hook = self.hooks.get(kind.resource.plural)
@@ -123,13 +128,14 @@ class Store:
         fields: list[Requirement],
         limit: int = 0,
         cont: str = "",
+        field_labels: tuple[str, ...] = METADATA_FIELDS,
     ) -> tuple[list[Json], Json]:
         found = sorted(
             (key, obj)
             for key, obj in self.table(res).items()
             if (ns is None or key[0] == ns)
             and matches(labels, _meta(obj).get("labels"))
-            and matches(fields, fields_of(obj))
+            and matches(fields, fields_of(obj, field_labels))
         )
         if cont:
             try:

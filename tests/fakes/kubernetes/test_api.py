@@ -21,6 +21,7 @@ from kubernetes.client.exceptions import ApiException
 
 from tests.fakes.kubernetes.api import KubeApiFake
 from tests.fakes.kubernetes.conftest import NS
+from tests.support import pods
 
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 SKIP_ANNOTATIONS = {
@@ -858,3 +859,170 @@ def test_delay_next_answers_late_but_the_write_lands(kube: KubeApiFake, kubeconf
         started = time.monotonic()
         apps.read_namespaced_deployment("fraud", NS, _request_timeout=2)
         assert time.monotonic() - started < 1.0
+
+
+# -- core/v1: pods, their logs, events ------------------------------------------------------------
+
+
+@pytest.fixture
+def core(api: ApiClient) -> client.CoreV1Api:
+    return client.CoreV1Api(api)
+
+
+def test_pods_list_by_label_and_field_selector_and_a_missing_pod_is_404(
+    kube: KubeApiFake, core: client.CoreV1Api
+) -> None:
+    kube.add_deployment(NS, "fraud", "reg/fraud:1", at=T0)
+    kube.add_deployment(NS, "other", "reg/other:1", at=T0)
+    ok = kube.add_pod(NS, "fraud", pods.running(pods.container("fraud")), node="node-1")
+    pending = kube.add_pod(NS, "fraud", pods.unschedulable(since=T0))
+    kube.add_pod(NS, "other", pods.running(pods.container("other")))
+    [rs] = kube.replicasets(NS, "fraud")
+    pod_hash = rs["metadata"]["labels"]["pod-template-hash"]
+
+    listed = core.list_namespaced_pod(NS, label_selector=f"pod-template-hash in ({pod_hash},x)")
+    assert sorted(p.metadata.name for p in listed.items) == sorted(
+        [ok["metadata"]["name"], pending["metadata"]["name"]]
+    )
+    assert all(p.metadata.name.startswith(f"{rs['metadata']['name']}-") for p in listed.items)
+    owner = listed.items[0].metadata.owner_references[0]
+    assert (owner.kind, owner.uid, owner.controller) == ("ReplicaSet", rs["metadata"]["uid"], True)
+    phases = core.list_namespaced_pod(NS, field_selector="status.phase=Pending").items
+    assert [p.metadata.name for p in phases] == [pending["metadata"]["name"]]
+    [on_node] = core.list_namespaced_pod(NS, field_selector="spec.nodeName=node-1").items
+    assert on_node.spec.node_name == "node-1"
+    assert on_node.status.container_statuses[0].state.running is not None
+
+    read = core.read_namespaced_pod(pending["metadata"]["name"], NS)
+    condition = read.status.conditions[0]
+    assert (condition.type, condition.status, condition.reason) == (
+        "PodScheduled",
+        "False",
+        "Unschedulable",
+    )
+    assert read.spec.restart_policy == "Always"  # defaulted, as on a cluster
+    with pytest.raises(ApiException) as exc:
+        core.read_namespaced_pod("fraud-gone", NS)
+    assert (exc.value.status, status_of(exc)["message"]) == (404, 'pods "fraud-gone" not found')
+    with pytest.raises(ApiException) as exc:
+        core.list_namespaced_pod(NS, field_selector="spec.image=x")
+    assert (exc.value.status, status_of(exc)["message"]) == (
+        400,
+        "field label not supported: spec.image",
+    )
+    with pytest.raises(ApiException) as exc:  # read-only here: tests seed pods
+        core.delete_namespaced_pod(ok["metadata"]["name"], NS)
+    assert exc.value.status == 405
+
+
+def test_events_list_with_field_selectors_in_both_shapes(
+    kube: KubeApiFake, core: client.CoreV1Api
+) -> None:
+    kube.add_deployment(NS, "fraud", "reg/fraud:1", at=T0)
+    pod = kube.add_pod(NS, "fraud", pods.running(pods.container("fraud")))
+    name = pod["metadata"]["name"]
+    kube.add_event(
+        pod,
+        "BackOff",
+        f"Back-off restarting failed container fraud in pod {name}_{NS}(uid)",
+        count=7,
+        first=T0,
+        last=T0 + timedelta(minutes=4),
+        container="fraud",
+    )
+    kube.add_event(pod, "Pulled", "Container image already present", type="Normal", last=T0)
+    kube.add_event(
+        pod,
+        "FailedScheduling",
+        pods.GPU_MESSAGE,
+        count=3,
+        first=T0,
+        last=T0 + timedelta(minutes=2),
+        component="default-scheduler",
+        series=True,
+    )
+
+    warnings = core.list_namespaced_event(NS, field_selector="type=Warning").items
+    assert sorted(e.reason for e in warnings) == ["BackOff", "FailedScheduling"]
+    [backoff] = core.list_namespaced_event(
+        NS, field_selector=f"involvedObject.name={name},reason=BackOff"
+    ).items
+    assert backoff.count == 7
+    assert backoff.last_timestamp == T0 + timedelta(minutes=4)
+    assert backoff.involved_object.field_path == "spec.containers{fraud}"
+    assert backoff.involved_object.uid == pod["metadata"]["uid"]
+    assert backoff.metadata.name.startswith(f"{name}.")
+    # The scheduler's events.k8s.io shape, as core/v1 shows it: no count, no timestamps.
+    raw = kube.get("events", NS, next(e.metadata.name for e in warnings if e.series))
+    assert raw is not None
+    assert (raw["firstTimestamp"], raw["lastTimestamp"], "count" in raw) == (None, None, False)
+    assert raw["series"] == {"count": 3, "lastObservedTime": "2025-03-01T09:02:00.000000Z"}
+    assert raw["eventTime"] == "2025-03-01T09:00:00.000000Z"
+    scheduler = "reportingComponent=default-scheduler"
+    assert [e.reason for e in core.list_namespaced_event(NS, field_selector=scheduler).items] == [
+        "FailedScheduling"
+    ]
+    kubelet = core.list_namespaced_event(NS, field_selector="source=kubelet,type!=Normal").items
+    assert [e.reason for e in kubelet] == ["BackOff"]  # source: the legacy source.component
+    page = core.list_namespaced_event(NS, limit=2)
+    assert len(page.items) == 2
+    assert page.metadata._continue
+    rest = core.list_namespaced_event(NS, limit=2, _continue=page.metadata._continue)
+    assert len(rest.items) == 1
+    assert not rest.metadata._continue
+
+
+def test_pod_log_is_text_plain_tailed_then_limited_and_errors_as_the_api_server_words_them(
+    kube: KubeApiFake, core: client.CoreV1Api
+) -> None:
+    kube.add_deployment(NS, "fraud", "reg/fraud:1", at=T0)
+    crashed = pods.container(
+        "fraud",
+        state=pods.crash_loop("fraud", "p"),
+        last=pods.terminated("OOMKilled", 137, T0),
+        restarts=2,
+        ready=False,
+    )
+    pod = kube.add_pod(NS, "fraud", pods.running(crashed))
+    name = pod["metadata"]["name"]
+    kube.set_log(NS, name, "fraud", "loading model\nallocating 12 GiB\nKilled\n", previous=True)
+
+    text = core.read_namespaced_pod_log(name, NS, container="fraud", previous=True, tail_lines=2)
+    assert text == "allocating 12 GiB\nKilled\n"
+    text = core.read_namespaced_pod_log(
+        name, NS, container="fraud", previous=True, tail_lines=2, limit_bytes=5
+    )
+    assert text == "alloc"  # the first bytes of the tail
+    url = f"{kube.url}/api/v1/namespaces/{NS}/pods/{name}/log"
+    auth = {"Authorization": f"Bearer {kube.token}"}
+    with httpx.Client(headers=auth, timeout=5) as http:
+        r = http.get(url, params={"previous": "true", "tailLines": "1"})
+        assert (r.status_code, r.headers["content-type"], r.text) == (200, "text/plain", "Killed\n")
+        r = http.get(url, params={"tailLines": "-1"})
+        assert (r.status_code, r.json()["reason"]) == (422, "Invalid")
+        assert r.json()["message"].startswith(f'PodLogOptions "{name}" is invalid: tailLines')
+        r = http.post(url)
+        assert r.status_code == 405
+    assert core.read_namespaced_pod_log(name, NS) == ""  # one container: it need not be named
+
+    with pytest.raises(ApiException) as exc:
+        core.read_namespaced_pod_log(name, NS, container="sidecar")
+    assert (exc.value.status, status_of(exc)["message"]) == (
+        400,
+        f"container sidecar is not valid for pod {name}",
+    )
+    fresh = kube.add_pod(NS, "fraud", pods.running(pods.container("fraud")))["metadata"]["name"]
+    with pytest.raises(ApiException) as exc:
+        core.read_namespaced_pod_log(fresh, NS, container="fraud", previous=True)
+    assert (exc.value.status, status_of(exc)["reason"], status_of(exc)["message"]) == (
+        400,
+        "BadRequest",
+        f'previous terminated container "fraud" in pod "{fresh}" not found',
+    )
+    waiting = kube.add_pod(NS, "fraud", pods.image_pull_backoff("fraud", since=T0))
+    with pytest.raises(ApiException) as exc:
+        core.read_namespaced_pod_log(waiting["metadata"]["name"], NS)
+    assert status_of(exc)["message"].endswith("is waiting to start: ImagePullBackOff")
+    with pytest.raises(ApiException) as exc:
+        core.read_namespaced_pod_log("fraud-gone", NS, previous=True)
+    assert (exc.value.status, status_of(exc)["message"]) == (404, 'pods "fraud-gone" not found')

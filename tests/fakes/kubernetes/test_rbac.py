@@ -15,6 +15,7 @@ from kubernetes.client.exceptions import ApiException
 from tests.fakes.kubernetes.api import KubeApiFake
 from tests.fakes.kubernetes.conftest import NS
 from tests.fakes.kubernetes.rbac import Grants, Permission, Rule, attributes, without
+from tests.support import pods
 
 OTHER = "elsewhere"
 APPS, BATCH = "/apis/apps/v1/namespaces/ml", "/apis/batch/v1/namespaces/ml"
@@ -160,8 +161,26 @@ def test_the_subresource_is_a_resource_of_its_own(kube: KubeApiFake, api: ApiCli
 
 def test_a_path_the_fake_does_not_serve_is_still_authorized_first(api: ApiClient) -> None:
     with pytest.raises(ApiException) as exc:
-        client.CoreV1Api(api).list_namespaced_pod(NS)
-    assert 'cannot list resource "pods" in API group ""' in forbidden(exc)
+        client.CoreV1Api(api).list_namespaced_config_map(NS)
+    assert 'cannot list resource "configmaps" in API group ""' in forbidden(exc)
+
+
+def test_reading_a_pods_log_needs_get_on_pods_log_not_on_pods(
+    kube: KubeApiFake, api: ApiClient
+) -> None:
+    core = client.CoreV1Api(api)
+    kube.enforce(Grants({NS: (Rule(("",), ("pods",), ("get", "list")),)}))
+    pod = kube.add_pod(NS, "fraud", pods.running(pods.container("fraud")))["metadata"]["name"]
+    core.read_namespaced_pod(pod, NS)
+    with pytest.raises(ApiException) as exc:
+        core.read_namespaced_pod_log(pod, NS)
+    assert forbidden(exc) == (
+        f'pods "{pod}" is forbidden: User "system:serviceaccount:opsbot:opsbot" cannot get '
+        'resource "pods/log" in API group "" in the namespace "ml"'
+    )
+    assert kube.forbidden_requests == ["get pods/log. in ml"]
+    kube.enforce(Grants({NS: (Rule(("",), ("pods/log",), ("get",)),)}))
+    assert core.read_namespaced_pod_log(pod, NS) == ""
 
 
 def test_wildcards_and_resource_names_match_as_in_rbac() -> None:

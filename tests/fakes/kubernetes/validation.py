@@ -325,3 +325,36 @@ def validate_hpa(obj: Json, old: Json | None) -> list[Cause]:
             got = metric.get("type") if isinstance(metric, dict) else metric
             causes.append(unsupported(f"spec.metrics[{i}].type", got, kinds))
     return causes
+
+
+def validate_pod(obj: Json, old: Json | None) -> list[Cause]:
+    causes: list[Cause] = []
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        return [required("spec.containers")]
+    _validate_containers(causes, "spec", spec)
+    policy = spec.get("restartPolicy")
+    if policy not in ("Always", "OnFailure", "Never"):
+        causes.append(unsupported("spec.restartPolicy", policy, ["Always", "OnFailure", "Never"]))
+    return causes
+
+
+def validate_event(obj: Json, old: Json | None) -> list[Cause]:
+    """What the API server checks of a core/v1 Event a component writes."""
+    causes: list[Cause] = []
+    involved = obj.get("involvedObject")
+    if not isinstance(involved, dict) or not involved.get("kind") or not involved.get("name"):
+        causes.append(required("involvedObject"))
+    elif involved.get("namespace") != obj["metadata"]["namespace"]:
+        causes.append(
+            invalid_value(
+                "involvedObject.namespace",
+                involved.get("namespace"),
+                "does not match event.namespace",
+            )
+        )
+    if obj.get("type") not in ("Normal", "Warning"):
+        causes.append(unsupported("type", obj.get("type"), ["Normal", "Warning"]))
+    if obj.get("eventTime") and not obj.get("reportingComponent"):
+        causes.append(required("reportingController"))
+    return causes

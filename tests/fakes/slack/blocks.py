@@ -6,6 +6,9 @@ the ``blocks``, ``attachments``, ``metadata`` and ``text`` of a ``chat.postMessa
 ``chat.update`` as Slack does. A view's blocks (``views.py``) go through the same checks, with
 the view's limit (100) and pointers under ``/view/blocks``.
 
+A ``section`` may carry ``expand`` (a boolean; false, or absent, lets Slack collapse long text
+behind "see more").
+
 The interactive elements opsbot uses are checked to Block Kit's reference limits: ``button``
 (text 75, value 2000, url 3000, style), ``static_select`` (1-100 ``options`` or
 ``option_groups``; an option's text is plain_text of at most 75 characters, its value at most 150,
@@ -272,6 +275,8 @@ def _check_block(block: Json, ptr: str, errors: list[str]) -> None:
                     )
                 for i, field in enumerate(fields):
                     check_text(field, f"{ptr}/fields/{i}", errors, 2000)
+        if "expand" in block and not isinstance(block["expand"], bool):
+            errors.append(f"[ERROR] must be a boolean [json-pointer:{ptr}/expand]")
         accessory = block.get("accessory")
         if accessory is not None and not (isinstance(accessory, dict) and "type" in accessory):
             errors.append(f"[ERROR] missing required field: type [json-pointer:{ptr}/accessory]")

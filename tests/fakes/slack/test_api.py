@@ -191,8 +191,18 @@ def test_tokens_are_checked(slack: SlackEmulator) -> None:
         ([{"type": "section", "fields": [{"type": "mrkdwn", "text": "f" * 2001}]}], "/fields/0"),
         ([{"text": {"type": "mrkdwn", "text": "no type"}}], "/blocks/0"),
         ([{"type": "carousel"}], "/blocks/0/type"),
+        ([{**section("x"), "expand": "false"}], "/blocks/0/expand"),
     ],
-    ids=["51-blocks", "section-3001", "header-151", "11-fields", "field-2001", "no-type", "type"],
+    ids=[
+        "51-blocks",
+        "section-3001",
+        "header-151",
+        "11-fields",
+        "field-2001",
+        "no-type",
+        "type",
+        "expand-not-boolean",
+    ],
 )
 def test_block_kit_limits_give_invalid_blocks(
     slack: SlackEmulator, web: WebClient, blocks: list[dict[str, Any]], pointer: str
@@ -210,7 +220,9 @@ def test_block_kit_limits_are_inclusive(slack: SlackEmulator, web: WebClient) ->
     fields = {"type": "section", "fields": [{"type": "mrkdwn", "text": "f" * 2000}] * 10}
     web.chat_postMessage(channel=CHANNEL, text="t", blocks=[header, fields, section("x" * 3000)])
     web.chat_postMessage(channel=CHANNEL, text="t", blocks=[section("x")] * 50)
-    assert len(slack.messages()) == 2
+    collapsed = [{**section("x" * 3000), "expand": False}, {**section("y"), "expand": True}]
+    web.chat_postMessage(channel=CHANNEL, text="t", blocks=collapsed)
+    assert len(slack.messages()) == 3
 
 
 def test_text_and_channel_checks(slack: SlackEmulator, web: WebClient) -> None:

@@ -48,10 +48,13 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 
 {{/*
-What opsbot does in Kubernetes, and nothing else (bot/clients/kubernetes.py):
+What opsbot does in Kubernetes, and nothing else (bot/clients/kubernetes.py, kubernetes_pods.py):
   deployments        get (read, rollout history and status), patch (rollback, restart)
   deployments/scale  get, patch (scale_deployment)
-  replicasets        list (rollout history, rollback target)
+  replicasets        list (rollout history, rollback target, the pods of a Deployment)
+  pods               list (enrichment: the service's pods, restarts, Pending)
+  pods/log           get (enrichment: the crashed container's previous log)
+  events             list (enrichment: the Warning events about the service's pods)
   HPAs               list (find the one targeting a Deployment), patch (its bounds)
   cronjobs           get (rerun_pipeline reads the jobTemplate)
   jobs               create (the rerun), get (its progress)
@@ -65,6 +68,15 @@ What opsbot does in Kubernetes, and nothing else (bot/clients/kubernetes.py):
   verbs: ["get", "patch"]
 - apiGroups: ["apps"]
   resources: ["replicasets"]
+  verbs: ["list"]
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["list"]
+- apiGroups: [""]
+  resources: ["pods/log"]
+  verbs: ["get"]
+- apiGroups: [""]
+  resources: ["events"]
   verbs: ["list"]
 - apiGroups: ["autoscaling"]
   resources: ["horizontalpodautoscalers"]
