@@ -43,6 +43,7 @@ import yaml  # noqa: E402
 
 from bench.triage_scenarios import SCENARIOS, Scenario  # noqa: E402
 from tests.fakes.kubernetes.api import KubeApiFake  # noqa: E402
+from tests.support import pods  # noqa: E402
 from tests.support.server import BotProcess  # noqa: E402
 
 AM_TOKEN = "bench-am-token"
@@ -175,13 +176,25 @@ class Driver:
         )
 
     def oom(self, service: str, minutes: float, restarts: int = 3) -> None:
-        self.kube.crash_pods(
-            NAMESPACE,
-            service,
-            reason="OOMKilled",
-            exit_code=137,
-            restarts=restarts,
-            at=self.at(minutes),
+        """A pod of the service's current ReplicaSet OOM-killed ``minutes`` from the alert,
+        restarted ``restarts`` times and now in CrashLoopBackOff, with the kubelet's events."""
+        at = self.at(minutes)
+        pod_name = f"{service}-oom-{uuid.uuid4().hex[:5]}"
+        state = pods.crash_loop("model", pod_name, NAMESPACE)
+        last = pods.terminated("OOMKilled", 137, at)
+        status = pods.running(
+            pods.container("model", state=state, last=last, restarts=restarts, ready=False),
+            started=at - timedelta(minutes=5),
+        )
+        pod = self.kube.add_pod(NAMESPACE, service, status, name=pod_name, at=at)
+        self.kube.add_event(
+            pod,
+            "BackOff",
+            f"Back-off restarting failed container model in pod {pod_name}",
+            count=restarts,
+            first=at,
+            last=at,
+            container="model",
         )
 
 

@@ -18,6 +18,7 @@ from bot.catalog.model import Service
 from bot.changes.deployments import recent
 from bot.enrich.types import ChangeEvent, ChangeKind, Relation
 from bot.lineage.queries import data_changes
+from bot.registry.queries import registry_changes
 from bot.store.models import Deployment
 
 if TYPE_CHECKING:
@@ -183,12 +184,19 @@ def service_changes(
     limit: int,
 ) -> list[ChangeEvent]:
     """What changed for one service in ``[since, until]``: its deploys (code and model
-    versions) and its datasets' changes, newest first, at most ``limit``."""
+    versions), its registered model's registry events and its datasets' changes, newest
+    first, at most ``limit``."""
     events = deploy_changes(
         recent(session, service, since=since, until=until, limit=limit),
         service,
         entry.model if entry else None,
     )
+    if entry is not None and entry.model:
+        models = [entry.model]
+        events += [
+            replace(c, service=service, relation="same_service")
+            for c in registry_changes(session, models, since, until, limit=limit)
+        ]
     if entry is not None and entry.datasets:
         found = data_changes(session, entry.datasets, since, until, limit=limit)
         events += data_change_events(found, service)

@@ -13,6 +13,9 @@ from bot.chat.commands import CommandContext, run_command
 from bot.chat.commands.lookups import parse_since
 from bot.lineage import store as lineage_store
 from bot.lineage.schema import parse_event
+from bot.registry import store as registry_store
+from bot.registry.store import Change
+from bot.store.registry_models import RegistryEventKind
 from bot.store.tx import run_tx
 from tests.enrich.conftest import dataset, run_event
 
@@ -111,3 +114,30 @@ def test_changes_refuses_a_length_out_of_range_with_the_reason(engine: Engine) -
     too_early = run_command(ctx, "changes fraud-scorer 1900-01-01")
     assert not too_early.ok
     assert "1900-01-01" in too_early.text
+
+
+def test_changes_lists_the_services_registry_model_moves(engine: Engine) -> None:
+    now = datetime.now(UTC)
+
+    def alias(model: str, version: str, minutes: int, key: str) -> None:
+        change = Change(
+            dedupe_key=key,
+            source="webhook",
+            model=model,
+            event=RegistryEventKind.ALIAS_SET,
+            at=now - timedelta(minutes=minutes),
+            version=version,
+            alias="champion",
+        )
+        run_tx(engine, lambda s: registry_store.record(s, change))
+
+    alias("fraud-model", "7", 50, "d1")
+    alias("fraud-model", "8", 10, "d2")
+    alias("churn-model", "3", 5, "d3")  # another service's model
+
+    reply = run_command(CommandContext(engine=engine, catalog=CATALOG), "changes fraud-scorer 1h")
+    body = reply.text.splitlines()[1:]
+    assert body[0].endswith("[model] alias champion of fraud-model moved 7 → 8")
+    assert body[1].endswith("[model] alias champion of fraud-model set on 7")
+    assert len(body) == 2
+    assert not any("churn-model" in line for line in body)
