@@ -20,6 +20,7 @@ from bot.intake.pressure import IntakePressure
 from bot.metrics import Metrics
 from bot.outbox.sender import OutboxSender
 from bot.outbox.transport import ChatTransport
+from bot.store.group_commit import GroupCommitter
 from bot.telemetry.reader import StateReader
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ class Runtime:
     transport: ChatTransport
     sender: OutboxSender
     db_limiter: anyio.CapacityLimiter
+    committer: GroupCommitter  # webhook deliveries stored together (bot/store/group_commit.py)
     catalog: Catalog
     clients: Clients  # the outside systems, with a write's timeout (``bot.clients.set``)
     enrichment: EnrichmentWorker

@@ -11,7 +11,6 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
@@ -23,7 +22,6 @@ from bot.intake.alertmanager_schema import AMPayload
 from bot.intake.json_body import parse_model
 from bot.intake.pagerduty_schema import PDWebhook, signature_valid
 from bot.runtime import Runtime
-from bot.store.tx import run_tx
 from bot.web.body import bearer_ok, read_capped
 from bot.web.storage_errors import delivery_key, storage_failure
 
@@ -64,9 +62,10 @@ def make_router(rt: Runtime) -> APIRouter:
     limit = rt.settings.max_body_bytes
 
     async def store(work: Callable[[Session], T]) -> T:
-        """Run one delivery's transaction in a worker thread, a few at a time."""
+        """Store one delivery, in one transaction with the deliveries that arrive with it
+        (``bot/store/group_commit.py``); answered once that transaction has committed."""
         with rt.pressure.busy():
-            return await anyio.to_thread.run_sync(run_tx, rt.engine, work, limiter=rt.db_limiter)
+            return await rt.committer.run(work)
 
     def not_stored(source: str, delivery: str, exc: SQLAlchemyError) -> JSONResponse:
         # Never a 2xx for something not stored.

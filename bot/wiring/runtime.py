@@ -27,6 +27,7 @@ from bot.outbox.transport import ChatTransport
 from bot.registry.poller import RegistryPoller
 from bot.runner.takeover import Takeover
 from bot.runtime import Runtime
+from bot.store.group_commit import GroupCommitter
 from bot.summary.worker import SummaryWorker
 from bot.telemetry.reader import StateReader
 from bot.wiring.clients import READER_MIN_TIMEOUT_S, llm_client
@@ -103,9 +104,12 @@ def build_runtime(settings: Settings) -> Runtime:
             enrichment.announce_work()
 
         core.ops.executor.desk.wake = wake
+    committer = GroupCommitter(engine, name="intake")
+    closers.append(committer.close)
     return Runtime(
         settings=settings,
         engine=engine,
+        committer=committer,
         metrics=metrics,
         transport=transport,
         sender=sender,

@@ -1,0 +1,172 @@
+"""Group commit: writes that arrive together are stored in one transaction, each answered exactly.
+
+    request ─┐                      ┌─ SAVEPOINT work 1 ─┐
+    request ─┼─> queue ─> writer ───┼─ SAVEPOINT work 2 ─┼─> COMMIT ─> every answer
+    request ─┘   (one thread)       └─ SAVEPOINT work 3 ─┘
+
+- **Batches form by themselves.** One writer thread per engine takes the first waiting unit of
+  work and everything else queued behind it (at most ``max_batch``). At low load a batch is one
+  unit and nothing waits for a timer; under load the batch grows with the queue.
+- **Each unit in its own SAVEPOINT.** A unit the database refuses (a value it will not take, a
+  constraint) rolls back alone; its neighbours are kept. It is then run again on its own through
+  ``run_tx`` (a unique-constraint race with another replica is retried there, as before) and
+  answered with what that gives: the same answer a unit gets without group commit.
+- **Answered only once committed.** No unit's result is released before the batch's COMMIT has
+  returned, so "200 only once stored" holds for every delivery in it. When the COMMIT itself
+  fails (the database went away, a deadlock with another replica), every unit of the batch is run
+  again on its own with ``run_tx``; each gets its own answer (stored, or the error).
+- Units must be safe to run again from scratch (``run_tx``'s rule): whatever they wrote was
+  rolled back. They run in the writer thread, one after another, so a unit sees what the units
+  before it in the batch wrote (two deliveries of one alert group in a batch are deduplicated
+  exactly as if they had come one after the other).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session
+
+from bot.store.engine import session_scope
+from bot.store.tx import run_tx
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+MAX_BATCH = 64
+
+
+@dataclass(eq=False)
+class _Unit:
+    work: Callable[[Session], Any]
+    future: concurrent.futures.Future[Any]
+
+
+@dataclass
+class BatchStats:
+    """What the writer has done so far (read by tests and ``/metrics``)."""
+
+    batches: int = 0
+    units: int = 0
+    largest: int = 0
+    retried_alone: int = 0
+
+
+class GroupCommitter:
+    """Runs units of work (``Callable[[Session], T]``) in shared transactions; see the module."""
+
+    def __init__(self, engine: Engine, *, max_batch: int = MAX_BATCH, name: str = "db") -> None:
+        if max_batch < 1:
+            raise ValueError("max_batch must be at least 1")
+        self.engine = engine
+        self.max_batch = max_batch
+        self.stats = BatchStats()
+        self._queue: queue.SimpleQueue[_Unit | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self._name = f"group-commit-{name}"
+
+    async def run(self, work: Callable[[Session], T]) -> T:
+        """``work``'s result once its transaction has committed (or its error)."""
+        result: T = await asyncio.wrap_future(self.submit(work))
+        return result
+
+    def submit(self, work: Callable[[Session], T]) -> concurrent.futures.Future[T]:
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the group committer is closed")
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name=self._name, daemon=True)
+                self._thread.start()
+            self._queue.put(_Unit(work, future))
+        return future
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Write what is queued, then stop the writer."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            thread = self._thread
+        self._queue.put(None)
+        if thread is not None:
+            thread.join(timeout)
+
+    # -- the writer thread ------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < self.max_batch:
+                try:
+                    unit = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if unit is None:
+                    stopping = True
+                    break
+                batch.append(unit)
+            live = [u for u in batch if u.future.set_running_or_notify_cancel()]
+            if live:
+                try:
+                    self._write(live)
+                except BaseException as exc:  # never leave a caller waiting forever
+                    log.exception("group commit: batch of %d failed", len(live))
+                    for unit in live:
+                        if not unit.future.done():
+                            unit.future.set_exception(exc)
+
+    def _write(self, batch: list[_Unit]) -> None:
+        done: list[tuple[_Unit, Any]] = []
+        failed: list[tuple[_Unit, BaseException]] = []
+        alone: list[_Unit] = []
+        try:
+            with session_scope(self.engine) as session:
+                for unit in batch:
+                    try:
+                        with session.begin_nested():
+                            done.append((unit, unit.work(session)))
+                    except SQLAlchemyError:
+                        alone.append(unit)  # its SAVEPOINT is rolled back; the rest go on
+                    except Exception as exc:
+                        failed.append((unit, exc))
+        except SQLAlchemyError as exc:
+            # The COMMIT (or BEGIN) failed: nothing of the batch is stored. Each unit alone.
+            log.info(
+                "group commit: a batch of %d could not be committed (%s); each is run alone",
+                len(batch),
+                type(exc).__name__,
+            )
+            done, failed, alone = [], [], list(batch)
+        self._count(len(batch), len(alone))
+        for unit, result in done:
+            unit.future.set_result(result)
+        for unit, error in failed:
+            unit.future.set_exception(error)
+        for unit in alone:
+            try:
+                unit.future.set_result(run_tx(self.engine, unit.work))
+            except BaseException as exc:
+                unit.future.set_exception(exc)
+
+    def _count(self, size: int, alone: int) -> None:
+        stats = self.stats
+        stats.batches += 1
+        stats.units += size
+        stats.largest = max(stats.largest, size)
+        stats.retried_alone += alone
