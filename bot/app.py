@@ -37,6 +37,7 @@ from bot.web import (
 )
 from bot.web.slack_guard import install_slack_guard
 from bot.wiring.runtime import background_loops, build_runtime
+from bot.wiring.warm_up import warm_up
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,8 @@ def build_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
             asyncio.create_task(while_leading(rt.fleet, kind, body, stop), name=kind)
             for kind, body in background_loops(rt).items()
         ]
+        # After ready, in the background: what a first chart would otherwise load.
+        tasks.append(asyncio.create_task(warm_up(rt, stop), name="warm-up"))
         socket_handler = None
         if settings.socket_mode and bolt_app is not None:
             from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler

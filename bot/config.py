@@ -117,6 +117,9 @@ class Settings(BaseSettings):
     metrics_window_min: int = Field(
         60, ge=5, le=1440, validation_alias=_env("OPSBOT_METRICS_WINDOW_MIN")
     )
+    # Seconds after start before the chart's libraries load in the background, where a chart
+    # can be drawn (bot/wiring/warm_up.py); 0: never, the first chart loads them.
+    warm_up_s: float = Field(10.0, ge=0, le=3600, validation_alias=_env("OPSBOT_WARM_UP_S"))
 
     # Outbox tuning: Slack allows about one message per second per channel, with short bursts.
     slack_channel_rate: float = Field(1.0, validation_alias=_env("OPSBOT_SLACK_CHANNEL_RATE"))

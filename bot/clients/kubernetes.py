@@ -18,6 +18,9 @@ Calls are synchronous (the caller runs them in a worker thread); each one carrie
 ``_request_timeout``, and connection retries stop at two with no read retries, so a call returns
 or fails within about the timeout. Failures come back as ``ExternalServiceError("kubernetes",
 operation, status, detail)`` with a detail a person can act on.
+
+The ``kubernetes`` package (~1 s and ~50 MB to import) loads when a client is built, not with
+this module: the domain reads the types and helpers here wherever Kubernetes is not configured.
 """
 
 from __future__ import annotations
@@ -29,31 +32,20 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Protocol, Self
-
-import urllib3
-from kubernetes.client import (
-    ApiClient,
-    AppsV1Api,
-    AutoscalingV2Api,
-    BatchV1Api,
-    Configuration,
-    CoreV1Api,
-)
-from kubernetes.client.exceptions import ApiException
-from kubernetes.config import ConfigException, load_incluster_config, load_kube_config
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
 from bot.clients.kubernetes_pods import POD_TEMPLATE_HASH, Json, PodReads
 from bot.errors import ConfigError, ExternalServiceError
+
+if TYPE_CHECKING:
+    import urllib3
+    from kubernetes.client import ApiClient, Configuration
+    from kubernetes.client.exceptions import ApiException
 
 SYSTEM = "kubernetes"
 REVISION = "deployment.kubernetes.io/revision"
 CHANGE_CAUSE = "kubernetes.io/change-cause"
 MERGE_PATCH = "application/merge-patch+json"
-
-# The client's config loaders and ``ApiClient.close`` carry no annotations; typed names for them.
-_load_kube_config: Callable[..., None] = load_kube_config
-_load_incluster_config: Callable[..., None] = load_incluster_config
 
 
 @dataclass(frozen=True)
@@ -86,6 +78,8 @@ class RolloutReader(Protocol):
 
 
 def _retries() -> urllib3.Retry:
+    import urllib3
+
     # Connection failures are retried (nothing reached the server); reads and statuses are not:
     # the caller decides, and a timed-out call must not quietly take three times the timeout.
     return urllib3.Retry(
@@ -108,6 +102,8 @@ class KubeClient(PodReads):
     """
 
     def __init__(self, api_client: ApiClient, *, timeout_s: float = 5.0) -> None:
+        from kubernetes.client import AppsV1Api, AutoscalingV2Api, BatchV1Api, CoreV1Api
+
         self.api_client = api_client
         self.timeout_s = timeout_s
         self.apps = AppsV1Api(api_client)
@@ -119,6 +115,8 @@ class KubeClient(PodReads):
 
     @classmethod
     def _build(cls, configuration: Configuration, timeout_s: float) -> Self:
+        from kubernetes.client import ApiClient
+
         configuration.retries = _retries()
         return cls(ApiClient(configuration), timeout_s=timeout_s)
 
@@ -127,9 +125,14 @@ class KubeClient(PodReads):
         cls, path: str | os.PathLike[str], *, context: str | None = None, timeout_s: float = 5.0
     ) -> Self:
         """From a kubeconfig file (or a ``KUBECONFIG``-style list of them)."""
+        from kubernetes.client import Configuration
+        from kubernetes.config import ConfigException, load_kube_config
+
+        # The client's config loaders carry no annotations: a typed name for this one.
+        load: Callable[..., None] = load_kube_config
         configuration = Configuration()
         try:
-            _load_kube_config(
+            load(
                 config_file=os.fspath(path),
                 context=context,
                 client_configuration=configuration,
@@ -142,9 +145,13 @@ class KubeClient(PodReads):
     @classmethod
     def in_cluster(cls, *, timeout_s: float = 5.0) -> Self:
         """From the pod's service account (``KUBERNETES_SERVICE_HOST`` and the mounted token)."""
+        from kubernetes.client import Configuration
+        from kubernetes.config import ConfigException, load_incluster_config
+
+        load: Callable[..., None] = load_incluster_config
         configuration = Configuration()
         try:
-            _load_incluster_config(client_configuration=configuration)
+            load(client_configuration=configuration)
         except (ConfigException, OSError) as exc:
             raise ConfigError(f"cannot use the in-cluster service account: {exc}") from exc
         return cls._build(configuration, timeout_s)
@@ -445,6 +452,9 @@ class KubeClient(PodReads):
     def _call(
         self, operation: str, target: str, fn: Callable[..., Any], *args: Any, **kw: Any
     ) -> Any:
+        import urllib3
+        from kubernetes.client.exceptions import ApiException
+
         try:
             return fn(*args, _request_timeout=self.timeout_s, **kw)
         except ApiException as exc:
@@ -474,6 +484,8 @@ class KubeClient(PodReads):
         return f"{target}: {exc.status} {exc.reason or ''}: {message}".replace(" : ", ": ")
 
     def _transport_detail(self, target: str, exc: BaseException) -> str:
+        import urllib3
+
         reason = exc.reason if isinstance(exc, urllib3.exceptions.MaxRetryError) else exc
         host = self.api_client.configuration.host
         # NewConnectionError is a ConnectTimeoutError in urllib3, but nothing answered at all.

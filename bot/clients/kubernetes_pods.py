@@ -19,11 +19,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
-
-from kubernetes.client import CoreV1Api
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.errors import ExternalServiceError
+
+if TYPE_CHECKING:
+    from kubernetes.client import CoreV1Api
 
 POD_TEMPLATE_HASH = "pod-template-hash"
 MAX_PODS = 200

@@ -21,15 +21,16 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Protocol, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
-from tenacity import wait_exponential_jitter as backoff
 
 from bot.clients.retry_after import retry_after_s
 from bot.errors import ExternalServiceError
+
+if TYPE_CHECKING:
+    import httpx
+    from tenacity import RetryCallState
 
 SYSTEM = "mlflow"
 API_PREFIX = "/api/2.0/mlflow"
@@ -115,6 +116,10 @@ class MlflowRegistryClient:
         sleep: Callable[[float], None] = time.sleep,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
+        # httpx (with rich and click) and tenacity: ~0.2 s to import, paid by the first client.
+        import httpx
+        from tenacity import wait_exponential_jitter as backoff
+
         self.base_url = tracking_uri.rstrip("/") + API_PREFIX
         self.timeout_s = timeout_s
         self._retries = max(0, retries)
@@ -196,6 +201,9 @@ class MlflowRegistryClient:
                 return
 
     def _get(self, operation: str, path: str, params: dict[str, str | int]) -> Any:
+        import httpx
+        from tenacity import Retrying, retry_if_exception
+
         retrying = Retrying(
             stop=self._stop,
             wait=self._wait,
@@ -234,6 +242,8 @@ class MlflowRegistryClient:
         return asked if asked is not None else float(self._backoff(state))
 
     def _stop(self, state: RetryCallState) -> bool:
+        from tenacity import stop_after_attempt
+
         if stop_after_attempt(self._retries + 1)(state):
             return True
         asked = _asked_wait(state)
@@ -260,6 +270,8 @@ class _StatusError(Exception):
 
 
 def _retryable(exc: BaseException) -> bool:
+    import httpx
+
     if isinstance(exc, httpx.TransportError):  # timeouts and failed connections
         return True
     return isinstance(exc, _StatusError) and (exc.status == 429 or exc.status >= 500)

@@ -50,13 +50,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar
-
-import pagerduty
-from httpx2 import Response
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from bot.clients.retry_after import retry_after_s
 from bot.errors import ExternalServiceError
+
+if TYPE_CHECKING:
+    from httpx2 import Response
 
 log = logging.getLogger(__name__)
 
@@ -106,25 +106,6 @@ class Opened:
 T = TypeVar("T")
 
 
-class _RateLimited(Exception):
-    def __init__(self, response: Response) -> None:
-        super().__init__("429")
-        self.response = response
-
-
-class _RestClient(pagerduty.RestApiV2Client):
-    """``RestApiV2Client`` that hands a 429 back at once instead of sleeping in a loop.
-
-    ``postprocess`` is the library's per-response hook (it runs before the retry logic); raising
-    from it ends ``request()`` with the response in hand.
-    """
-
-    def postprocess(self, response: Response, suffix: str | None = None) -> None:
-        super().postprocess(response, suffix)
-        if response.status_code == 429:
-            raise _RateLimited(response)
-
-
 class PagerDutyClient:
     """Incidents and notes in one PagerDuty account (``base_url`` must be ``https://``)."""
 
@@ -153,8 +134,13 @@ class PagerDutyClient:
         self.max_retries = max_retries
         self.max_wait_s = max_wait_s
         self._sleep = sleep
+        # The library (and httpx2): ~0.2 s to import, paid by the first client built.
+        import pagerduty
+
+        from bot.clients.pagerduty_rest import RestClient
+
         try:
-            self._api = _RestClient(
+            self._api = RestClient(
                 api_token, default_from=from_email, base_url=self.base_url, verify=verify
             )
         except pagerduty.UrlError as exc:
@@ -353,12 +339,16 @@ class PagerDutyClient:
     # -- plumbing --------------------------------------------------------------------------------
 
     def _call(self, op: str, request: Callable[[], T]) -> T:
+        import pagerduty
+
+        from bot.clients.pagerduty_rest import RateLimited
+
         waited = 0.0
         attempt = 0
         while True:
             try:
                 return request()
-            except _RateLimited as exc:
+            except RateLimited as exc:
                 wait = _retry_after(exc.response)
                 if attempt >= self.max_retries or waited + wait > self.max_wait_s:
                     detail = f"rate limited; retry after {wait:g} s ({_message(exc.response)})"

@@ -22,15 +22,12 @@ import logging
 import math
 import re
 from datetime import datetime
-from typing import Any
-
-import requests
-import urllib3
-from prometheus_api_client.exceptions import PrometheusApiClientException
-from prometheus_api_client.prometheus_connect import PrometheusConnect
-from urllib3.util.retry import Retry
+from typing import TYPE_CHECKING, Any
 
 from bot.errors import ExternalServiceError
+
+if TYPE_CHECKING:
+    import requests
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +45,10 @@ class PromClient:
             raise ValueError(f"timeout_s must be positive, got {timeout_s}")
         self.url = url.rstrip("/")
         self.timeout_s = timeout_s
+        # requests and the library: ~0.3 s to import, paid by the first client built.
+        from prometheus_api_client.prometheus_connect import PrometheusConnect
+        from urllib3.util.retry import Retry
+
         # Retry(0): the first connection error, read error or status is final (see the module
         # docstring); raise_on_status=False hands a 5xx back as a response, so the library
         # raises PrometheusApiClientException with Prometheus's body, as for a 4xx.
@@ -74,6 +75,9 @@ class PromClient:
             raise ValueError("query_range needs timezone-aware start and end")
         if step_s <= 0:
             raise ValueError(f"step_s must be positive, got {step_s}")
+        import requests
+        from prometheus_api_client.exceptions import PrometheusApiClientException
+
         try:
             result = self._prom.custom_query_range(
                 query,
@@ -97,6 +101,9 @@ class PromClient:
     def _transport_detail(self, exc: requests.RequestException) -> str:
         """Why no HTTP answer came back. With retries off, requests reports a read timeout as a
         ``ConnectionError`` wrapping urllib3's ``MaxRetryError``: look at what it wraps."""
+        import requests
+        import urllib3
+
         reason: Any = exc.args[0] if exc.args else exc
         reason = getattr(reason, "reason", reason)  # MaxRetryError -> ReadTimeoutError, ...
         text = str(reason)[:200]

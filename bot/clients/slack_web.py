@@ -9,15 +9,14 @@ from __future__ import annotations
 import logging
 import re
 import time
-from typing import Any
-
-import aiohttp
-from slack_sdk.errors import SlackApiError, SlackRequestError
-from slack_sdk.web.async_client import AsyncWebClient
+from typing import TYPE_CHECKING, Any
 
 from bot.clients.retry_after import retry_after_s
 from bot.errors import TransportError
 from bot.metrics import Metrics
+
+if TYPE_CHECKING:
+    from slack_sdk.web.async_client import AsyncWebClient
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +47,9 @@ class SlackWebTransport:
 
     async def _call(self, method: str, **kwargs: Any) -> dict[str, Any]:
         """Call ``method`` through the SDK's own method (it picks JSON or form encoding)."""
+        import aiohttp  # loaded with the client (make_web_client): a lookup here
+        from slack_sdk.errors import SlackApiError, SlackRequestError
+
         started = time.perf_counter()
         outcome = "ok"
         sdk_method = getattr(self.client, method.replace(".", "_"))
@@ -197,6 +199,10 @@ class SlackWebTransport:
 
 
 def make_web_client(token: str, base_url: str, timeout_s: float) -> AsyncWebClient:
+    """The SDK's async client; aiohttp (~0.2 s to import) loads with it, only where Slack is
+    configured."""
+    from slack_sdk.web.async_client import AsyncWebClient
+
     if not base_url.endswith("/"):
         base_url += "/"
     return AsyncWebClient(token=token, base_url=base_url, timeout=int(max(1, timeout_s)))

@@ -5,8 +5,10 @@ for each change (style by kind: code, model, data; its ref written beside it) an
 the alert start. ``render_chart`` returns PNG bytes of exactly the size asked for.
 
 Rendering uses matplotlib's object-oriented API on the Agg canvas, never ``pyplot``: no global
-figure registry, so worker threads can render charts at the same time. matplotlib is imported
-here, at module import, so the first incident does not pay for it.
+figure registry, so worker threads can render charts at the same time. matplotlib and numpy
+(~1 s and ~50 MB) are imported by the first render, or ahead of it by ``load()``, which the
+serving process calls in the background where it may draw charts (bot/wiring/warm_up.py);
+importing this module costs nothing.
 
 Speed: building a figure's axes and their tick artists is about a third of a render, so a few
 figures are kept for reuse (``_SheetPool``): a thread takes one out, clears what the last chart
@@ -15,25 +17,23 @@ drew, draws, and gives it back; a render never shares a figure with another thre
 
 from __future__ import annotations
 
+import functools
+import importlib
 import io
 import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
-
-import matplotlib.dates as mdates
-import numpy as np
-from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.collections import LineCollection
-from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
-from matplotlib.ticker import MaxNLocator, NullLocator
-from matplotlib.transforms import offset_copy
+from typing import TYPE_CHECKING, Literal
 
 from bot.enrich.types import ChangeEvent, ChangeKind, SignalSeries
+
+if TYPE_CHECKING:
+    import numpy as np
+    from matplotlib.axes import Axes
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
 MAX_PANELS = 4
 DPI = 100
@@ -41,6 +41,18 @@ MAX_ALT_TEXT = 1000  # Slack refuses a longer alt_txt (alt_txt_too_large)
 POOL_SIZE = 2  # idle figures kept (a 1200x800 one holds ~5 MB)
 MIN_SPAN_S = 30 * 60.0  # an empty or single-point chart still shows half an hour
 EDGE_PAD = 0.02  # of the span, either side
+
+# What a render imports (inside the functions below), in the order ``load()`` imports it.
+RENDERING_MODULES = (
+    "numpy",
+    "matplotlib.dates",
+    "matplotlib.figure",
+    "matplotlib.backends.backend_agg",
+    "matplotlib.collections",
+    "matplotlib.lines",
+    "matplotlib.ticker",
+    "matplotlib.transforms",
+)
 
 ALERT_COLOR = "#d62728"
 LINE_COLOR = "#1f4e79"
@@ -59,12 +71,24 @@ MARKER_STYLES: dict[ChangeKind, MarkerStyle] = {
     "data": MarkerStyle("#ff7f0e", ":", "data change"),
 }
 
-# matplotlib counts days since its epoch (1970-01-01 unless configured otherwise).
-_EPOCH_NUM = float(mdates.date2num(datetime(1970, 1, 1, tzinfo=UTC)))  # type: ignore[no-untyped-call]
+
+def load() -> None:
+    """Import what rendering uses (~1 s), ahead of the first chart; any thread, any number of
+    times."""
+    for module in RENDERING_MODULES:
+        importlib.import_module(module)
+
+
+@functools.cache
+def _epoch_num() -> float:
+    """matplotlib counts days since its epoch (1970-01-01 unless configured otherwise)."""
+    import matplotlib.dates as mdates
+
+    return float(mdates.date2num(datetime(1970, 1, 1, tzinfo=UTC)))  # type: ignore[no-untyped-call]
 
 
 def _num(unix_s: float) -> float:
-    return _EPOCH_NUM + unix_s / 86400.0
+    return _epoch_num() + unix_s / 86400.0
 
 
 def _aware(at: datetime) -> datetime:
@@ -80,6 +104,8 @@ def _label(s: SignalSeries) -> str:
 
 
 def _values(s: SignalSeries) -> tuple[np.ndarray, np.ndarray]:
+    import numpy as np
+
     if not s.points:
         return np.empty(0), np.empty(0)
     data = np.asarray(s.points, dtype=float).reshape(-1, 2)
@@ -114,6 +140,9 @@ class _Sheet:
 
     @classmethod
     def new(cls, panels: int, width_px: int, height_px: int) -> _Sheet:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
         # +0.25 px: the canvas truncates width * dpi, and 10.01 * 100 is 1000.999...
         fig = Figure(figsize=((width_px + 0.25) / DPI, (height_px + 0.25) / DPI), dpi=DPI)
         fig.set_facecolor("white")
@@ -189,6 +218,8 @@ def _draw(
     width_px: int,
     height_px: int,
 ) -> bytes:
+    from matplotlib.transforms import offset_copy
+
     fig, axes = sheet.fig, sheet.axes
     shown, dropped = list(series[:MAX_PANELS]), list(series[MAX_PANELS:])
     alert_s = _aware(alert_start).timestamp()
@@ -255,6 +286,9 @@ def _draw(
 
 
 def _panel(ax: Axes, s: SignalSeries) -> None:
+    import numpy as np
+    from matplotlib.ticker import MaxNLocator
+
     # A plain text, not set_title: a title makes every draw measure the axes to place it.
     ax.text(
         0.0,
@@ -270,11 +304,14 @@ def _panel(ax: Axes, s: SignalSeries) -> None:
     if not np.isfinite(values).any():
         _no_data(ax, "no data")
         return
-    ax.plot(_EPOCH_NUM + times / 86400.0, values, color=LINE_COLOR, linewidth=1.4, label=_label(s))
+    days = _epoch_num() + times / 86400.0
+    ax.plot(days, values, color=LINE_COLOR, linewidth=1.4, label=_label(s))
     ax.yaxis.set_major_locator(MaxNLocator(nbins=4))
 
 
 def _no_data(ax: Axes, words: str) -> None:
+    from matplotlib.ticker import NullLocator
+
     ax.text(
         0.5,
         0.5,
@@ -292,6 +329,8 @@ def _no_data(ax: Axes, words: str) -> None:
 
 def _markers(ax: Axes, changes: Sequence[ChangeEvent], alert_s: float) -> None:
     """A line collection per kind (far cheaper than an ``axvline`` per change), then the alert."""
+    from matplotlib.collections import LineCollection
+
     along = ax.get_xaxis_transform()  # x in data, y in axes fractions: full height
     for kind, style in MARKER_STYLES.items():
         xs = [_num(_aware(c.at).timestamp()) for c in changes if c.kind == kind]
@@ -316,6 +355,8 @@ def _markers(ax: Axes, changes: Sequence[ChangeEvent], alert_s: float) -> None:
 
 
 def _time_axis(ax: Axes, lo: float, hi: float) -> None:
+    import matplotlib.dates as mdates
+
     # matplotlib.dates has no type hints.
     locator = mdates.AutoDateLocator(tz=UTC, minticks=4, maxticks=9)  # type: ignore[no-untyped-call]
     ax.xaxis.set_major_locator(locator)
@@ -328,6 +369,8 @@ def _time_axis(ax: Axes, lo: float, hi: float) -> None:
 
 
 def _legend(fig: Figure, kinds: Sequence[ChangeKind], height_px: int) -> None:
+    from matplotlib.lines import Line2D
+
     handles = [Line2D([], [], color=ALERT_COLOR, linewidth=2.0, label="alert start")]
     handles += [
         Line2D(
@@ -350,6 +393,8 @@ def _legend(fig: Figure, kinds: Sequence[ChangeKind], height_px: int) -> None:
 
 
 def _range_words(s: SignalSeries) -> str:
+    import numpy as np
+
     _, values = _values(s)
     finite = values[np.isfinite(values)]
     if finite.size == 0:

@@ -18,8 +18,6 @@ import threading
 import time
 from pathlib import Path
 
-import httpx
-
 from bot.errors import ExternalServiceError
 
 log = logging.getLogger(__name__)
@@ -40,6 +38,8 @@ class LocalRayHead:
         self._up = False
 
     def _answers(self) -> bool:
+        import httpx  # ~0.2 s to import: not at start, where the head is only named
+
         try:
             return httpx.get(f"{self.address}/api/version", timeout=2.0).status_code == 200
         except httpx.HTTPError:
