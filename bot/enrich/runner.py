@@ -2,9 +2,13 @@
 
     deploys ─┐
     rollouts ┼─> suspects (ranked, with metric and pod evidence) ─> chart ─> one transaction:
-    data ────┤                                                 enrichment rows, likely cause,
-    metrics ─┤                                                 timeline, root redraw, reply, PNG
-    workload ┘ (the service's pods: bot/enrich/workload.py)
+    data ────┤       │                                         enrichment rows, timeline,
+    metrics ─┤       v                                         reply, PNG; the root redrawn
+    workload ┘  offer: likely cause and playbooks on the root  if on call changed it
+                (its own transaction, the root redrawn interactive: the button does not
+                wait for the chart)
+
+The workload source reads the service's pods (bot/enrich/workload.py).
 
 A source that fails or runs past ``OPSBOT_ENRICH_TIMEOUT_S`` is recorded as unavailable with the
 reason; the others are not held up by it beyond that deadline. Sources run in worker threads
@@ -95,7 +99,11 @@ class Enricher:
         self.limiter = limiter
         self.offer = offer  # which playbooks fit; None: none are offered
 
-    async def enrich(self, incident_id: int) -> Outcome | None:
+    async def enrich(
+        self, incident_id: int, offered: Callable[[], None] | None = None
+    ) -> Outcome | None:
+        """Enrich the incident once; ``offered`` is called when the root's redraw with the
+        likely cause and the playbooks was queued, before the chart (to wake the outbox)."""
         ctx = await anyio.to_thread.run_sync(store.load_context, self.engine, incident_id)
         if ctx is None:
             return None  # gone, or already enriched by an earlier run
@@ -144,10 +152,12 @@ class Enricher:
             },
             duration_ms=_ms(started),
         )
-        outcome.results["chart"] = await self._chart(outcome, ctx.title, ctx.alert_start)
         if self.offer is not None:
             top_kind = outcome.suspects[0].kind if outcome.suspects else None
             outcome.playbooks = self.offer(ctx.labels, top_kind, ctx.service)
+        if await anyio.to_thread.run_sync(store.offer, self.engine, ctx, outcome) and offered:
+            offered()
+        outcome.results["chart"] = await self._chart(outcome, ctx.title, ctx.alert_start)
 
         await anyio.to_thread.run_sync(store.save, self.engine, ctx, outcome)
         return outcome

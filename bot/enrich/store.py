@@ -1,4 +1,5 @@
-"""Enrichment's database steps: what to enrich, and saving the outcome in one transaction."""
+"""Enrichment's database steps: what to enrich, the offer as soon as the suspects are ranked,
+and saving the outcome in one transaction."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from sqlmodel import Session, col, select
 
 from bot.enrich.suspects import likely_cause
 from bot.incidents import timeline
-from bot.outbox.queue import enqueue_file, enqueue_reply, enqueue_root_update
+from bot.outbox.queue import INTERACTIVE, enqueue_file, enqueue_reply, enqueue_root_update
 from bot.render.enrichment import enrichment_reply
 from bot.store.models import Enrichment, EnrichmentStatus, Incident, fit, table
 from bot.store.tx import lock_for, run_tx
@@ -56,6 +57,32 @@ def pending(engine: Engine, limit: int = 500) -> list[int]:
         ]
 
 
+def offer(engine: Engine, ctx: Context, outcome: Outcome) -> bool:
+    """Put the likely cause and the playbooks that fit on the root as soon as the suspects are
+    ranked, before the chart is drawn: the root is redrawn at interactive priority (the
+    on-call is waiting for the button). True when a redraw was queued; nothing is written
+    when the incident is gone, already enriched, or already shows them (a rerun)."""
+    cause = likely_cause(outcome.suspects)
+    if not cause and not outcome.playbooks:
+        return False
+
+    def work(session: Session) -> bool:
+        lock_for(session, f"enrich:{ctx.incident_id}")
+        incident = session.get(Incident, ctx.incident_id)
+        if incident is None or incident.enrichment_state != EnrichmentStatus.PENDING:
+            return False
+        if (incident.likely_cause, incident.playbooks) == (cause, list(outcome.playbooks)):
+            return False
+        incident.likely_cause = cause
+        incident.playbooks = list(outcome.playbooks)
+        incident.updated_at = utcnow()
+        session.add(incident)
+        enqueue_root_update(session, incident, priority=INTERACTIVE)
+        return True
+
+    return run_tx(engine, work)
+
+
 def save(engine: Engine, ctx: Context, outcome: Outcome) -> bool:
     """Store every source's result and queue the thread messages, once: False if another run
     saved this incident's enrichment first."""
@@ -66,6 +93,7 @@ def save(engine: Engine, ctx: Context, outcome: Outcome) -> bool:
         if incident is None or incident.enrichment_state != EnrichmentStatus.PENDING:
             return False
         now = utcnow()
+        shown = _on_root(incident)
         session.execute(delete(table(Enrichment)).where(col(Enrichment.incident_id) == incident.id))
         session.execute(
             insert(table(Enrichment)),
@@ -119,8 +147,13 @@ def save(engine: Engine, ctx: Context, outcome: Outcome) -> bool:
                 title=f"#{ctx.incident_id} {ctx.title} — metrics and changes"[:250],
                 alt_text=str(chart.data["alt_text"]),
             )
-        if cause or outcome.playbooks or named:
+        if _on_root(incident) != shown:  # the cause and the offer went up with ``offer``
             enqueue_root_update(session, incident)
         return True
 
     return run_tx(engine, work)
+
+
+def _on_root(incident: Incident) -> tuple[str | None, list[str], str | None]:
+    """What enrichment shows on the root: the likely cause, the playbooks offered, on call."""
+    return incident.likely_cause, list(incident.playbooks), incident.oncall

@@ -117,7 +117,7 @@ class EnrichmentWorker:
         started = loop.time()
         try:
             with about(incident_id=incident_id):
-                outcome = await self.enricher.enrich(incident_id)
+                outcome = await self.enricher.enrich(incident_id, offered=self.on_saved)
             if outcome is not None:
                 self.on_saved()
                 if self.metrics:

@@ -20,6 +20,7 @@ from sqlmodel import Session, select
 from bot.catalog.model import Catalog
 from bot.incidents import timeline
 from bot.outbox.queue import (
+    INTERACTIVE,
     enqueue_notice,
     enqueue_reply,
     enqueue_root_post,
@@ -136,12 +137,15 @@ class IncidentDesk:
                 actor=by,
                 data={"severity": severity, "service": service},
             )
-            enqueue_root_post(session, incident, (entry.channel if entry else None) or self.channel)
+            channel = (entry.channel if entry else None) or self.channel
+            enqueue_root_post(session, incident, channel, priority=INTERACTIVE)
             lines = [escape(description)] if description.strip() else []
             if quote is not None:
                 lines.append(quote.as_mrkdwn())
             if lines:
-                enqueue_reply(session, incident, *note_reply("\n".join(lines)))
+                enqueue_reply(
+                    session, incident, *note_reply("\n".join(lines)), priority=INTERACTIVE
+                )
             return Declared(incident.id, created=True)
 
         declared = run_tx(self.engine, work)
@@ -200,8 +204,10 @@ class IncidentDesk:
                 text = say(before)
                 data = {"from": before, "to": value}
                 timeline.add(session, incident_id, kind, text, actor=by, data=data)
-                enqueue_root_update(session, incident)
-                enqueue_reply(session, incident, *note_reply(f"{icon} {text}"))
+                enqueue_root_update(session, incident, priority=INTERACTIVE)
+                enqueue_reply(
+                    session, incident, *note_reply(f"{icon} {text}"), priority=INTERACTIVE
+                )
             return before
 
         before = run_tx(self.engine, work)
@@ -238,7 +244,8 @@ class IncidentDesk:
                 data={"key": key},
             )
             said = escape(text)
-            enqueue_reply(session, incident, *note_reply(f":mega: *Status update* <@{by}>: {said}"))
+            line = f":mega: *Status update* <@{by}>: {said}"
+            enqueue_reply(session, incident, *note_reply(line), priority=INTERACTIVE)
             entry = self.catalog.get(incident.service)
             if entry is not None and entry.stakeholder_channel:
                 about = (
@@ -250,6 +257,7 @@ class IncidentDesk:
                     incident,
                     entry.stakeholder_channel,
                     *note_reply(f":mega: *Update on {about}* from <@{by}>: {said}"),
+                    priority=INTERACTIVE,
                 )
             return True
 

@@ -8,6 +8,7 @@ from sqlmodel import Session
 from bot.incidents.acknowledge import acknowledge
 from bot.incidents.resolve import resolve
 from bot.incidents.timeline import Because
+from bot.outbox.queue import INTERACTIVE
 from bot.store.models import Incident, IncidentStatus
 from bot.store.tx import run_tx
 from bot.store.types import utcnow
@@ -36,6 +37,7 @@ def set_status(
                 incident,
                 now,
                 Because("acknowledged", f"Acknowledged by <@{actor}>", actor=actor),
+                priority=INTERACTIVE,
             )
         else:
             resolve(
@@ -44,6 +46,7 @@ def set_status(
                 now,
                 Because("resolved_by_person", f"Resolved by <@{actor}>", actor=actor),
                 requested_by=actor,
+                priority=INTERACTIVE,
             )
         return incident.pagerduty_incident_id
 

@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from bot.incidents import timeline
-from bot.outbox.queue import enqueue_reply, enqueue_root_update
+from bot.outbox.queue import INTERACTIVE, enqueue_reply, enqueue_root_update
 from bot.render.blocks import note_reply
 from bot.store.models import Incident, fit
 from bot.store.tx import run_tx
@@ -112,8 +112,9 @@ class PagingBook:
                     "created": created,
                 },
             )
-            enqueue_reply(session, incident, *note_reply(_paged_line(paged, pd_incident, oncall)))
-            enqueue_root_update(session, incident)
+            line = _paged_line(paged, pd_incident, oncall)
+            enqueue_reply(session, incident, *note_reply(line), priority=INTERACTIVE)
+            enqueue_root_update(session, incident, priority=INTERACTIVE)
             return True
 
         return run_tx(self.engine, work)
@@ -138,7 +139,7 @@ class PagingBook:
                 data={"pagerduty_incident_id": pd_incident_id, "targets": list(targets)},
             )
             line = f":sos: <@{by}> asked PagerDuty for more responders: {escape(who)}"
-            enqueue_reply(session, incident, *note_reply(line))
+            enqueue_reply(session, incident, *note_reply(line), priority=INTERACTIVE)
 
         run_tx(self.engine, work)
 

@@ -3,8 +3,9 @@
 
 ``resolve`` applies the guard (a resolved incident stays as it is), sets the status and the
 time, puts the reason on the timeline, asks for the final post-incident summary and, unless the
-caller redraws the root itself, asks for the root to be redrawn. It returns whether the
-incident moved, in the caller's transaction.
+caller redraws the root itself, asks for the root to be redrawn (at ``priority``: interactive
+when a person is waiting to see it). It returns whether the incident moved, in the caller's
+transaction.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from sqlmodel import Session
 
 from bot.incidents import timeline
 from bot.incidents.timeline import Because
-from bot.outbox.queue import enqueue_root_update
-from bot.store.models import Incident, IncidentStatus
+from bot.outbox.queue import INFORMATIONAL, enqueue_root_update
+from bot.store.models import Incident, IncidentStatus, OutboxPriority
 from bot.store.types import utcnow
 from bot.summary.requests import request_summary
 
@@ -29,6 +30,7 @@ def resolve(
     *,
     requested_by: str | None = None,
     redraw: bool = True,
+    priority: OutboxPriority = INFORMATIONAL,
 ) -> bool:
     """Resolve ``incident`` as of ``at``; False (nothing written) when it already is."""
     assert incident.id is not None
@@ -41,5 +43,5 @@ def resolve(
     timeline.record(session, incident.id, because, at)
     request_summary(session, incident, final=True, requested_by=requested_by)
     if redraw:
-        enqueue_root_update(session, incident)
+        enqueue_root_update(session, incident, priority=priority)
     return True

@@ -30,7 +30,7 @@ from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from bot.incidents import timeline
-from bot.outbox.queue import enqueue_reply, enqueue_root_update
+from bot.outbox.queue import INTERACTIVE, enqueue_reply, enqueue_root_update
 from bot.render.silences import expired_reply, matchers_text, silenced_reply
 from bot.store.engine import session_scope
 from bot.store.models import Incident, table
@@ -153,8 +153,8 @@ class SilenceBook:
                     },
                 )
                 text, blocks = silenced_reply(row, now)
-                enqueue_reply(session, incident, text, blocks)
-                enqueue_root_update(session, incident)
+                enqueue_reply(session, incident, text, blocks, priority=INTERACTIVE)
+                enqueue_root_update(session, incident, priority=INTERACTIVE)
                 session.expunge(row)
             return row
         except IntegrityError:  # recorded a moment ago by another caller
@@ -189,7 +189,7 @@ class SilenceBook:
                     data={"silence": row.id, "silence_id": silence_id},
                 )
                 text, blocks = expired_reply(row, now)
-                enqueue_reply(session, incident, text, blocks)
-                enqueue_root_update(session, incident)
+                enqueue_reply(session, incident, text, blocks, priority=INTERACTIVE)
+                enqueue_root_update(session, incident, priority=INTERACTIVE)
             session.expunge(row)
             return row

@@ -22,7 +22,7 @@ from sqlmodel import Session, col, select
 from bot.audit.log import append as audit
 from bot.incidents import timeline
 from bot.jobs.templates import JobRequest, JobTemplate
-from bot.outbox.queue import enqueue_job_done, enqueue_job_post, enqueue_job_update
+from bot.outbox.queue import INTERACTIVE, enqueue_job_done, enqueue_job_post, enqueue_job_update
 from bot.store.engine import session_scope
 from bot.store.job_models import JobRun, JobStatus
 from bot.store.models import Incident, table
@@ -142,7 +142,7 @@ class JobLedger:
                 job.message = f"stop requested by <@{who}>"
                 job.updated_at = self.clock()
                 session.add(job)
-                enqueue_job_update(session, job)
+                enqueue_job_update(session, job, priority=INTERACTIVE)
 
     def finish(
         self, job_id: int, status: str, *, audit_as: str | None = None, **fields: Any

@@ -5,6 +5,11 @@ message goes out, so the root always shows the current state and queued edits co
 A Ray job's progress message works the same way, drawn from its ``job_run`` row.
 Rows are only ever added here; all merging happens in the sender. Rows go in with plain INSERTs
 (no ORM objects): this runs once or twice for every webhook delivery.
+
+Each row gets its ``priority`` here, from what it is for: ``INTERACTIVE`` when a person is
+waiting for it (an approval request, what their click or command did, the offer on the root),
+``INFORMATIONAL`` (the default) for what the bot says on its own. The sender sends a channel's
+interactive messages before its informational ones (``bot.outbox.sender``).
 """
 
 from __future__ import annotations
@@ -21,10 +26,14 @@ from bot.store.models import (
     Incident,
     OutboxKind,
     OutboxMessage,
+    OutboxPriority,
     OutboxStatus,
     table,
 )
 from bot.store.types import utcnow
+
+INTERACTIVE = OutboxPriority.INTERACTIVE
+INFORMATIONAL = OutboxPriority.INFORMATIONAL
 
 
 def _add(
@@ -36,6 +45,7 @@ def _add(
     blocks: list[dict[str, Any]] | None = None,
     attachment_id: int | None = None,
     job_run_id: int | None = None,
+    priority: OutboxPriority = INFORMATIONAL,
 ) -> None:
     now = utcnow()
     session.execute(
@@ -51,18 +61,27 @@ def _add(
             created_at=now,
             attachment_id=attachment_id,
             job_run_id=job_run_id,
+            priority=priority,
         )
     )
 
 
-def enqueue_root_post(session: Session, incident: Incident, channel: str) -> None:
+def enqueue_root_post(
+    session: Session,
+    incident: Incident,
+    channel: str,
+    *,
+    priority: OutboxPriority = INFORMATIONAL,
+) -> None:
     assert incident.id is not None
     incident.slack_channel = channel
     session.add(incident)
-    _add(session, incident.id, channel, OutboxKind.ROOT_POST)
+    _add(session, incident.id, channel, OutboxKind.ROOT_POST, priority=priority)
 
 
-def enqueue_root_update(session: Session, incident: Incident) -> None:
+def enqueue_root_update(
+    session: Session, incident: Incident, *, priority: OutboxPriority = INFORMATIONAL
+) -> None:
     """Ask for the root to be redrawn.
 
     Every state change queues its own request, without looking at what is already queued: the
@@ -73,32 +92,55 @@ def enqueue_root_update(session: Session, incident: Incident) -> None:
     """
     assert incident.id is not None
     if incident.slack_channel is not None:
-        _add(session, incident.id, incident.slack_channel, OutboxKind.ROOT_UPDATE)
+        _add(
+            session, incident.id, incident.slack_channel, OutboxKind.ROOT_UPDATE, priority=priority
+        )
 
 
 def enqueue_reply(
-    session: Session, incident: Incident, text: str, blocks: list[dict[str, Any]]
+    session: Session,
+    incident: Incident,
+    text: str,
+    blocks: list[dict[str, Any]],
+    *,
+    priority: OutboxPriority = INFORMATIONAL,
 ) -> None:
     assert incident.id is not None
     if incident.slack_channel is not None:
-        _add(session, incident.id, incident.slack_channel, OutboxKind.REPLY, text, blocks)
+        _add(
+            session,
+            incident.id,
+            incident.slack_channel,
+            OutboxKind.REPLY,
+            text,
+            blocks,
+            priority=priority,
+        )
 
 
 def enqueue_notice(
-    session: Session, incident: Incident, channel: str, text: str, blocks: list[dict[str, Any]]
+    session: Session,
+    incident: Incident,
+    channel: str,
+    text: str,
+    blocks: list[dict[str, Any]],
+    *,
+    priority: OutboxPriority = INFORMATIONAL,
 ) -> None:
     """A message of its own in ``channel`` about ``incident`` (the stakeholders' channel)."""
     assert incident.id is not None
-    _add(session, incident.id, channel, OutboxKind.NOTICE, text, blocks)
+    _add(session, incident.id, channel, OutboxKind.NOTICE, text, blocks, priority=priority)
 
 
-def enqueue_summary(session: Session, incident: Incident, kind: str) -> None:
+def enqueue_summary(
+    session: Session, incident: Incident, kind: str, *, priority: OutboxPriority = INFORMATIONAL
+) -> None:
     """Post (``summary_post``) or redraw (``summary_update``) the incident's summary in its
     thread; the content is drawn from its ``incident_summary`` row when sent."""
     assert incident.id is not None
     assert kind in (OutboxKind.SUMMARY_POST, OutboxKind.SUMMARY_UPDATE)
     if incident.slack_channel is not None:
-        _add(session, incident.id, incident.slack_channel, kind)
+        _add(session, incident.id, incident.slack_channel, kind, priority=priority)
 
 
 def enqueue_file(
@@ -130,14 +172,17 @@ def enqueue_file(
 
 
 def enqueue_job_post(session: Session, job: JobRun) -> None:
-    """Post the job's progress message (in its incident's thread when it has one)."""
-    _add_job(session, job, OutboxKind.JOB_POST)
+    """Post the job's progress message (in its incident's thread when it has one): the answer
+    to the person who launched it, so it is interactive."""
+    _add_job(session, job, OutboxKind.JOB_POST, priority=INTERACTIVE)
 
 
-def enqueue_job_update(session: Session, job: JobRun) -> None:
+def enqueue_job_update(
+    session: Session, job: JobRun, *, priority: OutboxPriority = INFORMATIONAL
+) -> None:
     """Ask for the progress message to be redrawn; waiting requests of one job fold into one
     ``chat.update`` rendered after taking them (see ``enqueue_root_update``)."""
-    _add_job(session, job, OutboxKind.JOB_UPDATE)
+    _add_job(session, job, OutboxKind.JOB_UPDATE, priority=priority)
 
 
 def enqueue_job_done(session: Session, job: JobRun) -> None:
@@ -153,10 +198,21 @@ def _add_job(
     kind: str,
     text: str = "",
     blocks: list[dict[str, Any]] | None = None,
+    *,
+    priority: OutboxPriority = INFORMATIONAL,
 ) -> None:
     assert job.id is not None
     if job.channel is not None:
-        _add(session, job.incident_id, job.channel, kind, text, blocks, job_run_id=job.id)
+        _add(
+            session,
+            job.incident_id,
+            job.channel,
+            kind,
+            text,
+            blocks,
+            job_run_id=job.id,
+            priority=priority,
+        )
 
 
 def outbox_depth(session: Session) -> int:

@@ -1,4 +1,5 @@
-"""A token bucket: ``rate`` messages a second on average, bursts of up to ``burst``."""
+"""A token bucket: ``rate`` messages a second on average, bursts of up to ``burst``. A caller
+may ask to leave tokens in it (``keep``): the sender keeps one for the next interactive message."""
 
 from __future__ import annotations
 
@@ -19,12 +20,14 @@ class TokenBucket:
         self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
         self._at = now
 
-    def wait_time(self) -> float:
-        """Seconds until a token is available (0 if one is available now)."""
+    def wait_time(self, *, keep: float = 0.0) -> float:
+        """Seconds until a token can be taken (0: now) leaving ``keep`` tokens in the bucket for
+        others; at most ``burst - 1`` are kept, so a token always comes."""
         now = time.monotonic()
         self._refill(now)
         blocked = max(0.0, self._blocked_until - now)
-        missing = max(0.0, 1.0 - self._tokens) / self.rate
+        needed = 1.0 + min(keep, self.burst - 1.0)
+        missing = max(0.0, needed - self._tokens) / self.rate
         return max(blocked, missing)
 
     def take(self) -> None:

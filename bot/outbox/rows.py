@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, update
 from sqlmodel import Session, col
 
-from bot.store.models import Attachment, OutboxMessage, OutboxStatus, table
+from bot.store.models import Attachment, OutboxMessage, OutboxPriority, OutboxStatus, table
 from bot.store.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -26,6 +26,11 @@ class Due:
     incident_id: int | None
     kind: str
     job_run_id: int | None = None
+    priority: int = OutboxPriority.INFORMATIONAL
+
+    @property
+    def interactive(self) -> bool:
+        return self.priority <= OutboxPriority.INTERACTIVE
 
     @property
     def key(self) -> OrderKey:

@@ -1,10 +1,20 @@
 """The outbox sender: delivers queued Slack messages in order, at Slack's pace, exactly once.
 
-- Per channel, messages go out one at a time, root posts first, each thread in queue order; a
-  reply waits until its root has a ``ts``.
-- ``chat.postMessage`` is paced per channel (about 1/s with short bursts); a 429 pauses the
-  channel for ``Retry-After``; 5xx, timeouts and connection errors retry with backoff, forever:
-  nothing is dropped. A permanent Slack error marks the row ``failed`` (logged and counted).
+- Per channel, messages go out one at a time: interactive ones first (a person is waiting:
+  an approval request, what a click or a command did; ``OutboxPriority``, chosen when queued),
+  then informational ones; within each, root posts first, then queue order. A reply waits until
+  its root has a ``ts`` (its root post goes even when an interactive message of its thread
+  waits for it).
+- In a thread, messages of one priority keep their queue order; an interactive reply may
+  overtake the informational replies queued before it (an approval request does not wait for
+  the chart). An informational message goes before an interactive one queued earlier only while
+  that one waits for another message (its root, the summary it edits), which may be it; and a
+  reply takes along only the replies queued after it that are as urgent.
+- ``chat.postMessage`` is paced per channel (about 1/s with short bursts); informational
+  messages leave one token of the burst in the bucket, so the next interactive one goes at
+  once. A 429 pauses the channel for ``Retry-After``; 5xx, timeouts and connection errors retry
+  with backoff, forever: nothing is dropped. A permanent Slack error marks the row ``failed``
+  (logged and counted).
 - Exactly once across crashes: a row is marked ``sending`` before the call and ``sent`` after.
   On start, rows left ``sending`` are looked up in the channel by the outbox ids tagged on each
   message's metadata; found → ``sent``, not found → sent again.
@@ -58,6 +68,8 @@ log = logging.getLogger(__name__)
 MAX_BACKOFF_S = 300.0
 BATCH = 200
 RECONCILE_LOOKBACK = timedelta(minutes=5)
+# Tokens an informational message leaves in its bucket: the next interactive message's.
+KEEP_FOR_INTERACTIVE = 1.0
 
 
 def backoff(attempts: int) -> float:
@@ -124,6 +136,9 @@ class OutboxSender:
         self._wake = asyncio.Event()
         self._reconciled = False  # a new leader settles what the last one left ``sending``
         while not stop.is_set():
+            # Cleared before the pass: a wake-up for rows committed while it ran is kept, and
+            # the wait below ends at once.
+            self._wake.clear()
             try:
                 if not self._reconciled:
                     await self.reconcile_in_flight()
@@ -134,7 +149,6 @@ class OutboxSender:
                 log.exception("outbox pass failed; retrying")
                 sent = 0
             if sent == 0:
-                self._wake.clear()
                 waiter = asyncio.create_task(self._wake.wait())
                 stopper = asyncio.create_task(stop.wait())
                 await asyncio.wait(
@@ -178,14 +192,26 @@ class OutboxSender:
         """Send the first message of ``channel`` that can go now; 1 if one went, else 0.
 
         One message per pass: Slack allows about one a second per channel anyway, and the next
-        pass reloads the queue, so a root post queued meanwhile goes before older replies. A
-        message whose token is not there yet is skipped, never waited for, in the pass.
+        pass reloads the queue, so an interactive message (or a root post) queued meanwhile goes
+        before older ones. A message whose token is not there yet is skipped, never waited for,
+        in the pass.
         """
         blocked: set[OrderKey] = set()  # threads / jobs whose earlier message cannot go this pass
+        # Threads whose interactive message waits for another one (its root, the summary it
+        # edits): their other interactive messages wait too; informational ones may go, as
+        # what it waits for may be one of them.
+        held: set[OrderKey] = set()
         handled: set[int] = set()
         unposted: set[int | None] = set()  # jobs whose progress message is not posted yet
         for row in queue:
-            if row.id in handled or row.key in blocked:
+            if row.id in handled:
+                continue
+            # A root post opens its thread: nothing of the thread goes before it, so a message
+            # of the thread that could not go (an interactive reply waiting for it) holds it
+            # up only by the token they share.
+            if row.key in blocked and row.kind != OutboxKind.ROOT_POST:
+                continue
+            if row.interactive and row.key in held:
                 continue
             if row.kind == OutboxKind.JOB_UPDATE and row.job_run_id in unposted:
                 continue
@@ -193,7 +219,7 @@ class OutboxSender:
             # sleeps until the soonest token), so one channel's wait never holds up another
             # channel's new incident. Its incident is blocked to keep the thread in order.
             bucket = self._bucket(row.kind, channel)
-            delay = bucket.wait_time()
+            delay = bucket.wait_time(keep=0.0 if row.interactive else KEEP_FOR_INTERACTIVE)
             if delay > 0:
                 self._soonest = min(self._soonest, delay)
                 blocked.add(row.key)
@@ -204,6 +230,8 @@ class OutboxSender:
                 # or not, shows the current state and takes it along.
                 if row.kind == OutboxKind.JOB_UPDATE:
                     unposted.add(row.job_run_id)
+                elif row.interactive:
+                    held.add(row.key)
                 else:
                     blocked.add(row.key)
                 continue
@@ -289,14 +317,17 @@ class OutboxSender:
                     outbox.c.incident_id,
                     outbox.c.kind,
                     outbox.c.job_run_id,
+                    outbox.c.priority,
                 )
                 .where(
                     outbox.c.status == OutboxStatus.PENDING,
                     outbox.c.next_attempt_at <= utcnow(),
                 )
-                # Root posts first, across the whole queue: in a storm every incident gets its
-                # thread before any thread gets its replies.
+                # Interactive first: a person waits for them. Then root posts, across the
+                # whole queue: in a storm every incident gets its thread before any thread
+                # gets its replies.
                 .order_by(
+                    outbox.c.priority,
                     case((outbox.c.kind == OutboxKind.ROOT_POST, 0), else_=1),
                     outbox.c.id,
                 )

@@ -13,6 +13,7 @@ lineage_event, lineage_run ─< lineage_run_dataset, lineage_change   (OpenLinea
 from __future__ import annotations
 
 from datetime import datetime
+from enum import IntEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -153,6 +154,16 @@ class OutboxKind:
     NOTICE = "notice"
 
 
+class OutboxPriority(IntEnum):
+    """Which of a channel's messages go first (the lower first; then in queue order)."""
+
+    # Someone is waiting for it: an approval request, what a click or a command did (the
+    # root redrawn, the thread told), the playbook offered on the root.
+    INTERACTIVE = 0
+    # What the bot says on its own: alerts, enrichment, the chart, reminders, jobs' progress.
+    INFORMATIONAL = 1
+
+
 class Attachment(SQLModel, table=True):
     """A file waiting to go into an incident thread (a chart PNG), kept until it is sent."""
 
@@ -203,6 +214,7 @@ class OutboxMessage(SQLModel, table=True):
     ts: str | None = Field(default=None, max_length=32)
     attachment_id: int | None = Field(default=None, foreign_key="attachment.id")  # kind "file"
     job_run_id: int | None = Field(default=None, foreign_key="job_run.id")  # kinds "job_*"
+    priority: int = OutboxPriority.INFORMATIONAL  # ``OutboxPriority``: chosen when queued
 
 
 def table(model: type[SQLModel]) -> Table:

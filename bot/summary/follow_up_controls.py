@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from sqlmodel import Session
 
 from bot.incidents.queries import timeline_of
-from bot.outbox.queue import enqueue_summary
+from bot.outbox.queue import INTERACTIVE, enqueue_summary
 from bot.store.models import Incident, OutboxKind
 from bot.store.oncall_models import FollowUp
 from bot.store.types import utcnow
@@ -40,5 +40,5 @@ def redraw_follow_ups(session: Session, incident: Incident, items: Sequence[Foll
     summary.updated_at = utcnow()
     session.add(summary)
     if summary.message_ts:
-        enqueue_summary(session, incident, OutboxKind.SUMMARY_UPDATE)
+        enqueue_summary(session, incident, OutboxKind.SUMMARY_UPDATE, priority=INTERACTIVE)
     return True

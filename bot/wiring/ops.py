@@ -1,5 +1,9 @@
 """The execution path of a process: the executor and the playbook runner, whose approval
-requests, progress and state changes go into the incident's thread."""
+requests, progress and state changes go into the incident's thread.
+
+Everything they put in the outbox answers a person (a click, a command, a run they started or
+approved): it is queued interactive, and the outbox is woken at once (through the desk's
+``wake``, which the serving runtime sets) instead of at its next poll."""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ from bot.clients.set import Clients
 from bot.config import Settings
 from bot.enrich.runner import PlaybookOffer
 from bot.incidents.desk import IncidentDesk
-from bot.outbox.queue import enqueue_reply, enqueue_root_update
+from bot.outbox.queue import INTERACTIVE, enqueue_reply, enqueue_root_update
 from bot.render.approvals import approval_request
 from bot.render.blocks import note_reply
 from bot.runner.execute import Executor
@@ -32,9 +36,10 @@ log = logging.getLogger(__name__)
 
 
 ThreadPoster = Callable[[int | None, str], None]
+Wake = Callable[[], None]
 
 
-def thread_poster(engine: Engine) -> ThreadPoster:
+def thread_poster(engine: Engine, wake: Wake) -> ThreadPoster:
     """``say(incident_id, text)``: a line into the incident's thread, through the outbox."""
 
     def say(incident_id: int | None, text: str) -> None:
@@ -45,9 +50,10 @@ def thread_poster(engine: Engine) -> ThreadPoster:
         def work(session: Session) -> None:
             incident = session.get(Incident, incident_id)
             if incident is not None:
-                enqueue_reply(session, incident, *note_reply(text))
+                enqueue_reply(session, incident, *note_reply(text), priority=INTERACTIVE)
 
         run_tx(engine, work)
+        wake()
 
     return say
 
@@ -66,9 +72,9 @@ def playbook_offer(playbooks: dict[str, Playbook]) -> PlaybookOffer:
     return offer
 
 
-def thread_hooks(engine: Engine) -> tuple[OnApproval, OnProgress]:
+def thread_hooks(engine: Engine, wake: Wake) -> tuple[OnApproval, OnProgress]:
     """Approval requests and step progress of a playbook run go into its incident's thread."""
-    say = thread_poster(engine)
+    say = thread_poster(engine, wake)
 
     def on_approval(run: PlaybookRun, step: Step, view: RunView, token: str) -> None:
         if run.incident_id is None:
@@ -78,9 +84,10 @@ def thread_hooks(engine: Engine) -> tuple[OnApproval, OnProgress]:
             incident = session.get(Incident, run.incident_id)
             if incident is not None:
                 text, blocks = approval_request(view, run.requested_by, token)
-                enqueue_reply(session, incident, text, blocks)
+                enqueue_reply(session, incident, text, blocks, priority=INTERACTIVE)
 
         run_tx(engine, work)
+        wake()
 
     def on_progress(run: PlaybookRun, step: Step, result: dict[str, Any]) -> None:
         icon = "✅" if result.get("ok") else "❌"
@@ -89,7 +96,7 @@ def thread_hooks(engine: Engine) -> tuple[OnApproval, OnProgress]:
     return on_approval, on_progress
 
 
-def root_redraw(engine: Engine) -> Callable[[PlaybookRun], None]:
+def root_redraw(engine: Engine, wake: Wake) -> Callable[[PlaybookRun], None]:
     """A playbook run changed state: redraw its incident's root (it shows the run's status)."""
 
     def redraw(run: PlaybookRun) -> None:
@@ -99,9 +106,10 @@ def root_redraw(engine: Engine) -> Callable[[PlaybookRun], None]:
         def work(session: Session) -> None:
             incident = session.get(Incident, run.incident_id)
             if incident is not None:
-                enqueue_root_update(session, incident)
+                enqueue_root_update(session, incident, priority=INTERACTIVE)
 
         run_tx(engine, work)
+        wake()
 
     return redraw
 
@@ -111,8 +119,13 @@ def build_ops(
 ) -> tuple[Ops, Callable[[], None]]:
     """The executor and the playbook runner, and a closer for the checkpointer. ``replica``
     is written as the owner of the runs this process applies (``bot.fleet``)."""
-    say = thread_poster(engine)
     desk = IncidentDesk(engine, catalog, channel=settings.incident_channel or CONSOLE_CHANNEL)
+
+    def wake() -> None:
+        if desk.wake is not None:  # set by the serving runtime (bot/wiring/runtime.py)
+            desk.wake()
+
+    say = thread_poster(engine, wake)
     executor = Executor(
         engine,
         catalog,
@@ -126,7 +139,7 @@ def build_ops(
     for problem in problems:
         log.error("playbook not loaded: %s", problem)
     saver = LazyCheckpointer(settings.database_url)
-    on_approval, on_progress = thread_hooks(engine)
+    on_approval, on_progress = thread_hooks(engine, wake)
     runner = PlaybookRunner(
         engine,
         executor,
@@ -134,6 +147,6 @@ def build_ops(
         saver,
         on_approval=on_approval,
         on_progress=on_progress,
-        on_status=root_redraw(engine),
+        on_status=root_redraw(engine, wake),
     )
     return Ops(executor=executor, runner=runner, playbooks=playbooks), saver.close

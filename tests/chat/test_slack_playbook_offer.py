@@ -137,3 +137,55 @@ async def test_a_click_on_the_offered_playbook_rolls_back_after_approval(
                 break
             await asyncio.sleep(0.1)
         assert f"{expected} <@U0ALICE>" in blocks_text(slack.roots(FRAUD_CHANNEL)[0])
+
+
+async def test_the_approval_request_goes_before_the_informational_messages_of_its_channel(
+    sqlite_url: str, tmp_path: Path, slack: SlackEmulator, kube: KubeApiFake
+) -> None:
+    # A pace enforced by the emulator (a post over it is refused with a 429), and the bot's own
+    # set to the same: a burst that leaves room for every informational message, so only the
+    # order of the queue can put the approval request first.
+    slack.channel_rate, slack.channel_burst = 4.0, 10
+    start = ago(seconds=60)
+    kube.add_deployment(NS, DEPLOY, "registry/fraud-scorer:2.3.0", at=start - timedelta(hours=3))
+    kube.roll(NS, DEPLOY, "registry/fraud-scorer:2.3.1", at=start - timedelta(minutes=6))
+    (tmp_path / "services.yaml").write_text(CATALOG)
+    async with running_bot(
+        sqlite_url,
+        tmp_path,
+        slack,
+        kubeconfig=kube.write_kubeconfig(tmp_path / "kubeconfig"),
+        prometheus_url=None,
+        playbooks_dir=Path(__file__).resolve().parents[2] / "playbooks",
+        slack_channel_rate=4.0,
+        slack_channel_burst=10,
+    ) as bot:
+        await bot.deploy(kind="model", version="1.4.2", timestamp=start - timedelta(minutes=6))
+        incident_id = await bot.alert(start, service="fraud-scorer")
+        await bot.enrich(incident_id)
+        [root] = slack.roots(FRAUD_CHANNEL)
+        offers = next(b for b in root["blocks"] if b.get("block_id") == "opsbot_playbooks")
+        first = offers["elements"][0]
+
+        # The channel fills with what the bot says on its own (new incidents: roots and alert
+        # lists), then the on-call clicks the offer.
+        for n in range(3):
+            await bot.alert(start, service="fraud-scorer", alertname=f"FraudScorerLatency{n}")
+        posted = len(slack.messages(FRAUD_CHANNEL))
+        body = click(first["action_id"], first["value"], "U0ALICE", slack.response_url("start"))
+        response = await bot.client.post(
+            "/slack/events", content=body, headers=signed_headers(body, secret="signing-secret")
+        )
+        assert response.status_code == 200
+        await slack.await_for(lambda: len(slack.responses("start")) == 1, timeout=20)
+
+        await bot.rt.sender.drain()
+
+        after = slack.messages(FRAUD_CHANNEL)[posted:]
+        assert len(after) == 7  # the approval request, then 3 roots and 3 alert lists
+        assert after[0]["thread_ts"] == root["ts"]
+        assert "Approval needed" in blocks_text(after[0])
+        assert "alert(s)" not in blocks_text(after[0])  # nothing informational rode on it
+        assert [m["thread_ts"] for m in after[1:4]] == [None] * 3
+        assert slack.rate_violations() == []
+        assert all(c["status"] != 429 for c in slack.calls("chat.postMessage"))

@@ -20,6 +20,8 @@ from bot.store.models import EnrichmentStatus, Incident
 from tests.enrich.conftest import FRAUD_CHANNEL, ago, running_bot
 from tests.fakes.slack.api import SlackEmulator
 
+Wake = Callable[[], None]
+
 
 async def run_until(worker: EnrichmentWorker, done: Callable[[], bool], limit: float = 10) -> None:
     stop = asyncio.Event()
@@ -54,8 +56,8 @@ async def test_submitted_and_left_pending_incidents_are_enriched_once(
         runs: list[int] = []
         original = enricher.enrich
 
-        async def counted(incident_id: int) -> Outcome | None:
-            outcome = await original(incident_id)
+        async def counted(incident_id: int, offered: Wake | None = None) -> Outcome | None:
+            outcome = await original(incident_id, offered)
             if outcome is not None:
                 runs.append(incident_id)
             return outcome
@@ -91,11 +93,11 @@ async def test_a_failed_run_stays_pending_and_is_retried(
         original = enricher.enrich
         attempts: list[int] = []
 
-        async def flaky(i: int) -> Outcome | None:
+        async def flaky(i: int, offered: Wake | None = None) -> Outcome | None:
             attempts.append(i)
             if len(attempts) == 1:
                 raise RuntimeError("database went away")
-            return await original(i)
+            return await original(i, offered)
 
         enricher.enrich = flaky  # type: ignore[method-assign]
         worker = EnrichmentWorker(enricher, lambda: None)
@@ -119,9 +121,9 @@ async def test_enrichment_waits_for_intake_to_go_quiet_but_not_forever(
         started_at: dict[int, float] = {}
         original = worker.enricher.enrich
 
-        async def timed(i: int) -> Outcome | None:
+        async def timed(i: int, offered: Wake | None = None) -> Outcome | None:
             started_at[i] = loop.time()
-            return await original(i)
+            return await original(i, offered)
 
         worker.enricher.enrich = timed  # type: ignore[method-assign]
 

@@ -15,7 +15,7 @@ from sqlmodel import Session
 from bot.chat.commands.base import CommandContext, Handler, Reply, reply
 from bot.chat.commands.incident_ref import leading_or_here
 from bot.incidents.notes import record_note
-from bot.outbox.queue import enqueue_reply
+from bot.outbox.queue import INTERACTIVE, enqueue_reply
 from bot.render.blocks import note_reply
 from bot.store.models import Incident, IncidentStatus
 from bot.store.tx import run_tx
@@ -58,7 +58,7 @@ def add_note(
         )
         assert event.id is not None
         reply_text, blocks = note_reply(f":memo: Note by <@{escape(actor)}>: {escape(text)}")
-        enqueue_reply(session, incident, reply_text, blocks)
+        enqueue_reply(session, incident, reply_text, blocks, priority=INTERACTIVE)
         return event.id, item.id if item is not None else None
 
     found = run_tx(engine, work)

@@ -9,14 +9,13 @@ import asyncio
 import re
 from typing import Any
 
-import anyio
 from slack_bolt.async_app import AsyncApp
 from sqlmodel import Session
 
 from bot.chat.commands.actions import cmd_approve, cmd_reject
 from bot.chat.commands.jobs import cmd_stop
 from bot.chat.slack.home import from_home, home_clicked
-from bot.chat.slack.interaction import clicked_value, context_for, user_of
+from bot.chat.slack.interaction import answering, clicked_value, context_for, user_of
 from bot.render.approvals import APPROVE_ACTION, REJECT_ACTION
 from bot.render.blocks import OFFER_ACTION
 from bot.render.jobs import JOB_STOP_ACTION
@@ -31,7 +30,7 @@ def register(app: AsyncApp, rt: Runtime) -> None:
     async def decide(body: dict[str, Any], respond: Any, approve: bool) -> None:
         ctx = context_for(rt, user_of(body))
         command = cmd_approve if approve else cmd_reject
-        reply = await anyio.to_thread.run_sync(command, ctx, [clicked_value(body)])
+        reply = await answering(rt, command, ctx, [clicked_value(body)])
         if from_home(body):  # the App Home tab: no response URL; the tab is redrawn instead
             await home_clicked(rt, ctx.user, reply.text)
         elif reply.ok:
@@ -40,7 +39,7 @@ def register(app: AsyncApp, rt: Runtime) -> None:
         else:
             await respond(text=reply.text, response_type="ephemeral", replace_original=False)
         if reply.then is not None:
-            task = asyncio.create_task(anyio.to_thread.run_sync(reply.then))
+            task = asyncio.create_task(answering(rt, reply.then))
             background.add(task)
             task.add_done_callback(background.discard)
 
@@ -58,7 +57,7 @@ def register(app: AsyncApp, rt: Runtime) -> None:
     async def playbook_clicked(ack: Any, body: dict[str, Any], respond: Any) -> None:
         await ack()
         value, user = clicked_value(body), user_of(body)
-        text = await anyio.to_thread.run_sync(start_offered_playbook, rt, value, user)
+        text = await answering(rt, start_offered_playbook, rt, value, user)
         await respond(text=text, response_type="ephemeral", replace_original=False)
 
     @app.action(JOB_STOP_ACTION)
@@ -69,7 +68,7 @@ def register(app: AsyncApp, rt: Runtime) -> None:
         if not job.isdigit():
             await respond(text="That button is not one of opsbot's.", response_type="ephemeral")
             return
-        reply = await anyio.to_thread.run_sync(cmd_stop, context_for(rt, user_of(body)), [job])
+        reply = await answering(rt, cmd_stop, context_for(rt, user_of(body)), [job])
         if from_home(body):
             await home_clicked(rt, user_of(body), reply.text)
             return

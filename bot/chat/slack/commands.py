@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import anyio
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.chat.commands import run_command
 from bot.chat.slack.declare import is_bare_declare, open_form
-from bot.chat.slack.interaction import context_for
+from bot.chat.slack.interaction import answering, context_for
 from bot.runtime import Runtime
 
 
@@ -26,7 +25,7 @@ def register(app: AsyncApp, rt: Runtime) -> None:
             await open_form(rt, client, str(command.get("trigger_id") or ""), None, respond)
             return
         ctx = context_for(rt, command.get("user_id", "?"), command.get("channel_id"))
-        reply = await anyio.to_thread.run_sync(run_command, ctx, text)
+        reply = await answering(rt, run_command, ctx, text)
         await respond(
             text=reply.text,
             blocks=reply.blocks,

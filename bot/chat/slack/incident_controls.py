@@ -7,13 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import anyio
 from slack_bolt.async_app import AsyncApp
 
 from bot.chat.commands.base import Handler, Reply
 from bot.chat.commands.incident_moves import cmd_lead, cmd_severity
 from bot.chat.commands.incident_status import cmd_ack, cmd_resolve
-from bot.chat.slack.interaction import clicked_value, context_for, user_of
+from bot.chat.slack.interaction import answering, clicked_value, context_for, user_of
 from bot.render.incident_controls import (
     ACK_ACTION,
     LEAD_ACTION,
@@ -51,7 +50,7 @@ def register(app: AsyncApp, rt: Runtime) -> None:
             return
         handler, args = found
         ctx = context_for(rt, user_of(body))
-        reply: Reply = await anyio.to_thread.run_sync(handler, ctx, args)
+        reply: Reply = await answering(rt, handler, ctx, args)
         await respond(text=reply.text, response_type="ephemeral", replace_original=False)
 
     for action_id in (ACK_ACTION, RESOLVE_ACTION, LEAD_ACTION, SEVERITY_ACTION):

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import anyio
 
 from bot.chat.commands import CommandContext, Reply
 from bot.render.approvals import APPROVE_ACTION
 from bot.runtime import Runtime
+
+T = TypeVar("T")
 
 
 def clicked_value(body: dict[str, Any]) -> str:
@@ -43,3 +48,13 @@ def context_for(rt: Runtime, user: str, channel: str | None = "slack") -> Comman
         summaries=rt.summaries,
         change_window_min=rt.settings.change_failure_window_min,
     )
+
+
+async def answering(rt: Runtime, work: Callable[..., T], *args: Any) -> T:
+    """Run a click's or a command's ``work`` in a worker thread, then wake the outbox: what it
+    queued (the root redrawn, a line in the thread) is interactive and goes now, not at the
+    sender's next poll, here or on the replica that sends."""
+    try:
+        return await anyio.to_thread.run_sync(work, *args)
+    finally:
+        rt.sender.wake()

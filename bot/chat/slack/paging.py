@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import anyio
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.chat.commands.paging import cmd_page
-from bot.chat.slack.interaction import asks_approval, clicked_value, context_for, user_of
+from bot.chat.slack.interaction import answering, asks_approval, clicked_value, context_for, user_of
 from bot.render.paging import PAGE_ACTION
 from bot.runtime import Runtime
 
@@ -36,7 +35,7 @@ def register(app: AsyncApp, rt: Runtime) -> None:
             )
             return
         ctx = context_for(rt, user_of(body))
-        reply = await anyio.to_thread.run_sync(cmd_page, ctx, [f"#{value}"])
+        reply = await answering(rt, cmd_page, ctx, [f"#{value}"])
         container = body.get("container") or {}
         channel, root_ts = container.get("channel_id"), container.get("message_ts")
         if asks_approval(reply) and channel and root_ts:

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import anyio
 from slack_bolt.async_app import AsyncApp
 
 from bot.chat.commands.silences import silence_choice
-from bot.chat.slack.interaction import asks_approval, clicked_value, context_for, user_of
+from bot.chat.slack.interaction import answering, asks_approval, clicked_value, context_for, user_of
 from bot.render.silences import SILENCE_ACTION
 from bot.runtime import Runtime
 
@@ -24,7 +23,7 @@ def register(app: AsyncApp, rt: Runtime) -> None:
     async def silence_chosen(ack: Any, body: dict[str, Any], respond: Any) -> None:
         await ack()
         ctx = context_for(rt, user_of(body))
-        reply = await anyio.to_thread.run_sync(silence_choice, ctx, clicked_value(body))
+        reply = await answering(rt, silence_choice, ctx, clicked_value(body))
         await respond(
             text=reply.text,
             blocks=reply.blocks,

@@ -1,5 +1,9 @@
 """A reply in an incident's thread: waits for the root's ``ts``; the replies waiting for the same
-thread are merged into one message, up to Block Kit's limits, so a storm cannot flood it."""
+thread are merged into one message, up to Block Kit's limits, so a storm cannot flood it.
+
+A reply takes along only the replies queued after it that are as urgent (``priority`` no
+higher): an interactive reply that overtakes informational ones (``bot.outbox.sender``) must not
+carry informational replies queued after them past them."""
 
 from __future__ import annotations
 
@@ -31,6 +35,7 @@ class Reply(MessageKind):
                 outbox.c.kind == OutboxKind.REPLY,
                 outbox.c.status == OutboxStatus.PENDING,
                 outbox.c.id >= row.id,
+                outbox.c.priority <= row.priority,
             )
             .order_by(outbox.c.id)
             .limit(50)
