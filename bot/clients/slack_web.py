@@ -44,6 +44,7 @@ class SlackWebTransport:
     def __init__(self, client: AsyncWebClient, metrics: Metrics | None = None) -> None:
         self.client = client
         self.metrics = metrics
+        self._workspace_url: str | None = None
 
     async def _call(self, method: str, **kwargs: Any) -> dict[str, Any]:
         """Call ``method`` through the SDK's own method (it picks JSON or form encoding)."""
@@ -158,6 +159,15 @@ class SlackWebTransport:
                 "slack", "files.upload_v2", 200, "no file id in the answer", retryable=False
             )
         return str(file["id"])
+
+    async def workspace_url(self) -> str | None:
+        """The workspace's URL from ``auth.test`` (Tier 4), asked once: links to messages are
+        built from it the way ``chat.getPermalink`` builds them, without a call per message."""
+        if self._workspace_url is None:
+            data = await self._call("auth.test")
+            url = data.get("url")
+            self._workspace_url = str(url) if isinstance(url, str) and url else None
+        return self._workspace_url
 
     async def publish_home(self, user: str, view: dict[str, Any]) -> None:
         """Publish ``user``'s App Home tab (views.publish: Tier 4, no scope needed)."""

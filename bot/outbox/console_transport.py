@@ -112,6 +112,9 @@ class ConsoleTransport:
                 continue
             return path, file_id
 
+    async def workspace_url(self) -> str | None:
+        return None  # a terminal has no links to messages
+
     async def find_posted(
         self, channel: str, outbox_id: int, *, thread_ts: str | None, oldest: float
     ) -> str | None:

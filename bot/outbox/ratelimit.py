@@ -30,6 +30,14 @@ class TokenBucket:
         missing = max(0.0, needed - self._tokens) / self.rate
         return max(blocked, missing)
 
+    def takes_within(self, seconds: float, *, keep: float = 0.0) -> int:
+        """How many tokens could be taken within ``seconds`` from now, leaving ``keep``."""
+        now = time.monotonic()
+        self._refill(now)
+        window = max(0.0, seconds - max(0.0, self._blocked_until - now))
+        spare = self._tokens - min(keep, self.burst - 1.0) + window * self.rate
+        return max(0, int(spare))
+
     def take(self) -> None:
         self._refill(time.monotonic())
         self._tokens -= 1.0

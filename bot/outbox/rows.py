@@ -15,7 +15,8 @@ from bot.store.types import utcnow
 
 log = logging.getLogger(__name__)
 
-# What a pass keeps in order: an incident's thread, or a job outside any incident.
+# What a pass keeps in order: an incident's thread, a job outside any incident, or a storm
+# message.
 OrderKey = int | tuple[str, int | None]
 
 
@@ -27,6 +28,7 @@ class Due:
     kind: str
     job_run_id: int | None = None
     priority: int = OutboxPriority.INFORMATIONAL
+    storm_id: int | None = None
 
     @property
     def interactive(self) -> bool:
@@ -34,6 +36,8 @@ class Due:
 
     @property
     def key(self) -> OrderKey:
+        if self.storm_id is not None:
+            return ("storm", self.storm_id)
         return self.incident_id if self.incident_id is not None else ("job", self.job_run_id)
 
 
@@ -51,12 +55,15 @@ class Prepared:
     root_ts: str | None = None  # an edit: the message to edit
     file: Attachment | None = None  # kind "file": what to upload
     job_run_id: int | None = None  # kinds "job_*"
+    storm_id: int | None = None  # kinds "storm_*"
 
     @property
     def subject(self) -> str:
         """Whose message this is, for the log."""
         if self.job_run_id is not None:
             return f"job {self.job_run_id}"
+        if self.storm_id is not None:
+            return f"storm {self.storm_id}"
         return f"incident {self.incident_id}"
 
 

@@ -24,6 +24,9 @@
 - Root edits carry no content: the root is rendered from the incident at send time, and all
   edits waiting for the same root collapse into one call. Replies waiting for the same thread
   are merged into one message (up to Block Kit's limits), so a storm cannot flood a channel.
+- An alert storm (more roots waiting in a channel than its pace lets through soon) gets one
+  message naming every waiting incident, posted before their roots and edited as they arrive
+  and as their threads open (``bot.outbox.storm``).
 - One sender in a fleet: it runs only on the replica leading ``outbox`` (``bot.fleet``). Each
   new leader starts by settling the rows the last one left ``sending``. ``wake()`` reaches
   the leader wherever it runs (``announce``: PostgreSQL NOTIFY).
@@ -44,6 +47,7 @@ import logging
 import random
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 
 from sqlalchemy import Engine, case
@@ -58,6 +62,7 @@ from bot.outbox.kinds.base import Call, Look
 from bot.outbox.queue import outbox_depth
 from bot.outbox.ratelimit import TokenBucket
 from bot.outbox.rows import Due, OrderKey, Prepared, mark_sent
+from bot.outbox.storm import StormPolicy, StormWatch
 from bot.outbox.transport import ChatTransport
 from bot.store.engine import session_scope
 from bot.store.models import OutboxKind, OutboxMessage, OutboxStatus, table
@@ -87,6 +92,7 @@ class OutboxSender:
         channel_burst: int = 3,
         poll_interval: float = 1.0,
         look: Look | None = None,
+        storms: StormPolicy | None = None,
     ) -> None:
         self.engine = engine
         self.look = look or Look()  # the catalog's choices that messages show
@@ -106,6 +112,7 @@ class OutboxSender:
         self.announce: Callable[[], None] | None = None  # tells the fleet's sender, if elsewhere
         self._reconciled = False
         self._soonest = poll_interval  # seconds until a waiting message may go
+        self.storms = StormWatch(engine, storms) if storms is not None else None
 
     # -- running ---------------------------------------------------------------------------
 
@@ -177,6 +184,8 @@ class OutboxSender:
 
     async def drain_once(self) -> int:
         self._soonest = self.poll_interval
+        if self.storms is not None:
+            await self._watch_storms(self.storms)
         rows = await asyncio.to_thread(self._load_due)
         if self.metrics:
             self.metrics.outbox_depth.set(await asyncio.to_thread(self._depth))
@@ -241,6 +250,23 @@ class OutboxSender:
                 return 1
             blocked.add(row.key)
         return 0
+
+    async def _watch_storms(self, storms: StormWatch) -> None:
+        """Name a channel's waiting incidents in one message when its pace cannot show them
+        soon (``bot.outbox.storm``); wake for its next edit."""
+        horizon = storms.policy.horizon_s
+        root_post = OutboxKind.ROOT_POST
+        edit_in = await asyncio.to_thread(
+            storms.plan,
+            lambda ch: self._bucket(root_post, ch).takes_within(horizon, keep=KEEP_FOR_INTERACTIVE),
+        )
+        if edit_in is None:
+            return
+        self._soonest = min(self._soonest, edit_in)
+        if self.look.workspace_url is None:  # the storm message links each thread
+            with contextlib.suppress(TransportError):
+                url = await self.transport.workspace_url()
+                self.look = replace(self.look, workspace_url=url)
 
     def _bucket(self, kind: str, channel: str) -> TokenBucket:
         call = KINDS[kind].call
@@ -318,17 +344,22 @@ class OutboxSender:
                     outbox.c.kind,
                     outbox.c.job_run_id,
                     outbox.c.priority,
+                    outbox.c.storm_id,
                 )
                 .where(
                     outbox.c.status == OutboxStatus.PENDING,
                     outbox.c.next_attempt_at <= utcnow(),
                 )
-                # Interactive first: a person waits for them. Then root posts, across the
-                # whole queue: in a storm every incident gets its thread before any thread
-                # gets its replies.
+                # Interactive first: a person waits for them. Then the storm message that
+                # names the waiting incidents, then root posts, across the whole queue: in a
+                # storm every incident gets its thread before any thread gets its replies.
                 .order_by(
                     outbox.c.priority,
-                    case((outbox.c.kind == OutboxKind.ROOT_POST, 0), else_=1),
+                    case(
+                        (outbox.c.storm_id.is_not(None), 0),
+                        (outbox.c.kind == OutboxKind.ROOT_POST, 1),
+                        else_=2,
+                    ),
                     outbox.c.id,
                 )
                 .limit(BATCH)

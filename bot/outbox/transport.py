@@ -49,6 +49,11 @@ class ChatTransport(Protocol):
         """The ``ts`` of a message tagged with ``outbox_id``, if one landed; None if not."""
         ...
 
+    async def workspace_url(self) -> str | None:
+        """The workspace's URL (``https://team.slack.com/``), where links to messages point;
+        None where messages have no links (the console)."""
+        ...
+
     async def aclose(self) -> None:
         """Release connections (at shutdown)."""
         ...

@@ -5,6 +5,7 @@ incident ──< alert            (one open incident per Alertmanager groupKey)
     ├─────< enrichment        (one row per enrichment source: deploys, data, metrics, ...)
     ├─────< attachment        (files for the thread, e.g. the chart PNG)
     └─────< outbox            (Slack messages waiting to be sent, in order per thread)
+storm ─< storm_entry          (an alert storm's one message naming its new incidents)
 delivery                      (inbox: every accepted webhook, deduped on (source, dedupe_key))
 deployment                    (deploy events from CI/CD)
 lineage_event, lineage_run ─< lineage_run_dataset, lineage_change   (OpenLineage; see the end)
@@ -152,6 +153,10 @@ class OutboxKind:
     SUMMARY_UPDATE = "summary_update"
     # A message of its own in another channel (a status update for the stakeholders' channel).
     NOTICE = "notice"
+    # An alert storm's one message naming every new incident of a channel while their threads
+    # open at Slack's pace, drawn from its ``storm`` row when sent, then edited in place.
+    STORM_POST = "storm_post"
+    STORM_UPDATE = "storm_update"
 
 
 class OutboxPriority(IntEnum):
@@ -215,6 +220,7 @@ class OutboxMessage(SQLModel, table=True):
     attachment_id: int | None = Field(default=None, foreign_key="attachment.id")  # kind "file"
     job_run_id: int | None = Field(default=None, foreign_key="job_run.id")  # kinds "job_*"
     priority: int = OutboxPriority.INFORMATIONAL  # ``OutboxPriority``: chosen when queued
+    storm_id: int | None = Field(default=None, foreign_key="storm.id")  # kinds "storm_*"
 
 
 def table(model: type[SQLModel]) -> Table:
@@ -434,4 +440,5 @@ class AuditEntry(SQLModel, table=True):
 
 import bot.store.job_models  # noqa: E402  (outbox rows may point at a job_run)
 import bot.store.oncall_models  # noqa: E402  (silences of an incident)
+import bot.store.storm_models  # noqa: E402  (outbox rows may point at a storm)
 import bot.store.summary_models  # noqa: E402,F401  (one summary per incident)

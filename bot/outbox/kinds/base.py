@@ -31,6 +31,9 @@ class Look:
 
     severities: tuple[str, ...] = DEFAULT_SEVERITIES
     paged: frozenset[str] = frozenset()
+    # The workspace's URL, where links to messages point (a storm message links each thread);
+    # None: no links. Filled in by the sender when first needed.
+    workspace_url: str | None = None
 
 
 class Posted(Protocol):
@@ -44,6 +47,9 @@ class Posted(Protocol):
 
     @property
     def job_run_id(self) -> int | None: ...
+
+    @property
+    def storm_id(self) -> int | None: ...
 
 
 class MessageKind(ABC):

@@ -22,6 +22,7 @@ def test_edits_are_updates_and_the_file_an_upload() -> None:
         OutboxKind.ROOT_UPDATE,
         OutboxKind.JOB_UPDATE,
         OutboxKind.SUMMARY_UPDATE,
+        OutboxKind.STORM_UPDATE,
     }
     assert by_call[Call.UPLOAD] == {OutboxKind.FILE}
     assert by_call[Call.POST] == outbox_kinds() - by_call[Call.UPDATE] - by_call[Call.UPLOAD]
