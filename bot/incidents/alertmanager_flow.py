@@ -22,27 +22,23 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
 from sqlmodel import Session, col, func, select
 
 from bot.catalog.mapping import service_name
 from bot.catalog.model import Catalog
 from bot.incidents import alert_times, timeline
-from bot.incidents.queries import open_incident_for_group
+from bot.incidents import alertmanager_sql as sql
 from bot.incidents.resolve import resolve
 from bot.incidents.timeline import Because
 from bot.intake.alertmanager_schema import AMAlert, AMPayload
-from bot.outbox.queue import enqueue_reply, enqueue_root_post, enqueue_root_update
+from bot.outbox.queue import enqueue_root_post, insert_rows, reply_row, root_update_row
 from bot.render.blocks import AlertLike, alerts_reply
 from bot.store.models import (
     Alert,
-    Delivery,
     EnrichmentStatus,
     Incident,
     IncidentStatus,
-    TimelineEvent,
     fit,
-    table,
 )
 from bot.store.tx import lock_for
 from bot.store.types import utcnow
@@ -96,9 +92,7 @@ def ingest(
     lock_for(session, f"am-group:{payload.groupKey}")
 
     key = hashlib.sha256(raw_body).hexdigest()
-    existing = session.exec(
-        select(Delivery.id).where(Delivery.source == SOURCE, Delivery.dedupe_key == key)
-    ).first()
+    existing = sql.run(session, sql.DELIVERY_BY_KEY, {"source": SOURCE, "dedupe_key": key}).scalar()
     if existing is not None:
         result.delivery_id = existing
         result.duplicate_delivery = True
@@ -114,8 +108,16 @@ def ingest(
     # New alerts and their timeline entries go in as two multi-row INSERTs (the hot path).
     new_alerts: list[dict[str, Any]] = []
     new_events: list[dict[str, Any]] = []
-    incident: Incident | None = open_incident_for_group(session, payload.groupKey)
-    incident_is_new = False
+    # The group's open incident as (id, Slack channel): the ORM row is loaded only when the
+    # incident may resolve or is opened here.
+    group_open = sql.run(
+        session, sql.OPEN_INCIDENT_OF_GROUP, {"group_key": payload.groupKey}
+    ).first()
+    incident_id: int | None = None if group_open is None else group_open.id
+    channels: dict[int, str | None] = (
+        {} if group_open is None else {group_open.id: group_open.slack_channel}
+    )
+    opened: Incident | None = None
     seen: set[tuple[str, datetime]] = set()
 
     for am in payload.alerts:
@@ -149,16 +151,17 @@ def ingest(
                 result.alerts_resolved += 1
 
         # A new occurrence. It needs an incident: the group's open one, or a new one.
-        if incident is None:
-            incident = _open_incident(session, payload, am, starts, channel, catalog, now)
-            incident_is_new = True
-            result.incidents_opened.append(_id(incident))
+        if incident_id is None:
+            opened = _open_incident(session, payload, am, starts, channel, catalog, now)
+            incident_id = _id(opened)
+            channels[incident_id] = opened.slack_channel
+            result.incidents_opened.append(incident_id)
         ends, end_clamp = (
             alert_times.end(am.endsAt, starts, now) if am.status == "resolved" else (None, None)
         )
         new_alerts.append(
             {
-                "incident_id": incident.id,
+                "incident_id": incident_id,
                 "fingerprint": am.fingerprint,
                 "alertname": fit(Alert, "alertname", am.alertname),
                 "status": am.status,
@@ -172,7 +175,7 @@ def ingest(
         )
         new_events.append(
             {
-                "incident_id": incident.id,
+                "incident_id": incident_id,
                 "at": ends or starts,
                 "kind": f"alert_{am.status}",
                 "actor": None,
@@ -182,38 +185,45 @@ def ingest(
         )
         for clamp in (start_clamp, end_clamp):
             if clamp is not None:
-                new_events.append(clamp.event(_id(incident), am.fingerprint, name))
+                new_events.append(clamp.event(incident_id, am.fingerprint, name))
         result.alerts_new += 1
-        changed.setdefault(_id(incident), []).append(am)
+        changed.setdefault(incident_id, []).append(am)
 
     if new_alerts:
-        session.execute(insert(table(Alert)), new_alerts)
+        sql.run(session, sql.INSERT_ALERTS, new_alerts)
     if new_events:
-        session.execute(insert(table(TimelineEvent)), new_events)
+        sql.run(session, sql.INSERT_TIMELINE_EVENTS, new_events)
     session.flush()
-    for incident_id, alerts in changed.items():
-        inc = session.get(Incident, incident_id)
-        assert inc is not None
+    for changed_id, alerts in changed.items():
         # Only a resolved alert can make an incident resolved: skip the query otherwise.
         some_resolved = any(a.status == "resolved" for a in alerts)
-        if some_resolved and _resolve_if_all_resolved(session, inc, now):
-            result.incidents_resolved.append(incident_id)
-        result.incidents_touched.append(incident_id)
-        if not (incident_is_new and inc is incident):
-            enqueue_root_update(session, inc)
+        if some_resolved or changed_id not in channels:
+            inc = session.get(Incident, changed_id)
+            assert inc is not None
+            if some_resolved and _resolve_if_all_resolved(session, inc, now):
+                result.incidents_resolved.append(changed_id)
+            channels[changed_id] = inc.slack_channel
+        result.incidents_touched.append(changed_id)
+        target = channels[changed_id]
+        if target is None:
+            continue  # not posted anywhere: nothing to redraw or reply under
+        rows = []
+        if opened is None or changed_id != opened.id:
+            rows.append(root_update_row(changed_id, target))
         text, blocks = alerts_reply(alerts)
-        enqueue_reply(session, inc, text, blocks)
+        rows.append(reply_row(changed_id, target, text, blocks))
+        insert_rows(session, rows)
 
-    result.delivery_id = session.execute(
-        insert(table(Delivery))
-        .values(
-            source=SOURCE,
-            dedupe_key=key,
-            received_at=now,
-            body=raw_body.decode("utf-8"),
-            result=result.as_json(),
-        )
-        .returning(col(Delivery.id))
+    result.delivery_id = sql.run(
+        session,
+        sql.INSERT_DELIVERY,
+        {
+            "source": SOURCE,
+            "dedupe_key": key,
+            "received_at": now,
+            "body": raw_body.decode("utf-8"),
+            "result": result.as_json(),
+        },
     ).scalar_one()
     return result
 
@@ -251,6 +261,9 @@ def _known_alerts(
 ) -> dict[tuple[str, datetime], Alert]:
     """Stored occurrences by ``(fingerprint, startsAt as received)``."""
     fingerprints = {a.fingerprint for a in alerts}
+    # Most deliveries bring only new alerts: one cheap probe, and the rows only when some exist.
+    if sql.run(session, sql.ANY_ALERT_OF, {"fingerprints": list(fingerprints)}).first() is None:
+        return {}
     rows = session.exec(select(Alert).where(col(Alert.fingerprint).in_(fingerprints))).all()
     known = {(r.fingerprint, r.starts_at): r for r in rows}
     if all(alert_times.start(a.startsAt, now)[1] is None for a in alerts):

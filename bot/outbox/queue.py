@@ -36,6 +36,67 @@ INTERACTIVE = OutboxPriority.INTERACTIVE
 INFORMATIONAL = OutboxPriority.INFORMATIONAL
 
 
+# Built once: executed with parameters, it is compiled once (``.values(...)`` on each call
+# built and cache-keyed a new statement: half a millisecond per message).
+_INSERT = insert(table(OutboxMessage))
+
+
+def outbox_row(
+    incident_id: int | None,
+    channel: str,
+    kind: str,
+    text: str = "",
+    blocks: list[dict[str, Any]] | None = None,
+    *,
+    attachment_id: int | None = None,
+    job_run_id: int | None = None,
+    priority: OutboxPriority = INFORMATIONAL,
+) -> dict[str, Any]:
+    """One outbox row, waiting to be sent, as ``insert_rows`` takes it."""
+    now = utcnow()
+    return {
+        "incident_id": incident_id,
+        "channel": channel,
+        "kind": kind,
+        "text": text,
+        "blocks": blocks or [],
+        "status": OutboxStatus.PENDING,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+        "attachment_id": attachment_id,
+        "job_run_id": job_run_id,
+        "priority": priority,
+    }
+
+
+def insert_rows(session: Session, rows: list[dict[str, Any]]) -> None:
+    """``rows`` (from ``outbox_row``) into the outbox in this order, in one statement."""
+    if session.autoflush:
+        session.flush()  # what Session.execute does first, for Core statements too
+    session.connection().execute(_INSERT, rows)
+
+
+def root_update_row(
+    incident_id: int, channel: str, *, priority: OutboxPriority = INFORMATIONAL
+) -> dict[str, Any]:
+    """``enqueue_root_update``'s row, for a caller that holds the incident's id and Slack
+    channel but not its ORM row (webhook intake, which batches its rows)."""
+    return outbox_row(incident_id, channel, OutboxKind.ROOT_UPDATE, priority=priority)
+
+
+def reply_row(
+    incident_id: int,
+    channel: str,
+    text: str,
+    blocks: list[dict[str, Any]],
+    *,
+    priority: OutboxPriority = INFORMATIONAL,
+) -> dict[str, Any]:
+    """``enqueue_reply``'s row (see ``root_update_row``)."""
+    return outbox_row(incident_id, channel, OutboxKind.REPLY, text, blocks, priority=priority)
+
+
 def _add(
     session: Session,
     incident_id: int | None,
@@ -47,23 +108,17 @@ def _add(
     job_run_id: int | None = None,
     priority: OutboxPriority = INFORMATIONAL,
 ) -> None:
-    now = utcnow()
-    session.execute(
-        insert(table(OutboxMessage)).values(
-            incident_id=incident_id,
-            channel=channel,
-            kind=kind,
-            text=text,
-            blocks=blocks or [],
-            status=OutboxStatus.PENDING,
-            attempts=0,
-            next_attempt_at=now,
-            created_at=now,
-            attachment_id=attachment_id,
-            job_run_id=job_run_id,
-            priority=priority,
-        )
+    row = outbox_row(
+        incident_id,
+        channel,
+        kind,
+        text,
+        blocks,
+        attachment_id=attachment_id,
+        job_run_id=job_run_id,
+        priority=priority,
     )
+    insert_rows(session, [row])
 
 
 def enqueue_root_post(
