@@ -9,7 +9,18 @@ import threading
 from collections.abc import Callable, Iterator
 
 import pytest
-from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, func, insert, select
+from sqlalchemy import (
+    Column,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    event,
+    func,
+    insert,
+    select,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -93,6 +104,35 @@ async def test_a_refused_delivery_fails_alone_and_its_neighbours_are_stored(
     assert stored(probe) == [1, 2, 3, 4, 5]
     assert committer.stats.retried_alone == 1
     assert committer.stats.largest >= 7  # the refused unit shared its batch with the others
+
+
+async def test_savepoints_are_paid_only_by_a_batch_in_which_a_unit_raised(
+    probe: Engine,
+) -> None:
+    savepoints: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.upper().startswith("SAVEPOINT"):
+            savepoints.append(statement)
+
+    event.listen(probe, "before_cursor_execute", seen)
+    committer = GroupCommitter(probe)
+    try:
+        for batch in ((1, 2, 3), (4, 5, 4)):  # the second has a clash: 4 twice
+            gate = threading.Event()
+            committer.submit(lambda s, gate=gate: gate.wait(10))  # the next units queue up
+            answers = [asyncio.ensure_future(committer.run(put(n))) for n in batch]
+            await asyncio.sleep(0)
+            gate.set()
+            await asyncio.gather(*answers, return_exceptions=True)
+            if batch == (1, 2, 3):
+                assert savepoints == []  # no unit raised: no savepoint at all
+    finally:
+        event.remove(probe, "before_cursor_execute", seen)
+        committer.close()
+    assert len(savepoints) == 3  # the second batch again, each unit in its own
+    assert stored(probe) == [1, 2, 3, 4, 5]
+    assert committer.stats.retried_alone == 1
 
 
 async def test_nothing_is_answered_before_its_batch_commits(probe: Engine) -> None:
