@@ -125,6 +125,11 @@ class Settings(BaseSettings):
     slack_channel_rate: float = Field(1.0, validation_alias=_env("OPSBOT_SLACK_CHANNEL_RATE"))
     slack_channel_burst: int = Field(3, validation_alias=_env("OPSBOT_SLACK_CHANNEL_BURST"))
     slack_timeout_s: float = Field(10.0, validation_alias=_env("OPSBOT_SLACK_TIMEOUT_S"))
+    # Alert storms: more roots waiting in a channel than it can take within this many seconds
+    # get one message naming them all at once (bot/outbox/storm.py); 0 turns it off.
+    storm_horizon_s: float = Field(
+        1.0, ge=0, le=60, validation_alias=_env("OPSBOT_STORM_HORIZON_S")
+    )
     # Webhook transactions running at once. A few keep the database busy; more only make Python
     # threads fight over the GIL while they hold row and advisory locks.
     db_concurrency: int = Field(4, ge=1, le=64, validation_alias=_env("OPSBOT_DB_CONCURRENCY"))

@@ -23,6 +23,7 @@ from bot.metrics import Metrics
 from bot.outbox.console_transport import ConsoleTransport
 from bot.outbox.kinds.base import Look
 from bot.outbox.sender import OutboxSender
+from bot.outbox.storm import StormPolicy
 from bot.outbox.transport import ChatTransport
 from bot.registry.poller import RegistryPoller
 from bot.runner.takeover import Takeover
@@ -48,6 +49,9 @@ def build_runtime(settings: Settings) -> Runtime:
         metrics,
         channel_rate=settings.slack_channel_rate,
         channel_burst=settings.slack_channel_burst,
+        storms=StormPolicy(horizon_s=settings.storm_horizon_s)
+        if settings.storm_horizon_s
+        else None,
         look=Look(
             severities=tuple(catalog.severities),
             # Page is offered where PagerDuty is set up and the catalog says whom to page.

@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any, Self
 
 import httpx
+import yaml
 
-from tests.integration.promstack import Alertmanager, wait_until
+from tests.integration.promstack import Alertmanager, binary, check_config, wait_until
 from tests.support.lifecycle import StartStop
 
 TOKEN = "silence-test-receiver-token"
@@ -159,3 +160,100 @@ class SilencingStack(StartStop):
             return f"notifications: {sent}\n{self.am.log_tail()}"
 
         wait_until(condition, timeout, what, details)
+
+
+class SlackAndWebhookAlertmanager(Alertmanager):
+    """Alertmanager notifying two receivers on one route for every group: its own Slack
+    integration (``slack_configs``, posting with a bot token to ``chat.postMessage`` of
+    ``slack_api_url``, as a team does when Alertmanager posts to the channel itself) and
+    opsbot's webhook. Both routes ``continue``, so each new group notifies both at once, after
+    ``group_wait``."""
+
+    def __init__(
+        self,
+        tmp: Path,
+        webhook_url: str,
+        webhook_token: str,
+        *,
+        slack_api_url: str,
+        slack_token: str,
+        slack_channel: str,
+        group_wait: str = "100ms",
+        group_interval: str = "1s",
+    ) -> None:
+        super().__init__(tmp, webhook_url, webhook_token)
+        self.slack_api_url = slack_api_url
+        self.slack_token = slack_token
+        self.slack_channel = slack_channel
+        self.group_wait = group_wait
+        self.group_interval = group_interval
+        self.slack_token_path = tmp / "slack-token"
+
+    def write_config(self) -> None:
+        self.token_path.write_text(self.bearer_token)
+        self.token_path.chmod(0o600)
+        self.slack_token_path.write_text(self.slack_token)
+        self.slack_token_path.chmod(0o600)
+
+        def bearer(path: Path) -> dict[str, Any]:
+            return {"authorization": {"type": "Bearer", "credentials_file": str(path)}}
+
+        timing = {
+            "group_by": ["alertname", "service"],
+            "group_wait": self.group_wait,
+            "group_interval": self.group_interval,
+            "repeat_interval": "1h",
+        }
+        config = {
+            "route": {
+                "receiver": "opsbot",
+                **timing,
+                "routes": [
+                    {"receiver": "slack", "continue": True, **timing},
+                    {"receiver": "opsbot", "continue": True, **timing},
+                ],
+            },
+            "receivers": [
+                {
+                    "name": "slack",
+                    "slack_configs": [
+                        {
+                            "api_url": f"{self.slack_api_url.rstrip('/')}/chat.postMessage",
+                            "channel": self.slack_channel,
+                            "send_resolved": False,
+                            "title": "[{{ .Status | toUpper }}] {{ .CommonLabels.alertname }}"
+                            " on {{ .CommonLabels.service }}",
+                            "text": "{{ .CommonAnnotations.summary }}",
+                            "http_config": bearer(self.slack_token_path),
+                        }
+                    ],
+                },
+                {
+                    "name": "opsbot",
+                    "webhook_configs": [
+                        {
+                            "url": self.webhook_url,
+                            "send_resolved": True,
+                            "http_config": bearer(self.token_path),
+                        }
+                    ],
+                },
+            ],
+        }
+        self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+        check_config([binary("amtool"), "check-config", str(self.config_path)])
+
+
+def post_alerts(am_url: str, *alerts: dict[str, str], minutes: int = 10) -> None:
+    """Firing alerts with these labels, posted as Prometheus posts them (``/api/v2/alerts``)."""
+    now = datetime.now(UTC)
+    body = [
+        {
+            "labels": labels,
+            "annotations": {"summary": f"{labels.get('alertname')} on {labels.get('service')}"},
+            "startsAt": now.isoformat(),
+            "endsAt": (now + timedelta(minutes=minutes)).isoformat(),
+        }
+        for labels in alerts
+    ]
+    httpx.post(f"{am_url}/api/v2/alerts", json=body, timeout=5).raise_for_status()
