@@ -138,7 +138,8 @@ def print_table(report: dict[str, Any]) -> None:
                 "root messages",
                 f"{slack['roots']} for {report['expected']['groups']} groups "
                 f"({slack['duplicate_roots']} duplicate, {slack['groups_without_root']} groups "
-                f"without, {slack['unknown_roots']} unknown)",
+                f"without, {slack['unknown_roots']} unknown; "
+                f"{slack.get('storm_messages', 0)} storm message(s) besides)",
             ),
             (
                 "root posted after (s)",

@@ -7,6 +7,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator
 from typing import Any
 
+from bot.render.storm import STORM_BLOCK
 from stormlib.common import CHANNEL
 from stormlib.load import percentile
 from stormlib.payloads import Storm
@@ -42,7 +43,10 @@ def analyse_slack(slack: Any, storms: list[Storm], t0: float) -> dict[str, Any]:
         pods.update(s.pods)
         expected_per_group.update(s.alerts_per_group)
 
-    roots = slack.roots(CHANNEL)
+    # The storm message (one per storm, naming the waiting incidents) is no incident's root.
+    top = slack.roots(CHANNEL)
+    storm_messages = [m for m in top if (m.get("blocks") or [{}])[0].get("block_id") == STORM_BLOCK]
+    roots = [m for m in top if m not in storm_messages]
     roots_by_group: dict[int, list[dict[str, Any]]] = defaultdict(list)
     roots_by_incident: Counter[str] = Counter()
     unknown_roots = 0
@@ -96,6 +100,7 @@ def analyse_slack(slack: Any, storms: list[Storm], t0: float) -> dict[str, Any]:
         "duplicate_roots": sum(len(rs) - 1 for rs in roots_by_group.values() if len(rs) > 1),
         "incidents_with_several_roots": sum(1 for n in roots_by_incident.values() if n > 1),
         "unknown_roots": unknown_roots,
+        "storm_messages": len(storm_messages),
         "root_posted_after_s": {
             "first": round(first_root_at[0], 1) if first_root_at else None,
             "median": round(percentile(first_root_at, 0.5), 1) if first_root_at else None,
