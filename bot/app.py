@@ -36,6 +36,7 @@ from bot.web import (
     report_routes,
 )
 from bot.web.slack_guard import install_slack_guard
+from bot.web.webhook_fast_path import install_webhook_fast_path
 from bot.wiring.runtime import background_loops, build_runtime
 from bot.wiring.warm_up import warm_up
 
@@ -109,6 +110,7 @@ def build_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
     app = FastAPI(title="opsbot", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.runtime = rt
     install_slack_guard(app, settings, rt.metrics)  # body cap + signature before Bolt
+    install_webhook_fast_path(app, rt)  # the webhooks' POSTs, past FastAPI's routing
     app.include_router(health_routes.make_router(rt))
     app.include_router(intake_routes.make_router(rt))
     app.include_router(api_routes.make_router(rt))

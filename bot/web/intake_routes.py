@@ -8,7 +8,7 @@ PagerDuty retry every 5xx: ``bot/web/storage_errors.py``) → 200 with what was 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 from fastapi import APIRouter, Request
@@ -56,8 +56,22 @@ def _log_stored(source: str, delivery_id: object, alerts: int, incidents: Sequen
         )
 
 
+Handler = Callable[[Request], Awaitable[JSONResponse]]
+ALERTMANAGER_PATH = "/webhooks/alertmanager"
+PAGERDUTY_PATH = "/webhooks/pagerduty"
+
+
 def make_router(rt: Runtime) -> APIRouter:
+    """The two routes; their POSTs are answered before FastAPI's routing by the same handlers
+    (``bot/web/webhook_fast_path.py``)."""
     router = APIRouter()
+    for path, handler in webhook_handlers(rt).items():
+        router.add_api_route(path, handler, methods=["POST"])
+    return router
+
+
+def webhook_handlers(rt: Runtime) -> dict[str, Handler]:
+    """``POST`` path → handler: a Starlette request in, the JSON answer out."""
     metrics = rt.metrics
     limit = rt.settings.max_body_bytes
 
@@ -73,7 +87,6 @@ def make_router(rt: Runtime) -> APIRouter:
         metrics.webhook_rejected.labels(source, str(response.status_code)).inc()
         return response
 
-    @router.post("/webhooks/alertmanager")
     async def alertmanager(request: Request) -> JSONResponse:
         source = "alertmanager"
         token = rt.settings.alertmanager_token
@@ -109,7 +122,6 @@ def make_router(rt: Runtime) -> APIRouter:
         _log_stored(source, result.delivery_id, result.alerts_received, result.incidents_touched)
         return JSONResponse({"status": "stored", **result.as_json()})
 
-    @router.post("/webhooks/pagerduty")
     async def pagerduty(request: Request) -> JSONResponse:
         source = "pagerduty"
         secret = rt.settings.pagerduty_webhook_secret
@@ -155,4 +167,4 @@ def make_router(rt: Runtime) -> APIRouter:
             }
         )
 
-    return router
+    return {ALERTMANAGER_PATH: alertmanager, PAGERDUTY_PATH: pagerduty}
