@@ -171,7 +171,7 @@ async def test_a_trickle_the_pace_can_carry_gets_no_storm_message(
         for n in range(1, 7):
             await asyncio.to_thread(open_incidents, engine, range(n, n + 1))
             sender.wake()
-            await slack.await_for(lambda n=n: len(roots(slack)) == n, timeout=2)
+            await slack.await_for(lambda n=n: len(roots(slack)) == n, timeout=5)
             await asyncio.sleep(0.5)
     finally:
         stop.set()
