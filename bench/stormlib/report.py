@@ -147,7 +147,10 @@ def print_table(report: dict[str, Any]) -> None:
                     **slack["root_posted_after_s"]
                 ),
             ),
-            ("root edits (chat.update)", str(slack["root_edits"])),
+            (
+                "root edits (chat.update)",
+                f"{slack['root_edits']} (storm message: {slack.get('storm_message_edits', 0)})",
+            ),
             ("thread replies", f"{slack['replies']} ({slack['orphan_replies']} orphan)"),
             (
                 "alerts lost",
