@@ -92,15 +92,24 @@ def ingest(
     lock_for(session, f"am-group:{payload.groupKey}")
 
     key = hashlib.sha256(raw_body).hexdigest()
-    existing = sql.run(session, sql.DELIVERY_BY_KEY, {"source": SOURCE, "dedupe_key": key}).scalar()
-    if existing is not None:
-        result.delivery_id = existing
+    first = sql.run(
+        session,
+        sql.FIRST_LOOK,
+        {
+            "source": SOURCE,
+            "dedupe_key": key,
+            "fingerprints": list({a.fingerprint for a in payload.alerts}),
+            "group_key": payload.groupKey,
+        },
+    ).one()
+    if first.delivery_id is not None:
+        result.delivery_id = first.delivery_id
         result.duplicate_delivery = True
         result.alerts_deduplicated = len(payload.alerts)
         return result
 
     now = utcnow()
-    known = _known_alerts(session, payload.alerts, now)
+    known = _known_alerts(session, payload.alerts, now) if first.some_known else {}
     known_by_fingerprint: dict[str, list[Alert]] = {}
     for known_row in known.values():
         known_by_fingerprint.setdefault(known_row.fingerprint, []).append(known_row)
@@ -110,13 +119,8 @@ def ingest(
     new_events: list[dict[str, Any]] = []
     # The group's open incident as (id, Slack channel): the ORM row is loaded only when the
     # incident may resolve or is opened here.
-    group_open = sql.run(
-        session, sql.OPEN_INCIDENT_OF_GROUP, {"group_key": payload.groupKey}
-    ).first()
-    incident_id: int | None = None if group_open is None else group_open.id
-    channels: dict[int, str | None] = (
-        {} if group_open is None else {group_open.id: group_open.slack_channel}
-    )
+    incident_id: int | None = first.incident_id
+    channels: dict[int, str | None] = {} if incident_id is None else {incident_id: first.channel}
     opened: Incident | None = None
     seen: set[tuple[str, datetime]] = set()
 
@@ -259,11 +263,9 @@ def _id(incident: Incident) -> int:
 def _known_alerts(
     session: Session, alerts: list[AMAlert], now: datetime
 ) -> dict[tuple[str, datetime], Alert]:
-    """Stored occurrences by ``(fingerprint, startsAt as received)``."""
+    """Stored occurrences by ``(fingerprint, startsAt as received)`` (asked only when some are:
+    most deliveries bring new alerts only, ``FIRST_LOOK`` says)."""
     fingerprints = {a.fingerprint for a in alerts}
-    # Most deliveries bring only new alerts: one cheap probe, and the rows only when some exist.
-    if sql.run(session, sql.ANY_ALERT_OF, {"fingerprints": list(fingerprints)}).first() is None:
-        return {}
     rows = session.exec(select(Alert).where(col(Alert.fingerprint).in_(fingerprints))).all()
     known = {(r.fingerprint, r.starts_at): r for r in rows}
     if all(alert_times.start(a.startsAt, now)[1] is None for a in alerts):

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import CursorResult, Executable, bindparam, insert, select
+from sqlalchemy import CursorResult, Executable, bindparam, exists, insert, select
 from sqlmodel import Session
 
 from bot.store.models import Alert, Delivery, Incident, IncidentStatus, TimelineEvent, table
@@ -22,18 +22,26 @@ _DELIVERY = table(Delivery)
 _ALERT = table(Alert)
 _INCIDENT = table(Incident)
 
-DELIVERY_BY_KEY = select(_DELIVERY.c.id).where(
-    _DELIVERY.c.source == bindparam("source"), _DELIVERY.c.dedupe_key == bindparam("dedupe_key")
+# What a delivery needs to know before it changes anything, in one round trip: whether it
+# was stored before (its id), whether any of its fingerprints is stored (usually not: a new
+# alert), and its group's open incident with the Slack channel (at most one, by the partial
+# unique index ``uq_incident_open_group``).
+_open_of_group = (_INCIDENT.c.group_key == bindparam("group_key")) & (
+    _INCIDENT.c.status != IncidentStatus.RESOLVED
 )
-# Whether any occurrence of these fingerprints is stored (usually none: a new alert).
-ANY_ALERT_OF = (
-    select(_ALERT.c.id)
+FIRST_LOOK = select(
+    select(_DELIVERY.c.id)
+    .where(
+        _DELIVERY.c.source == bindparam("source"),
+        _DELIVERY.c.dedupe_key == bindparam("dedupe_key"),
+    )
+    .scalar_subquery()
+    .label("delivery_id"),
+    exists()
     .where(_ALERT.c.fingerprint.in_(bindparam("fingerprints", expanding=True)))
-    .limit(1)
-)
-OPEN_INCIDENT_OF_GROUP = select(_INCIDENT.c.id, _INCIDENT.c.slack_channel).where(
-    _INCIDENT.c.group_key == bindparam("group_key"),
-    _INCIDENT.c.status != IncidentStatus.RESOLVED,
+    .label("some_known"),
+    select(_INCIDENT.c.id).where(_open_of_group).scalar_subquery().label("incident_id"),
+    select(_INCIDENT.c.slack_channel).where(_open_of_group).scalar_subquery().label("channel"),
 )
 INSERT_ALERTS = insert(_ALERT)
 INSERT_TIMELINE_EVENTS = insert(table(TimelineEvent))
