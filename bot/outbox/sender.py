@@ -45,6 +45,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import replace
@@ -75,6 +76,7 @@ BATCH = 200
 RECONCILE_LOOKBACK = timedelta(minutes=5)
 # Tokens an informational message leaves in its bucket: the next interactive message's.
 KEEP_FOR_INTERACTIVE = 1.0
+LINKS_RETRY_S = 60.0  # a failed ``auth.test`` for the storm message's links is retried after
 
 
 def backoff(attempts: int) -> float:
@@ -113,6 +115,7 @@ class OutboxSender:
         self._reconciled = False
         self._soonest = poll_interval  # seconds until a waiting message may go
         self.storms = StormWatch(engine, storms) if storms is not None else None
+        self._links_after = 0.0  # when to ask for the workspace's URL again, if it failed
 
     # -- running ---------------------------------------------------------------------------
 
@@ -256,6 +259,8 @@ class OutboxSender:
         soon (``bot.outbox.storm``); wake for its next edit."""
         horizon = storms.policy.horizon_s
         root_post = OutboxKind.ROOT_POST
+        # The buckets are read in the worker thread while this loop awaits it: nothing else
+        # touches them meanwhile.
         edit_in = await asyncio.to_thread(
             storms.plan,
             lambda ch: self._bucket(root_post, ch).takes_within(horizon, keep=KEEP_FOR_INTERACTIVE),
@@ -263,7 +268,10 @@ class OutboxSender:
         if edit_in is None:
             return
         self._soonest = min(self._soonest, edit_in)
-        if self.look.workspace_url is None:  # the storm message links each thread
+        now = time.monotonic()
+        if self.look.workspace_url is None and now >= self._links_after:
+            # The storm message links each thread; without the workspace's URL it says "open".
+            self._links_after = now + LINKS_RETRY_S
             with contextlib.suppress(TransportError):
                 url = await self.transport.workspace_url()
                 self.look = replace(self.look, workspace_url=url)
