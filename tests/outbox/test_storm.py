@@ -239,3 +239,22 @@ async def test_storm_settings_off_leaves_the_channel_as_it_was(
     await sender.drain(deadline_s=20)
     assert storm_messages(slack) == []
     assert_roots_once_in_order(slack, 8)
+
+
+async def test_a_root_slack_refuses_for_good_is_marked_and_the_storm_still_ends(
+    engine: Engine, slack: SlackEmulator, transport: SlackWebTransport
+) -> None:
+    sender = sender_on(engine, transport)
+    open_incidents(engine, range(1, 9))
+    assert await sender.drain_once() == 1  # the storm message
+    slack.fail_next("chat.postMessage", 1, status=200, error="invalid_blocks")  # root #1
+
+    await settle(sender, engine)
+
+    [storm] = storm_messages(slack)
+    assert listed(storm) == list(range(1, 9))
+    assert "7 threads are open; 1 could not be posted." in context(storm)
+    assert "#1 *ModelLatencyHigh on svc-01* — svc-01 · critical · _could not be posted_" in str(
+        storm["blocks"]
+    )
+    assert [int(m["text"].split("#")[1].split()[0]) for m in roots(slack)] == list(range(2, 9))
