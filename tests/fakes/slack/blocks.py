@@ -337,6 +337,17 @@ def validate_blocks(blocks: Any, *, limit: int = MAX_BLOCKS, at: str = "/blocks"
     return errors
 
 
+def message_attachments(args: Json) -> list[Json]:
+    """Legacy ``attachments`` of a post (Alertmanager's ``slack_configs`` send only these), as
+    Slack stores them: each numbered by an ``id`` from 1."""
+    if args.get("attachments") in (None, ""):
+        return []
+    attachments = json_arg(args["attachments"], "invalid_attachments")
+    if not isinstance(attachments, list) or not all(isinstance(a, dict) for a in attachments):
+        raise ApiError("invalid_attachments")
+    return [{**a, "id": i} for i, a in enumerate(attachments, start=1)]
+
+
 def message_content(args: Json) -> tuple[list[Json] | None, Json | None]:
     """Validated ``blocks`` and ``metadata`` of a post or an update (None when absent)."""
     blocks = None

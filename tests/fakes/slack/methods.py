@@ -24,7 +24,7 @@ from tests.fakes.slack.args import (
     ts_str,
     ts_us,
 )
-from tests.fakes.slack.blocks import message_content
+from tests.fakes.slack.blocks import message_attachments, message_content
 from tests.fakes.slack.socket import APP_ID, SocketModeServer
 
 TEAM_ID = "T0TEST"
@@ -154,6 +154,7 @@ class WebApiMethods:
             "posted_at": time.monotonic(),
             "broadcast": bool(thread_ts) and truthy(args.get("reply_broadcast")),
             "edited_ts": None,
+            "attachments": message_attachments(args),
         }
         self._channels[channel].append(message)
         self._by_ts[(channel, message["ts"])] = message
@@ -205,6 +206,8 @@ class WebApiMethods:
         }
         if m["blocks"]:
             out["blocks"] = copy.deepcopy(m["blocks"])
+        if m.get("attachments"):
+            out["attachments"] = copy.deepcopy(m["attachments"])
         if m["thread_ts"]:
             out["thread_ts"] = m["thread_ts"]
             out["parent_user_id"] = BOT_USER_ID

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
@@ -51,6 +52,34 @@ def api_error(exc: pytest.ExceptionInfo[SlackApiError]) -> str:
 
 
 # -- posting and reading back -------------------------------------------------------------------
+
+
+def test_an_attachments_only_post_as_alertmanager_sends_it_reads_back_numbered(
+    slack: SlackEmulator,
+) -> None:
+    # Alertmanager's slack_configs: a JSON body of channel, username and attachments only, with
+    # the bot token as a bearer header.
+    body: dict[str, Any] = {
+        "channel": CHANNEL,
+        "username": "alertmanager",
+        "attachments": [
+            {"title": "[FIRING:1] X", "text": "on svc", "fallback": "x", "callback_id": ""}
+        ],
+    }
+    answer = httpx.post(
+        f"{slack.api_url}chat.postMessage",
+        json=body,
+        headers={"Authorization": f"Bearer {slack.bot_token}"},
+        timeout=5,
+    ).json()
+    assert answer["ok"] is True
+    assert answer["message"]["attachments"][0]["id"] == 1
+    history = WebClient(token=slack.bot_token, base_url=slack.api_url).conversations_history(
+        channel=CHANNEL
+    )
+    [message] = history["messages"]
+    assert message["text"] == ""
+    assert message["attachments"] == [{**body["attachments"][0], "id": 1}]
 
 
 def test_root_and_threaded_reply_read_back_with_metadata(
