@@ -75,7 +75,7 @@ class StormWatch:
                 for s in session.exec(select(Storm).where(Storm.status == StormStatus.OPEN))
             }
             if not storms and not any(len(ids) > 1 for ids in waiting.values()):
-                return None  # the usual case: one query, nothing to do
+                return None  # the usual case: two small queries, nothing to do
             for channel in sorted(set(waiting) | set(storms)):
                 ids = waiting.get(channel, [])
                 storm = storms.get(channel)
