@@ -35,6 +35,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import statistics
 import sys
 import tempfile
@@ -279,13 +280,17 @@ def run(args: argparse.Namespace) -> int:
     print(f"  rate violations in {INCIDENTS}: {len(violations)}; Slack API errors: {len(errors)}")
     for v in violations[:5]:
         print(f"    {v}")
-    print(f"  load average at the end: {load()}   (bot log: {tmp / 'bot.log'})")
+    print(f"  load average at the end: {load()}")
     ok = (
         trickle.met(args.target)
         and storm.met(args.target)
         and not violations
         and trickle.storm_messages == 0
     )
+    if ok and not args.keep:
+        shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        print(f"  kept: {tmp} (the bot's and Alertmanager's logs)")
     print("PASS" if ok else "MISSED")
     return 0 if ok else 1
 
@@ -304,6 +309,7 @@ def main() -> int:
     parser.add_argument(
         "--storm-horizon", type=float, help="OPSBOT_STORM_HORIZON_S for the bot (0: off)"
     )
+    parser.add_argument("--keep", action="store_true", help="keep the logs even when it passes")
     args = parser.parse_args()
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
