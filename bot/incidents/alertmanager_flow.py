@@ -92,16 +92,9 @@ def ingest(
     lock_for(session, f"am-group:{payload.groupKey}")
 
     key = hashlib.sha256(raw_body).hexdigest()
-    first = sql.run(
-        session,
-        sql.FIRST_LOOK,
-        {
-            "source": SOURCE,
-            "dedupe_key": key,
-            "fingerprints": list({a.fingerprint for a in payload.alerts}),
-            "group_key": payload.groupKey,
-        },
-    ).one()
+    conn = session.connection()
+    fingerprints = {a.fingerprint for a in payload.alerts}
+    first = sql.first_look(session, conn, SOURCE, key, fingerprints, payload.groupKey)
     if first.delivery_id is not None:
         result.delivery_id = first.delivery_id
         result.duplicate_delivery = True
@@ -194,9 +187,9 @@ def ingest(
         changed.setdefault(incident_id, []).append(am)
 
     if new_alerts:
-        sql.run(session, sql.INSERT_ALERTS, new_alerts)
+        sql.run(session, conn, sql.INSERT_ALERTS, new_alerts)
     if new_events:
-        sql.run(session, sql.INSERT_TIMELINE_EVENTS, new_events)
+        sql.run(session, conn, sql.INSERT_TIMELINE_EVENTS, new_events)
     session.flush()
     for changed_id, alerts in changed.items():
         # Only a resolved alert can make an incident resolved: skip the query otherwise.
@@ -220,6 +213,7 @@ def ingest(
 
     result.delivery_id = sql.run(
         session,
+        conn,
         sql.INSERT_DELIVERY,
         {
             "source": SOURCE,
@@ -264,7 +258,7 @@ def _known_alerts(
     session: Session, alerts: list[AMAlert], now: datetime
 ) -> dict[tuple[str, datetime], Alert]:
     """Stored occurrences by ``(fingerprint, startsAt as received)`` (asked only when some are:
-    most deliveries bring new alerts only, ``FIRST_LOOK`` says)."""
+    most deliveries bring new alerts only, ``first_look`` says)."""
     fingerprints = {a.fingerprint for a in alerts}
     rows = session.exec(select(Alert).where(col(Alert.fingerprint).in_(fingerprints))).all()
     known = {(r.fingerprint, r.starts_at): r for r in rows}
