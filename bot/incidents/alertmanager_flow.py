@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Connection
 from sqlmodel import Session, col, func, select
 
 from bot.catalog.mapping import service_name
@@ -186,6 +187,30 @@ def ingest(
         result.alerts_new += 1
         changed.setdefault(incident_id, []).append(am)
 
+    delivery = {
+        "source": SOURCE,
+        "dedupe_key": key,
+        "received_at": now,
+        "body": raw_body.decode("utf-8"),
+    }
+    if _one_new_firing_alert_joins_its_group(
+        conn, new_alerts, new_events, changed, channels, opened
+    ):
+        [(changed_id, alerts)] = changed.items()
+        target = channels[changed_id]
+        assert target is not None
+        result.incidents_touched.append(changed_id)
+        text, blocks = alerts_reply(alerts)
+        messages = [
+            root_update_row(changed_id, target),
+            reply_row(changed_id, target, text, blocks),
+        ]
+        delivery["result"] = result.as_json()
+        result.delivery_id = sql.store_one_new_alert(
+            session, conn, new_alerts[0], new_events[0], messages, delivery
+        )
+        return result
+
     if new_alerts:
         sql.run(session, conn, sql.INSERT_ALERTS, new_alerts)
     if new_events:
@@ -211,19 +236,28 @@ def ingest(
         rows.append(reply_row(changed_id, target, text, blocks))
         insert_rows(session, rows)
 
-    result.delivery_id = sql.run(
-        session,
-        conn,
-        sql.INSERT_DELIVERY,
-        {
-            "source": SOURCE,
-            "dedupe_key": key,
-            "received_at": now,
-            "body": raw_body.decode("utf-8"),
-            "result": result.as_json(),
-        },
-    ).scalar_one()
+    delivery["result"] = result.as_json()
+    result.delivery_id = sql.run(session, conn, sql.INSERT_DELIVERY, delivery).scalar_one()
     return result
+
+
+def _one_new_firing_alert_joins_its_group(
+    conn: Connection,
+    new_alerts: list[dict[str, Any]],
+    new_events: list[dict[str, Any]],
+    changed: dict[int, list[AlertLike]],
+    channels: dict[int, str | None],
+    opened: Incident | None,
+) -> bool:
+    """Whether this delivery is the commonest kind, which PostgreSQL stores in one statement
+    (``alertmanager_sql.STORE_ONE_NEW_ALERT``): one new firing alert (no clamp noted), joining
+    its group's open incident, which has a thread; nothing else changed."""
+    if conn.dialect.name != "postgresql" or opened is not None:
+        return False
+    if len(new_alerts) != 1 or len(new_events) != 1 or len(changed) != 1:
+        return False
+    [(incident_id, alerts)] = changed.items()
+    return channels.get(incident_id) is not None and all(a.status == "firing" for a in alerts)
 
 
 def _resolve_alert(
