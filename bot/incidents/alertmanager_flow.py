@@ -34,6 +34,7 @@ from bot.incidents.timeline import Because
 from bot.intake.alertmanager_schema import AMAlert, AMPayload
 from bot.outbox.queue import enqueue_root_post, insert_rows, reply_row, root_update_row
 from bot.render.blocks import AlertLike, alerts_reply
+from bot.store.group_commit import holds_lock
 from bot.store.models import (
     Alert,
     EnrichmentStatus,
@@ -79,6 +80,11 @@ class IngestResult:
         }
 
 
+def group_lock(payload: AMPayload) -> str:
+    """The ``lock_for`` name that serialises the writers of one alert group (across replicas)."""
+    return f"am-group:{payload.groupKey}"
+
+
 def ingest(
     session: Session,
     payload: AMPayload,
@@ -90,7 +96,9 @@ def ingest(
     catalog names one, else to ``channel``."""
     catalog = catalog or Catalog()
     result = IngestResult(alerts_received=len(payload.alerts))
-    lock_for(session, f"am-group:{payload.groupKey}")
+    lock = group_lock(payload)
+    if not holds_lock(session, lock):  # the group committer may hold it for the whole batch
+        lock_for(session, lock)
 
     key = hashlib.sha256(raw_body).hexdigest()
     conn = session.connection()

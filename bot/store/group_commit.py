@@ -19,6 +19,10 @@
   returned, so "200 only once stored" holds for every delivery in it. When the COMMIT itself
   fails (the database went away, a deadlock with another replica), every unit of the batch is run
   again on its own with ``run_tx``; each gets its own answer (stored, or the error).
+- **Locks taken together.** A unit may name the advisory lock it needs (``lock=``, e.g. its
+  alert group): on PostgreSQL the batch takes all of them first, in one statement and in key
+  order (so two replicas' batches cannot deadlock on them), and the unit skips its own
+  ``lock_for`` round trip (``holds_lock``). A unit run alone takes its lock itself, as before.
 - Units must be safe to run again from scratch (``run_tx``'s rule): whatever they wrote was
   rolled back. They run in the writer thread, one after another, and the session is flushed
   after each (as releasing its savepoint did), so a unit sees what the units before it in the
@@ -37,12 +41,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from bot.store.engine import session_scope
-from bot.store.tx import run_tx
+from bot.store.tx import advisory_key, run_tx
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -50,10 +54,21 @@ T = TypeVar("T")
 MAX_BATCH = 64
 
 
+_HELD = "opsbot_group_commit_locks"  # session.info: names whose advisory lock the batch holds
+_LOCK_ALL = text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k")
+
+
+def holds_lock(session: Session, name: str) -> bool:
+    """Whether this session's transaction already holds ``lock_for(session, name)``'s lock,
+    taken for its whole batch by the group committer."""
+    return name in session.info.get(_HELD, ())
+
+
 @dataclass(eq=False)
 class _Unit:
     work: Callable[[Session], Any]
     future: concurrent.futures.Future[Any]
+    lock: str | None = None
 
 
 class _UnitFailed(Exception):
@@ -85,12 +100,15 @@ class GroupCommitter:
         self._thread: threading.Thread | None = None
         self._name = f"group-commit-{name}"
 
-    async def run(self, work: Callable[[Session], T]) -> T:
-        """``work``'s result once its transaction has committed (or its error)."""
-        result: T = await asyncio.wrap_future(self.submit(work))
+    async def run(self, work: Callable[[Session], T], *, lock: str | None = None) -> T:
+        """``work``'s result once its transaction has committed (or its error); ``lock``: the
+        name ``work`` passes to ``lock_for`` (see the module)."""
+        result: T = await asyncio.wrap_future(self.submit(work, lock=lock))
         return result
 
-    def submit(self, work: Callable[[Session], T]) -> concurrent.futures.Future[T]:
+    def submit(
+        self, work: Callable[[Session], T], *, lock: str | None = None
+    ) -> concurrent.futures.Future[T]:
         future: concurrent.futures.Future[T] = concurrent.futures.Future()
         with self._lock:
             if self._closed:
@@ -98,7 +116,7 @@ class GroupCommitter:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name=self._name, daemon=True)
                 self._thread.start()
-            self._queue.put(_Unit(work, future))
+            self._queue.put(_Unit(work, future, lock))
         return future
 
     def close(self, timeout: float = 10.0) -> None:
@@ -150,6 +168,7 @@ class GroupCommitter:
         results: list[Any] = []
         try:
             with session_scope(self.engine) as session:
+                _take_locks(session, batch)
                 for unit in batch:
                     try:
                         results.append(unit.work(session))
@@ -173,6 +192,7 @@ class GroupCommitter:
         alone: list[_Unit] = []
         try:
             with session_scope(self.engine) as session:
+                _take_locks(session, batch)
                 for unit in batch:
                     try:
                         with session.begin_nested():
@@ -214,3 +234,13 @@ class GroupCommitter:
         stats.units += size
         stats.largest = max(stats.largest, size)
         stats.retried_alone += alone
+
+
+def _take_locks(session: Session, batch: list[_Unit]) -> None:
+    """PostgreSQL: every lock the batch's units name, in key order, in one statement."""
+    names = {u.lock for u in batch if u.lock is not None}
+    if not names or session.get_bind().dialect.name != "postgresql":
+        return
+    keys = sorted({advisory_key(name) for name in names})
+    session.execute(_LOCK_ALL, {"keys": keys})
+    session.info[_HELD] = frozenset(names)

@@ -75,11 +75,11 @@ def webhook_handlers(rt: Runtime) -> dict[str, Handler]:
     metrics = rt.metrics
     limit = rt.settings.max_body_bytes
 
-    async def store(work: Callable[[Session], T]) -> T:
+    async def store(work: Callable[[Session], T], lock: str | None = None) -> T:
         """Store one delivery, in one transaction with the deliveries that arrive with it
         (``bot/store/group_commit.py``); answered once that transaction has committed."""
         with rt.pressure.busy():
-            return await rt.committer.run(work)
+            return await rt.committer.run(work, lock=lock)
 
     def not_stored(source: str, delivery: str, exc: SQLAlchemyError) -> JSONResponse:
         # Never a 2xx for something not stored.
@@ -104,7 +104,10 @@ def webhook_handlers(rt: Runtime) -> dict[str, Handler]:
             return _error(exc.status, exc.reason)
         try:
             result = await store(
-                lambda s: alertmanager_flow.ingest(s, payload, raw, rt.incident_channel, rt.catalog)
+                lambda s: alertmanager_flow.ingest(
+                    s, payload, raw, rt.incident_channel, rt.catalog
+                ),
+                alertmanager_flow.group_lock(payload),
             )
         except SQLAlchemyError as exc:
             return not_stored(source, delivery_key(raw), exc)

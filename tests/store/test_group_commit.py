@@ -24,7 +24,8 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from bot.store.group_commit import GroupCommitter
+from bot.store.group_commit import GroupCommitter, holds_lock
+from bot.store.tx import lock_for
 
 META = MetaData()
 PROBE = Table(
@@ -133,6 +134,46 @@ async def test_savepoints_are_paid_only_by_a_batch_in_which_a_unit_raised(
     assert len(savepoints) == 3  # the second batch again, each unit in its own
     assert stored(probe) == [1, 2, 3, 4, 5]
     assert committer.stats.retried_alone == 1
+
+
+async def test_a_batch_takes_the_locks_its_units_name_in_one_statement(probe: Engine) -> None:
+    """PostgreSQL: the named advisory locks are taken together, before any unit runs; a unit
+    that holds its lock skips ``lock_for``. SQLite: nothing to take (BEGIN IMMEDIATE)."""
+    locking: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if "pg_advisory_xact_lock" in statement:
+            locking.append(statement)
+
+    def locked_put(n: int, name: str) -> Callable[[Session], int]:
+        def work(session: Session) -> int:
+            if not holds_lock(session, name):
+                lock_for(session, name)
+            return put(n)(session)
+
+        return work
+
+    postgres = probe.dialect.name == "postgresql"
+    event.listen(probe, "before_cursor_execute", seen)
+    committer = GroupCommitter(probe)
+    try:
+        gate = threading.Event()
+        committer.submit(lambda s: gate.wait(10))
+        names = ["group-a", "group-b", "group-a"]
+        answers = [
+            asyncio.ensure_future(committer.run(locked_put(n, name), lock=name))
+            for n, name in enumerate(names)
+        ]
+        await asyncio.sleep(0)
+        gate.set()
+        assert await asyncio.gather(*answers) == [0, 1, 2]
+        alone = await committer.run(locked_put(3, "group-c"))  # no lock named: takes its own
+        assert alone == 3
+    finally:
+        event.remove(probe, "before_cursor_execute", seen)
+        committer.close()
+    assert len(locking) == (2 if postgres else 0)  # the batch's one, and the unnamed unit's
+    assert stored(probe) == [0, 1, 2, 3]
 
 
 async def test_nothing_is_answered_before_its_batch_commits(probe: Engine) -> None:
