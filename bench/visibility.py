@@ -53,6 +53,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from figures import add_option, write  # noqa: E402
+
 from bot.render.storm import STORM_BLOCK  # noqa: E402
 from tests.fakes.slack.api import SlackEmulator  # noqa: E402
 from tests.support.alertmanager import SlackAndWebhookAlertmanager, post_alerts  # noqa: E402
@@ -287,6 +289,19 @@ def run(args: argparse.Namespace) -> int:
         and not violations
         and trickle.storm_messages == 0
     )
+    write(
+        args.figures,
+        {
+            "trickle_named_max_s": max(trickle.named_in.values(), default=None),
+            "trickle_storm_messages": trickle.storm_messages,
+            "storm_named_p50_s": statistics.median(storm.named_in.values())
+            if storm.named_in
+            else None,
+            "storm_named_max_s": max(storm.named_in.values(), default=None),
+            "storm_unnamed": len(storm.services) - len(storm.named_in),
+            "rate_violations": len(violations),
+        },
+    )
     if ok and not args.keep:
         shutil.rmtree(tmp, ignore_errors=True)
     else:
@@ -310,6 +325,7 @@ def main() -> int:
         "--storm-horizon", type=float, help="OPSBOT_STORM_HORIZON_S for the bot (0: off)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the logs even when it passes")
+    add_option(parser)
     args = parser.parse_args()
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
