@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import queue
 import threading
@@ -66,9 +67,57 @@ def holds_lock(session: Session, name: str) -> bool:
 
 @dataclass(eq=False)
 class _Unit:
+    """A unit of work and where its answer goes: a thread-safe future (``submit``), or an
+    asyncio future of the caller's event loop (``run``), answered with the rest of its batch in
+    one wake-up of that loop (``_Answers``) instead of one per unit."""
+
     work: Callable[[Session], Any]
-    future: concurrent.futures.Future[Any]
+    future: concurrent.futures.Future[Any] | None = None
     lock: str | None = None
+    waiter: asyncio.Future[Any] | None = None
+    loop: asyncio.AbstractEventLoop | None = None
+    answered: bool = False
+
+    def start(self) -> bool:
+        """False when its caller has given up waiting (it is not written then)."""
+        if self.future is not None:
+            return self.future.set_running_or_notify_cancel()
+        return self.waiter is not None and not self.waiter.cancelled()
+
+
+class _Answers:
+    """The answers of one batch, handed over once everything in it is settled."""
+
+    def __init__(self) -> None:
+        self._by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Unit, Any, Any]]] = {}
+
+    def give(self, unit: _Unit, result: Any = None, error: BaseException | None = None) -> None:
+        unit.answered = True
+        if unit.future is not None:
+            if error is None:
+                unit.future.set_result(result)
+            else:
+                unit.future.set_exception(error)
+        elif unit.loop is not None:
+            self._by_loop.setdefault(unit.loop, []).append((unit, result, error))
+
+    def hand_over(self) -> None:
+        for loop, answers in self._by_loop.items():
+            with contextlib.suppress(RuntimeError):  # that event loop has closed
+                loop.call_soon_threadsafe(_settle, answers)
+        self._by_loop = {}
+
+
+def _settle(answers: list[tuple[_Unit, Any, Any]]) -> None:
+    """On the caller's event loop."""
+    for unit, result, error in answers:
+        waiter = unit.waiter
+        if waiter is None or waiter.done():
+            continue  # its caller stopped waiting (cancelled)
+        if error is None:
+            waiter.set_result(result)
+        else:
+            waiter.set_exception(error)
 
 
 class _UnitFailed(Exception):
@@ -103,21 +152,27 @@ class GroupCommitter:
     async def run(self, work: Callable[[Session], T], *, lock: str | None = None) -> T:
         """``work``'s result once its transaction has committed (or its error); ``lock``: the
         name ``work`` passes to ``lock_for`` (see the module)."""
-        result: T = await asyncio.wrap_future(self.submit(work, lock=lock))
-        return result
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[T] = loop.create_future()
+        self._put(_Unit(work, lock=lock, waiter=waiter, loop=loop))
+        return await waiter
 
     def submit(
         self, work: Callable[[Session], T], *, lock: str | None = None
     ) -> concurrent.futures.Future[T]:
+        """``run`` from any thread."""
         future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        self._put(_Unit(work, future, lock))
+        return future
+
+    def _put(self, unit: _Unit) -> None:
         with self._lock:
             if self._closed:
                 raise RuntimeError("the group committer is closed")
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name=self._name, daemon=True)
                 self._thread.start()
-            self._queue.put(_Unit(work, future, lock))
-        return future
+            self._queue.put(unit)
 
     def close(self, timeout: float = 10.0) -> None:
         """Write what is queued, then stop the writer."""
@@ -148,21 +203,24 @@ class GroupCommitter:
                     stopping = True
                     break
                 batch.append(unit)
-            live = [u for u in batch if u.future.set_running_or_notify_cancel()]
+            live = [u for u in batch if u.start()]
             if live:
+                answers = _Answers()
                 try:
-                    self._write(live)
+                    self._write(live, answers)
                 except BaseException as exc:  # never leave a caller waiting forever
                     log.exception("group commit: batch of %d failed", len(live))
                     for unit in live:
-                        if not unit.future.done():
-                            unit.future.set_exception(exc)
+                        if not unit.answered:
+                            answers.give(unit, error=exc)
+                finally:
+                    answers.hand_over()
 
-    def _write(self, batch: list[_Unit]) -> None:
-        if not self._write_together(batch):
-            self._write_apart(batch)
+    def _write(self, batch: list[_Unit], answers: _Answers) -> None:
+        if not self._write_together(batch, answers):
+            self._write_apart(batch, answers)
 
-    def _write_together(self, batch: list[_Unit]) -> bool:
+    def _write_together(self, batch: list[_Unit], answers: _Answers) -> bool:
         """The batch in one transaction without savepoints; False when a unit raised (nothing
         of the batch is stored then, and nobody has been answered)."""
         results: list[Any] = []
@@ -178,14 +236,14 @@ class GroupCommitter:
         except _UnitFailed:
             return False
         except SQLAlchemyError as exc:
-            self._commit_failed(batch, exc)
+            self._commit_failed(batch, exc, answers)
             return True
         self._count(len(batch), 0)
         for unit, result in zip(batch, results, strict=True):
-            unit.future.set_result(result)
+            answers.give(unit, result)
         return True
 
-    def _write_apart(self, batch: list[_Unit]) -> None:
+    def _write_apart(self, batch: list[_Unit], answers: _Answers) -> None:
         """The batch again, each unit in its own savepoint (see the module)."""
         done: list[tuple[_Unit, Any]] = []
         failed: list[tuple[_Unit, BaseException]] = []
@@ -202,16 +260,16 @@ class GroupCommitter:
                     except Exception as exc:
                         failed.append((unit, exc))
         except SQLAlchemyError as exc:
-            self._commit_failed(batch, exc)
+            self._commit_failed(batch, exc, answers)
             return
         self._count(len(batch), len(alone))
         for unit, result in done:
-            unit.future.set_result(result)
+            answers.give(unit, result)
         for unit, error in failed:
-            unit.future.set_exception(error)
-        self._run_alone(alone)
+            answers.give(unit, error=error)
+        self._run_alone(alone, answers)
 
-    def _commit_failed(self, batch: list[_Unit], exc: SQLAlchemyError) -> None:
+    def _commit_failed(self, batch: list[_Unit], exc: SQLAlchemyError, answers: _Answers) -> None:
         # The COMMIT (or BEGIN) failed: nothing of the batch is stored. Each unit alone.
         log.info(
             "group commit: a batch of %d could not be committed (%s); each is run alone",
@@ -219,14 +277,16 @@ class GroupCommitter:
             type(exc).__name__,
         )
         self._count(len(batch), len(batch))
-        self._run_alone(batch)
+        self._run_alone(batch, answers)
 
-    def _run_alone(self, units: list[_Unit]) -> None:
+    def _run_alone(self, units: list[_Unit], answers: _Answers) -> None:
         for unit in units:
             try:
-                unit.future.set_result(run_tx(self.engine, unit.work))
+                result = run_tx(self.engine, unit.work)
             except BaseException as exc:
-                unit.future.set_exception(exc)
+                answers.give(unit, error=exc)
+            else:
+                answers.give(unit, result)
 
     def _count(self, size: int, alone: int) -> None:
         stats = self.stats

@@ -176,6 +176,31 @@ async def test_a_batch_takes_the_locks_its_units_name_in_one_statement(probe: En
     assert stored(probe) == [0, 1, 2, 3]
 
 
+async def test_a_batch_is_answered_in_one_wake_up_of_the_event_loop(
+    probe: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loop = asyncio.get_running_loop()
+    wake_ups: list[object] = []
+    real = loop.call_soon_threadsafe
+
+    def counted(callback: Callable[..., object], *args: object) -> asyncio.Handle:
+        wake_ups.append(callback)
+        return real(callback, *args)
+
+    monkeypatch.setattr(loop, "call_soon_threadsafe", counted)
+    committer = GroupCommitter(probe)
+    try:
+        gate = threading.Event()
+        committer.submit(lambda s: gate.wait(10))  # a thread-safe future: no loop involved
+        answers = [asyncio.ensure_future(committer.run(put(n))) for n in range(16)]
+        await asyncio.sleep(0)
+        gate.set()
+        assert await asyncio.gather(*answers) == list(range(16))
+    finally:
+        committer.close()
+    assert len(wake_ups) == 1
+
+
 async def test_nothing_is_answered_before_its_batch_commits(probe: Engine) -> None:
     """A unit's answer waits for the COMMIT: seen from another connection, its row is there
     the moment the answer is."""
