@@ -2,12 +2,18 @@
 
     request ─┐                      ┌─ work 1 ─┐
     request ─┼─> queue ─> writer ───┼─ work 2 ─┼─> COMMIT ─> every answer
-    request ─┘   (one thread)       └─ work 3 ─┘
-                                      (if one raises: again, each in its own SAVEPOINT)
+    request ─┘   (``writers``       └─ work 3 ─┘
+                  threads)            (if one raises: again, each in its own SAVEPOINT)
 
-- **Batches form by themselves.** One writer thread per engine takes the first waiting unit of
-  work and everything else queued behind it (at most ``max_batch``). At low load a batch is one
-  unit and nothing waits for a timer; under load the batch grows with the queue.
+- **Batches form by themselves.** A writer thread takes the first waiting unit of work and
+  everything else queued behind it (at most ``max_batch``). At low load a batch is one unit and
+  nothing waits for a timer; under load the batch grows with the queue.
+- **Writers.** SQLite allows one writer at a time: one thread. On PostgreSQL a batch spends
+  most of its time waiting for the server (each statement a round trip, then the COMMIT's WAL
+  flush), so two threads write: while one batch waits, the next is written. Two batches are
+  two transactions, as two replicas' are: units of one alert group stay one after the other
+  through its advisory lock (taken below), and a unique-key race between them is settled as
+  between replicas (the loser's batch is run again, each unit alone).
 - **Each unit in its own SAVEPOINT, when one fails.** A batch first runs without savepoints (two
   statements per unit saved: almost every batch has no failure). When a unit raises, the whole
   transaction is rolled back and the batch runs again with each unit in its own SAVEPOINT: a
@@ -38,6 +44,7 @@ import contextlib
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -137,16 +144,21 @@ class BatchStats:
 class GroupCommitter:
     """Runs units of work (``Callable[[Session], T]``) in shared transactions; see the module."""
 
-    def __init__(self, engine: Engine, *, max_batch: int = MAX_BATCH, name: str = "db") -> None:
+    def __init__(
+        self, engine: Engine, *, max_batch: int = MAX_BATCH, name: str = "db", writers: int = 1
+    ) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
+        if writers < 1:
+            raise ValueError("writers must be at least 1")
         self.engine = engine
         self.max_batch = max_batch
+        self.writers = writers
         self.stats = BatchStats()
         self._queue: queue.SimpleQueue[_Unit | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._closed = False
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         self._name = f"group-commit-{name}"
 
     async def run(self, work: Callable[[Session], T], *, lock: str | None = None) -> T:
@@ -169,9 +181,13 @@ class GroupCommitter:
         with self._lock:
             if self._closed:
                 raise RuntimeError("the group committer is closed")
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, name=self._name, daemon=True)
-                self._thread.start()
+            if not self._threads:
+                self._threads = [
+                    threading.Thread(target=self._loop, name=f"{self._name}-{i}", daemon=True)
+                    for i in range(self.writers)
+                ]
+                for thread in self._threads:
+                    thread.start()
             self._queue.put(unit)
 
     def close(self, timeout: float = 10.0) -> None:
@@ -180,10 +196,13 @@ class GroupCommitter:
             if self._closed:
                 return
             self._closed = True
-            thread = self._thread
-        self._queue.put(None)
-        if thread is not None:
-            thread.join(timeout)
+            threads = list(self._threads)
+        # One stop per writer, behind every unit queued: each writer takes one and ends.
+        for _ in threads:
+            self._queue.put(None)
+        deadline = time.monotonic() + timeout
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     # -- the writer thread ------------------------------------------------------------------------
 
@@ -289,11 +308,12 @@ class GroupCommitter:
                 answers.give(unit, result)
 
     def _count(self, size: int, alone: int) -> None:
-        stats = self.stats
-        stats.batches += 1
-        stats.units += size
-        stats.largest = max(stats.largest, size)
-        stats.retried_alone += alone
+        with self._lock:  # writers count from their own threads
+            stats = self.stats
+            stats.batches += 1
+            stats.units += size
+            stats.largest = max(stats.largest, size)
+            stats.retried_alone += alone
 
 
 def _take_locks(session: Session, batch: list[_Unit]) -> None:

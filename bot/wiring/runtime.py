@@ -108,7 +108,9 @@ def build_runtime(settings: Settings) -> Runtime:
             enrichment.announce_work()
 
         core.ops.executor.desk.wake = wake
-    committer = GroupCommitter(engine, name="intake")
+    # PostgreSQL takes two batches at once (see bot/store/group_commit.py); SQLite one writer.
+    writers = 2 if engine.dialect.name == "postgresql" else 1
+    committer = GroupCommitter(engine, name="intake", writers=writers)
     closers.append(committer.close)
     return Runtime(
         settings=settings,

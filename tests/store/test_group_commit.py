@@ -24,6 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from bot.store.engine import make_engine
 from bot.store.group_commit import GroupCommitter, holds_lock
 from bot.store.tx import lock_for
 
@@ -221,3 +222,44 @@ async def test_close_writes_what_is_queued_and_refuses_more(probe: Engine) -> No
     assert stored(probe) == list(range(50))
     with pytest.raises(RuntimeError):
         committer.submit(put(99))
+
+
+@pytest.fixture
+def pg_probe(postgres_url: str) -> Iterator[Engine]:
+    engine = make_engine(postgres_url)
+    META.create_all(engine)
+    try:
+        yield engine
+    finally:
+        META.drop_all(engine)
+        engine.dispose()
+
+
+async def test_a_second_writer_commits_while_the_first_waits_and_nothing_is_lost(
+    pg_probe: Engine,
+) -> None:
+    # PostgreSQL only: the serving runtime gives it two writers (SQLite allows one at a time).
+    probe = pg_probe
+    committer = GroupCommitter(probe, writers=2, max_batch=8)
+    started, gate = threading.Event(), threading.Event()
+
+    def slow(session: Session) -> bool:
+        started.set()
+        return gate.wait(10)
+
+    try:
+        held = committer.submit(slow)  # one writer is inside its transaction, waiting
+        assert await asyncio.to_thread(started.wait, 10)
+        meanwhile = [committer.run(put(n)) for n in range(5)]
+        assert await asyncio.wait_for(asyncio.gather(*meanwhile), 10) == list(range(5))
+        assert not held.done()  # the other writer stored them while this one waited
+        later = [
+            asyncio.ensure_future(committer.run(put(n), lock=f"g{n % 3}")) for n in range(5, 200)
+        ]
+        gate.set()
+        assert await asyncio.gather(*later) == list(range(5, 200))
+        assert held.result(5) is True
+    finally:
+        committer.close()
+    assert stored(probe) == list(range(200))  # none lost, none twice
+    assert committer.stats.units == 201
