@@ -43,6 +43,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
+from figures import add_option, write  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
 from tests.support.server import BotProcess  # noqa: E402
@@ -202,6 +203,7 @@ def main() -> int:
     parser.add_argument(
         "--paced-warm-up", type=float, default=1.0, help="paced seconds sent first, not counted"
     )
+    add_option(parser)
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("wrk is not installed (apt-get install wrk)", file=sys.stderr)
@@ -254,6 +256,18 @@ def main() -> int:
     print(f"paced        {args.rate:.0f}/s for {args.paced_seconds:g} s "
           f"(after {args.paced_warm_up:g} s not counted): ack p50 {p50:.1f} ms, "
           f"p99 {p99:.1f} ms  (target p99 ≤ {TARGET_P99_MS:.0f} ms)  {verdict}")  # fmt: skip
+    write(
+        args.figures,
+        {
+            "db": args.db,
+            "deliveries_per_s": rate,
+            "lost": lost,
+            "duplicated": twice,
+            "errors": errors,
+            "paced_p50_ms": p50,
+            "paced_p99_ms": p99,
+        },
+    )
     return 0 if rate_ok and p99_ok else 1
 
 
