@@ -362,9 +362,10 @@ def play(bot_url: str, slack: SlackEmulator, kube: KubeApiFake, i: int) -> Answe
 
     reply = until(lambda: reply_with(slack, root["ts"], "Suspects"), 20, "the enrichment reply")
     until(lambda: reply_with(slack, root["ts"], "report-not-recovered"), 30, "the run's end")
-    chart = until(lambda: chart_in(slack, root["ts"]), 30, "the chart")
-    # The next incident starts on a rested channel: its burst back (3 posts at 1/s).
+    # The next incident starts on a rested channel: its burst back (3 posts at 1/s). The chart
+    # is queued with the enrichment reply; there is none when no signal had data.
     until(lambda: rested(slack, ANSWER_CHANNEL, 3.0), 30, "the channel's burst back")
+    chart = chart_in(slack, root["ts"])
     return Answer(
         root=float(root["posted_at"]) - alerted,
         offer=offered - alerted,
