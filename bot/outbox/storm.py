@@ -66,7 +66,14 @@ class StormWatch:
     def plan(self, can_post: Callable[[str], int]) -> float | None:
         """Open, follow and close the channels' storms; ``can_post(channel)``: root posts the
         channel can take within ``horizon_s``. Returns the seconds until a queued edit is due
-        (None: none waits), for the sender's sleep."""
+        (None: none waits), for the sender's sleep.
+
+        A read first: most passes change nothing (no storm, or one whose message shows it all
+        already), and on SQLite a write transaction would take turns with intake's writer on
+        every pass."""
+        with Session(self.engine) as session:
+            if not self._has_work(session, can_post):
+                return edit_due_in(session, utcnow())
         with session_scope(self.engine) as session:
             now = utcnow()
             waiting = waiting_roots(session)
@@ -85,6 +92,32 @@ class StormWatch:
                 elif len(ids) > max(1, can_post(channel)):
                     self._open(session, channel, ids, now)
             return edit_due_in(session, now)
+
+    def _has_work(self, session: Session, can_post: Callable[[str], int]) -> bool:
+        """Whether ``plan`` would write: a storm to open, incidents to list, an edit to queue,
+        a storm to close (what ``_open`` and ``_follow`` decide, read only)."""
+        waiting = waiting_roots(session)
+        storms = {
+            s.channel: s
+            for s in session.exec(select(Storm).where(Storm.status == StormStatus.OPEN))
+        }
+        for channel in set(waiting) | set(storms):
+            ids = waiting.get(channel, [])
+            storm = storms.get(channel)
+            if storm is None:
+                if len(ids) > max(1, can_post(channel)) and unlisted(session, ids):
+                    return True
+                continue
+            assert storm.id is not None
+            if unlisted(session, ids):
+                return True
+            listed, settled = tally(session, storm.id)
+            if not ids and settled == listed:
+                return True  # over: closed, and its last edit queued
+            changed = (listed, settled) != (storm.shown, storm.shown_settled)
+            if changed and not edit_waiting(session, storm.id):
+                return True
+        return False
 
     def _open(self, session: Session, channel: str, ids: list[int], now: datetime) -> None:
         ids = unlisted(session, ids)
