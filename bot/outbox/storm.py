@@ -31,12 +31,12 @@ from sqlalchemy import Engine, func, insert
 from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
+from bot.outbox.queue import insert_rows, outbox_row
 from bot.store.engine import session_scope
 from bot.store.models import (
     Incident,
     OutboxKind,
     OutboxMessage,
-    OutboxPriority,
     OutboxStatus,
     table,
 )
@@ -240,19 +240,5 @@ def add_entries(session: Session, storm_id: int, ids: list[int], now: datetime) 
 
 def queue(session: Session, storm: Storm, kind: str, due: datetime) -> None:
     """The storm message's post or an edit, as an outbox row (rendered when it goes)."""
-    now = utcnow()
-    session.execute(
-        insert(table(OutboxMessage)).values(
-            incident_id=None,
-            channel=storm.channel,
-            kind=kind,
-            text="",
-            blocks=[],
-            status=OutboxStatus.PENDING,
-            attempts=0,
-            next_attempt_at=due,
-            created_at=now,
-            storm_id=storm.id,
-            priority=OutboxPriority.INFORMATIONAL,
-        )
-    )
+    row = outbox_row(None, storm.channel, kind)
+    insert_rows(session, [{**row, "next_attempt_at": due, "storm_id": storm.id}])

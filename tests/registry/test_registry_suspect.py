@@ -5,7 +5,6 @@ Another service's model moved at the same time is context, not a suspect."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -107,12 +106,11 @@ def test_an_alias_moved_in_mlflow_is_the_suspect_of_the_service_serving_that_mod
         assert sent.status_code == 200, sent.text
         [incident_id] = sent.json()["incidents"]["opened"]
         api = {"Authorization": f"Bearer {API_TOKEN}"}
-        deadline = time.monotonic() + 30
-        while True:
-            detail = http.get(f"/api/v1/incidents/{incident_id}", headers=api).json()
-            if detail["enrichment_state"] == "done" or time.monotonic() > deadline:
-                break
-            time.sleep(0.05)
+        detail = eventually(
+            lambda: http.get(f"/api/v1/incidents/{incident_id}", headers=api).json(),
+            lambda d: d["enrichment_state"] == "done",
+            timeout=30,
+        )
 
     assert detail["enrichment_state"] == "done"
     assert detail["enrichment"]["registry"]["status"] == "ok"
