@@ -58,6 +58,13 @@ class Signal(BaseModel):
             "volume during the incident from it"
         ),
     )
+    drift: bool = Field(
+        False,
+        description=(
+            "this signal measures data or prediction drift; a tier-1 service counts as drift "
+            "monitored when one is set and a Prometheus alerting rule reads its metric"
+        ),
+    )
 
 
 PAGERDUTY_ID = r"^P[A-Z0-9]{5,15}$"  # PagerDuty object ids: service, escalation policy
@@ -79,6 +86,21 @@ class Paging(BaseModel):
         return self
 
 
+ServingKind = Literal["deployment", "inferenceservice", "rollout"]
+
+
+class Serving(BaseModel):
+    """How a service takes traffic: a Deployment, a KServe InferenceService
+    (``serving.kserve.io``) or an Argo Rollout (``argoproj.io``), by name, in the service's
+    ``namespace``. It decides which actions and playbooks fit a bad model change: a canary's
+    traffic shifted back, a Rollout aborted or undone, or a Deployment rolled back."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: ServingKind
+    name: str = Field(min_length=1, max_length=253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+
+
 class Service(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -96,6 +118,47 @@ class Service(BaseModel):
     # Slack channel ID where `/ops update` status updates also go (stakeholders, not responders).
     stakeholder_channel: str | None = None
     pagerduty: Paging | None = None
+    tier: int | None = Field(None, ge=1, le=5)  # 1: the most critical (drift coverage counts them)
+    serving: Serving | None = None  # None: its `deployments`, as Deployments
+
+    @model_validator(mode="after")
+    def _served_in_a_namespace(self) -> Service:
+        if self.serving is not None and self.serving.kind != "deployment" and not self.namespace:
+            raise ValueError(f"`serving: {self.serving.kind}` needs the service's `namespace`")
+        return self
+
+
+FRESHNESS_SHORTEST = timedelta(minutes=5)
+FRESHNESS_LONGEST = timedelta(days=90)
+
+
+def _freshness(value: str) -> str:
+    if parse_length(value, shortest=FRESHNESS_SHORTEST, longest=FRESHNESS_LONGEST) is None:
+        raise ValueError(f"`{value}` is not a length like 30m, 6h, 2d")
+    return value
+
+
+Freshness = Annotated[str, AfterValidator(_freshness)]
+
+
+class Dataset(DatasetRef):
+    """A dataset the catalog keeps a freshness objective for: when its last successful
+    OpenLineage run is older than ``freshness``, an incident opens for ``owner`` (a service)."""
+
+    freshness: Freshness | None = None
+    owner: ServiceName | None = None
+
+    @model_validator(mode="after")
+    def _owned_when_watched(self) -> Dataset:
+        if self.freshness is not None and self.owner is None:
+            raise ValueError("a dataset with a `freshness` objective needs an `owner` service")
+        return self
+
+    def objective(self) -> timedelta | None:
+        """``freshness`` as a length of time (None: no objective)."""
+        if self.freshness is None:
+            return None
+        return parse_length(self.freshness, shortest=FRESHNESS_SHORTEST, longest=FRESHNESS_LONGEST)
 
 
 class Pipeline(BaseModel):
@@ -129,6 +192,8 @@ class Catalog(BaseModel):
     label_keys: list[str] = Field(default_factory=lambda: list(DEFAULT_LABEL_KEYS))
     services: dict[str, Service] = Field(default_factory=dict)
     pipelines: dict[str, Pipeline] = Field(default_factory=dict)
+    # Datasets with a freshness objective and an owner, by a short name (see `Dataset`).
+    datasets: dict[str, Dataset] = Field(default_factory=dict)
     policy: Policy = Field(default_factory=Policy)
     jobs: JobTemplates = Field(default_factory=JobTemplates)  # Ray job templates
     # The severities people set (`/ops severity`, the root's select, declare), highest first.
@@ -152,3 +217,14 @@ class Catalog(BaseModel):
 
     def get(self, name: str | None) -> Service | None:
         return self.services.get(name) if name else None
+
+    def all_datasets(self) -> list[DatasetRef]:
+        """Every dataset the catalog names: those under `datasets` and those services read,
+        each once (by namespace and name)."""
+        seen: dict[str, DatasetRef] = {}
+        for dataset in self.datasets.values():
+            seen.setdefault(dataset.key, DatasetRef(namespace=dataset.namespace, name=dataset.name))
+        for service in self.services.values():
+            for ref in service.datasets:
+                seen.setdefault(ref.key, ref)
+        return list(seen.values())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -94,3 +96,71 @@ def test_without_a_catalog_entry_the_label_is_still_the_service() -> None:
     assert service_entry(labels, Catalog()) is None
     assert service_entry({"app_kubernetes_io_name": "x"}, Catalog()) is None
     assert service_name({"app_kubernetes_io_name": "x"}, Catalog()) == "x"
+
+
+ML_CATALOG = """\
+services:
+  fraud-scorer:
+    namespace: ml-serving
+    tier: 1
+    serving: {kind: inferenceservice, name: fraud-model}
+    datasets:
+      - {namespace: warehouse, name: features.transactions}
+    signals:
+      - {name: drift_score, query: 'max(feature_drift_score{model="fraud-model"})', drift: true}
+datasets:
+  transactions:
+    namespace: warehouse
+    name: features.transactions
+    freshness: 6h
+    owner: fraud-scorer
+  clicks:
+    namespace: warehouse
+    name: raw.clicks
+"""
+
+
+def test_tier_serving_drift_and_dataset_objectives_parse() -> None:
+    catalog = parse_catalog(ML_CATALOG)
+    fraud = catalog.services["fraud-scorer"]
+    assert fraud.tier == 1
+    assert fraud.serving is not None
+    assert (fraud.serving.kind, fraud.serving.name) == ("inferenceservice", "fraud-model")
+    assert fraud.signals[0].drift is True
+    transactions = catalog.datasets["transactions"]
+    assert transactions.objective() == timedelta(hours=6)
+    assert transactions.owner == "fraud-scorer"
+    assert catalog.datasets["clicks"].objective() is None
+    # the services' datasets and the catalog's, each once
+    assert sorted(d.key for d in catalog.all_datasets()) == [
+        "warehouse/features.transactions",
+        "warehouse/raw.clicks",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        (
+            "datasets:\n  d: {namespace: w, name: t, freshness: 6h}\n",
+            "needs an `owner` service",
+        ),
+        (
+            "datasets:\n  d: {namespace: w, name: t, freshness: soon, owner: s}\n",
+            "not a length like 30m, 6h, 2d",
+        ),
+        ("datasets:\n  d: {namespace: w, name: t, freshness: 1m, owner: s}\n", "out of range"),
+        (
+            "services:\n  s:\n    serving: {kind: rollout, name: s}\n",
+            "needs the service's `namespace`",
+        ),
+        (
+            "services:\n  s:\n    namespace: n\n    serving: {kind: statefulset, name: s}\n",
+            "serving.kind",
+        ),
+        ("services:\n  s:\n    tier: 0\n", "tier"),
+    ],
+)
+def test_bad_ml_fields_are_refused_with_the_reason(text: str, says: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(says)):
+        parse_catalog(text)
