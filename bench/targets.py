@@ -26,6 +26,7 @@ import platform
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,6 +138,19 @@ def table(results: list[tuple[Bench, Figures | None]]) -> tuple[list[str], bool]
     return lines, all_met
 
 
+def yardstick(n: int = 5_000_000, tries: int = 3) -> float:
+    """Seconds this host's Python takes for ``n`` additions in a loop, best of ``tries``: the
+    benches' figures scale with it, so a table taken on a slower host says so next to it."""
+    best = float("inf")
+    for _ in range(tries):
+        started = time.perf_counter()
+        total = 0
+        for i in range(n):
+            total += i
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", help="run the benches whose name contains this")
@@ -146,12 +160,14 @@ def main() -> int:
         print(f"no bench named like {args.only!r}: {', '.join(b.name for b in BENCHES)}")
         return 2
     before = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    speed = yardstick()
     with tempfile.TemporaryDirectory(prefix="opsbot-targets-") as tmp:
         results = [(b, run(b, Path(tmp) / f"{b.name}.json")) for b in chosen]
     lines, all_met = table(results)
     print(
         f"\nmachine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
-        f"{platform.python_version()}; load average before {before}"
+        f"{platform.python_version()}; load average before {before}; yardstick {speed:.3f} s "
+        "(5M additions in a Python loop, best of 3: the figures scale with it)"
     )
     print("\n".join(lines))
     if any(figures is None for _, figures in results):
