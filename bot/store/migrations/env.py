@@ -5,7 +5,8 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
-import bot.store.home_models  # registers the tables
+import bot.store.freshness_models  # registers the tables
+import bot.store.home_models  # (these too)
 import bot.store.job_models  # (these too)
 import bot.store.models  # (these too)
 import bot.store.oncall_models  # (and these)
