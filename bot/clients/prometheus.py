@@ -2,7 +2,10 @@
 
 ``PromClient.query_range`` returns one number per instant for a PromQL expression, and every
 failure (refused, timed out, an HTTP error with Prometheus's own ``error`` text) comes back as
-``ExternalServiceError("prometheus", "query_range", status, detail)``.
+``ExternalServiceError("prometheus", "query_range", status, detail)``. ``PromClient.rules`` reads
+the rules Prometheus evaluates (``GET /api/v1/rules``: groups → rules, each ``alerting`` or
+``recording`` with its ``query``) as ``PromRule``s; its failures are
+``ExternalServiceError("prometheus", "rules", status, detail)``.
 
 Timeouts: prometheus-api-client 0.7.2 takes ``timeout=`` (seconds) in ``PrometheusConnect`` and
 hands it to every ``requests`` call; without it requests waits forever. ``requests`` applies it
@@ -21,8 +24,9 @@ import json
 import logging
 import math
 import re
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from bot.errors import ExternalServiceError
 
@@ -35,6 +39,19 @@ SYSTEM = "prometheus"
 DETAIL_MAX = 500
 # prometheus-api-client's message for a non-200 answer: "HTTP Status Code 400 (b'{...}')"
 _STATUS_MESSAGE = re.compile(r"^HTTP Status Code (\d+) \((b(['\"]).*\3)\)$", re.DOTALL)
+
+
+RuleKind = Literal["alerting", "recording"]
+
+
+@dataclass(frozen=True)
+class PromRule:
+    """One rule Prometheus evaluates: an alert's name or the series a recording rule writes."""
+
+    group: str
+    name: str
+    kind: RuleKind
+    query: str  # the expression as Prometheus prints it after parsing
 
 
 class PromClient:
@@ -98,6 +115,31 @@ class PromClient:
         except (ValueError, KeyError, TypeError, IndexError) as exc:
             raise self._error(200, f"unexpected result shape from {self.url}: {exc!r}") from exc
 
+    def rules(self) -> list[PromRule]:
+        """Every alerting and recording rule Prometheus has loaded, group by group (``GET
+        /api/v1/rules``), within ``timeout_s``; no retry, as for queries."""
+        import requests
+
+        try:
+            response = requests.get(f"{self.url}/api/v1/rules", timeout=self.timeout_s)
+        except requests.RequestException as exc:
+            raise self._error(None, self._transport_detail(exc), "rules") from exc
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = None
+        if response.status_code != 200:
+            if isinstance(payload, dict) and payload.get("error"):
+                detail = f"{payload.get('errorType', 'error')}: {payload['error']}"
+            else:
+                detail = f"HTTP {response.status_code}: {response.text.strip()[:200]}"
+            raise self._error(response.status_code, detail, "rules")
+        try:
+            return _rules(payload)
+        except (KeyError, TypeError, ValueError) as exc:
+            detail = f"unexpected rules answer from {self.url}: {exc!r}"
+            raise self._error(200, detail, "rules") from exc
+
     def _transport_detail(self, exc: requests.RequestException) -> str:
         """Why no HTTP answer came back. With retries off, requests reports a read timeout as a
         ``ConnectionError`` wrapping urllib3's ``MaxRetryError``: look at what it wraps."""
@@ -119,9 +161,25 @@ class PromClient:
     def close(self) -> None:
         self._prom.close()
 
-    def _error(self, status: int | None, detail: str) -> ExternalServiceError:
-        log.warning("prometheus query_range failed (%s): %s", status, detail)
-        return ExternalServiceError(SYSTEM, "query_range", status, detail[:DETAIL_MAX])
+    def _error(
+        self, status: int | None, detail: str, operation: str = "query_range"
+    ) -> ExternalServiceError:
+        log.warning("prometheus %s failed (%s): %s", operation, status, detail)
+        return ExternalServiceError(SYSTEM, operation, status, detail[:DETAIL_MAX])
+
+
+def _rules(payload: Any) -> list[PromRule]:
+    """``{"status": "success", "data": {"groups": [{"name", "rules": [...]}]}}`` → rules."""
+    if payload["status"] != "success":
+        raise ValueError(f"status {payload['status']!r}")
+    found = []
+    for group in payload["data"]["groups"]:
+        for rule in group["rules"]:
+            kind = rule["type"]
+            if kind not in ("alerting", "recording"):
+                raise ValueError(f"rule type {kind!r}")
+            found.append(PromRule(str(group["name"]), str(rule["name"]), kind, str(rule["query"])))
+    return found
 
 
 def _sum_series(result: Any) -> list[tuple[float, float]]:

@@ -9,11 +9,8 @@ Every figure is about the same period, and the report carries it (``since``, ``u
   MTTD over incidents whose first deviation is known (``time_to_detect``), MTTA over those
   acknowledged (``time_to_acknowledge``), MTTM over those mitigated by a remediation
   (``time_to_mitigate``), MTTR over those resolved (``time_to_resolve``). Each is reported as
-  ``n``, the median and the 90th percentile in seconds (rounded to the millisecond). Both
-  percentiles use linear interpolation between the closest ranks, numpy's default and
-  ``statistics.quantiles(method="inclusive")``: with the n sorted values ``x[0..n-1]`` and
-  ``h = (n - 1) * q``, the q-quantile is ``x[floor(h)] + (h - floor(h)) * (x[floor(h)+1] -
-  x[floor(h)])``. One value is its own median and p90; no value gives None.
+  ``n``, the median and the 90th percentile in seconds (rounded to the millisecond), as
+  ``bot/reports/quantiles.py`` defines them.
 - **Deploys**: ``Deployment`` rows whose ``deployed_at`` is in ``[since, until)``, every
   environment (incidents carry no environment to match a deploy's against), counted by service
   and kind (``code`` / ``model``).
@@ -33,15 +30,18 @@ Every figure is about the same period, and the report carries it (``since``, ``u
   ``until`` and not done by then, of any incident, whenever opened: how many, and the
   ``OPEN_FOLLOW_UPS_SHOWN`` oldest (number, incident, owner, age at ``until``).
 
+- **The ML team's KPIs** (``bot/reports/ml_kpis.py``): drift monitoring coverage, pipeline
+  success rate, data freshness adherence, lineage completeness and model deployment lead time.
+
 Queries: one per table (incidents, alerts, deploys, action runs), two for the follow-ups,
-plus ``phases_of`` per incident in the period (a few queries each).
+plus ``phases_of`` per incident in the period (a few queries each), plus the ML KPIs' (seven).
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -52,8 +52,12 @@ from bot.catalog.mapping import service_name
 from bot.catalog.model import Catalog
 from bot.incidents.follow_ups import open_at
 from bot.incidents.phases import Phases, phases_of
+from bot.reports.drift_coverage import NO_PROMETHEUS, RulesRead
+from bot.reports.ml_kpis import MLKpis, ml_kpis
+from bot.reports.quantiles import Durations, durations
 from bot.store.models import Alert, Deployment, Incident
 from bot.store.run_models import ActionRun, RunStatus
+from bot.store.types import utcnow
 
 UNKNOWN = "unknown"
 ROLLBACK_ACTION = "rollback_deployment"
@@ -64,18 +68,6 @@ NO_ALERTNAME = "(no alertname)"
 
 
 # -- the report ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Durations:
-    """How long one phase took over ``n`` incidents: median and 90th percentile, in seconds."""
-
-    n: int
-    median_s: float | None
-    p90_s: float | None
-
-    def as_json(self) -> dict[str, Any]:
-        return {"n": self.n, "median_s": self.median_s, "p90_s": self.p90_s}
 
 
 @dataclass(frozen=True)
@@ -221,6 +213,7 @@ class Report:
     rollbacks: Rollbacks
     top_alerts: tuple[AlertCount, ...]
     follow_ups: OpenFollowUps
+    ml: MLKpis
 
     def as_json(self) -> dict[str, Any]:
         d = self.deploys
@@ -261,6 +254,7 @@ class Report:
                 "total": self.follow_ups.total,
                 "oldest": [f.as_json() for f in self.follow_ups.oldest],
             },
+            **self.ml.as_json(),
         }
 
 
@@ -274,8 +268,12 @@ def reliability_report(
     until: datetime,
     change_window: timedelta,
     catalog: Catalog | None = None,
+    rules: RulesRead = NO_PROMETHEUS,
+    now: datetime | None = None,
 ) -> Report:
-    """The KPIs of ``[since, until)`` (see the module docstring for every definition)."""
+    """The KPIs of ``[since, until)`` (see the module docstring for every definition).
+    ``rules``: Prometheus's rules as read for drift coverage; ``now``: where the freshness
+    history ends when the period runs past it (default: the clock)."""
     if since >= until:
         raise ValueError(f"since ({since}) must be before until ({until})")
     # Incidents up to one window past the period: a deploy late in it can still fail.
@@ -308,15 +306,24 @@ def reliability_report(
             col(ActionRun.updated_at) < until,
         )
     ).all()
+    catalog = catalog or Catalog()
     return Report(
         since=since,
         until=until,
         incidents=incident_counts(in_period),
         response=response_times(phases),
         deploys=deploy_outcomes(deploys, incidents, change_window),
-        rollbacks=rollback_counts(rollbacks, catalog or Catalog()),
+        rollbacks=rollback_counts(rollbacks, catalog),
         top_alerts=top_alerts([(i, name) for i, name in alerts if i is not None]),
         follow_ups=open_follow_ups(session, until),
+        ml=ml_kpis(
+            session,
+            since=since,
+            until=until,
+            catalog=catalog,
+            rules=rules,
+            now=now or utcnow(),
+        ),
     )
 
 
@@ -364,25 +371,6 @@ def response_times(phases: Sequence[Phases]) -> ResponseTimes:
         mitigate=durations(p.time_to_mitigate for p in phases),
         resolve=durations(p.time_to_resolve for p in phases),
     )
-
-
-def durations(found: Iterable[timedelta | None]) -> Durations:
-    """Median and p90 of the known durations (None ones are left out)."""
-    values = sorted(d.total_seconds() for d in found if d is not None)
-    return Durations(len(values), quantile(values, 1, 2), quantile(values, 9, 10))
-
-
-def quantile(ordered: Sequence[float], num: int, den: int) -> float | None:
-    """The ``num/den`` quantile of sorted values, by linear interpolation between the closest
-    ranks (numpy's default), rounded to the millisecond; None for no values."""
-    if not ordered:
-        return None
-    # h = (n - 1) * num / den in integer arithmetic, so that the rank is exact.
-    lo, rest = divmod((len(ordered) - 1) * num, den)
-    value = ordered[lo]
-    if rest:
-        value += (ordered[lo + 1] - ordered[lo]) * rest / den
-    return round(value, 3)
 
 
 def deploy_outcomes(

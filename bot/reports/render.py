@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from bot.render.jobs import duration
-from bot.reports.kpis import Durations, Report
+from bot.reports.kpis import Report
+from bot.reports.quantiles import Durations
 
 MAX_SERVICES = 15  # per section; the JSON API has them all
 MAX_FAILED = 10

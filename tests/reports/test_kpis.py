@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from bot.reports.kpis import Durations, Report, quantile, reliability_report, top_alerts
+from bot.reports.kpis import Report, reliability_report, top_alerts
+from bot.reports.quantiles import Durations, quantile
 from tests.reports.history import CATALOG, SINCE, UNTIL, october
 
 WINDOW = timedelta(minutes=360)
@@ -185,6 +186,11 @@ def test_the_json_says_the_period_and_every_section(month: tuple[Report, Any]) -
         "rollbacks",
         "top_alerts",
         "follow_ups_open",
+        "drift_coverage",
+        "pipelines",
+        "freshness",
+        "lineage_completeness",
+        "model_lead_time",
     ]
 
 
