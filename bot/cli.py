@@ -101,6 +101,7 @@ def _console(args: argparse.Namespace, settings: Settings) -> int:
                 ops=core.ops,
                 identity=identity,
                 change_window_min=settings.change_failure_window_min,
+                prometheus=core.clients.prom,
             )
         finally:
             stop.set()

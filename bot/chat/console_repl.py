@@ -19,6 +19,7 @@ from bot.chat.commands import CommandContext, run_command
 from bot.chat.console_identity import ConsoleIdentity
 
 if TYPE_CHECKING:
+    from bot.reports.drift_coverage import RuleSource
     from bot.runner.ops import Ops
 
 
@@ -37,6 +38,7 @@ def repl(
     ops: Ops | None = None,
     identity: ConsoleIdentity | None = None,
     change_window_min: int = 360,
+    prometheus: RuleSource | None = None,
 ) -> int:
     """Commands from ``stdin`` until EOF or ``quit``, as ``identity`` (default: an OS user no
     rule names, so only reading works); the audit log records who typed each one."""
@@ -50,6 +52,7 @@ def repl(
         catalog=catalog or Catalog(),
         ops=ops,
         change_window_min=change_window_min,
+        prometheus=prometheus,
     )
     stdout.write(BANNER + "\n")
     stdout.write(_whom(identity) + "\n")

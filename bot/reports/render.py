@@ -8,6 +8,7 @@ from datetime import timedelta
 from bot.render.jobs import duration
 from bot.reports.kpis import Report
 from bot.reports.quantiles import Durations
+from bot.reports.render_ml import ml_lines
 
 MAX_SERVICES = 15  # per section; the JSON API has them all
 MAX_FAILED = 10
@@ -72,7 +73,7 @@ def report_lines(report: Report) -> list[str]:
         lines += [f"  {a.alertname}: {a.incidents} / {a.occurrences}" for a in report.top_alerts]
     else:
         lines.append("Top recurring alerts: none")
-    return lines + _follow_ups(report)
+    return lines + _follow_ups(report) + ml_lines(report.ml)
 
 
 def _follow_ups(report: Report) -> list[str]:

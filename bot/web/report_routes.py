@@ -3,6 +3,8 @@
 ``since`` is a length back from ``until`` (``30d``, ``7d``, ``24h``, ``2w``; 1h to 365d) or an
 ISO 8601 time; default 30 days. ``until`` defaults to now. The change-failure window is
 ``OPSBOT_CHANGE_FAILURE_WINDOW_MIN``. The shape is ``Report.as_json()`` (bot/reports/kpis.py).
+Drift coverage reads Prometheus's rules first (``OPSBOT_PROMETHEUS_URL``), outside the database
+work; without an answer it says why coverage is unknown, and the rest is reported as usual.
 Bearer ``OPSBOT_API_TOKEN``, as the rest of the API: 401 without it, 400 for a bad period.
 """
 
@@ -17,6 +19,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
+from bot.reports.drift_coverage import read_rules
 from bot.reports.kpis import reliability_report
 from bot.reports.period import PeriodError, resolve_period
 from bot.runtime import Runtime
@@ -42,11 +45,17 @@ def make_router(rt: Runtime) -> APIRouter:
         except PeriodError as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
         window = timedelta(minutes=rt.settings.change_failure_window_min)
+        rules = await anyio.to_thread.run_sync(read_rules, rt.prom)
 
         def compute() -> dict[str, Any]:
             with Session(rt.engine) as session:
                 return reliability_report(
-                    session, since=start, until=end, change_window=window, catalog=rt.catalog
+                    session,
+                    since=start,
+                    until=end,
+                    change_window=window,
+                    catalog=rt.catalog,
+                    rules=rules,
                 ).as_json()
 
         try:

@@ -21,6 +21,7 @@ from bot.store.run_models import RunStatus
 from bot.text.mrkdwn import escape
 
 if TYPE_CHECKING:
+    from bot.reports.drift_coverage import RuleSource
     from bot.store.run_models import RunView
     from bot.summary.worker import SummaryWorker
 
@@ -46,6 +47,7 @@ class CommandContext:
     incident_id: int | None = None
     summaries: SummaryWorker | None = None  # where one runs (opsbot serve)
     change_window_min: int = 360  # OPSBOT_CHANGE_FAILURE_WINDOW_MIN, for `report`
+    prometheus: RuleSource | None = None  # its rules, for `report`'s drift coverage
 
 
 Handler = Callable[[CommandContext, list[str]], Reply]

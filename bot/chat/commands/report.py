@@ -12,6 +12,7 @@ from datetime import timedelta
 from sqlmodel import Session
 
 from bot.chat.commands.base import CommandContext, Handler, Reply, reply
+from bot.reports.drift_coverage import read_rules
 from bot.reports.kpis import reliability_report
 from bot.reports.period import DEFAULT_PERIOD, PERIOD_HELP, PeriodError, parse_length
 from bot.reports.render import report_lines
@@ -32,6 +33,7 @@ def cmd_report(ctx: CommandContext, args: list[str]) -> Reply:
         if parsed is None:
             return reply([f"Could not read `{args[0]}` as a period.", USAGE], ok=False)
         length = parsed
+    rules = read_rules(ctx.prometheus)
     until = utcnow()
     with Session(ctx.engine) as session:
         report = reliability_report(
@@ -40,6 +42,7 @@ def cmd_report(ctx: CommandContext, args: list[str]) -> Reply:
             until=until,
             change_window=timedelta(minutes=ctx.change_window_min),
             catalog=ctx.catalog,
+            rules=rules,
         )
     return reply(report_lines(report))
 

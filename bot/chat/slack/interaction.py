@@ -47,6 +47,7 @@ def context_for(rt: Runtime, user: str, channel: str | None = "slack") -> Comman
         ops=rt.ops,
         summaries=rt.summaries,
         change_window_min=rt.settings.change_failure_window_min,
+        prometheus=rt.prom,
     )
 
 
