@@ -73,7 +73,7 @@ def report_lines(report: Report) -> list[str]:
         lines += [f"  {a.alertname}: {a.incidents} / {a.occurrences}" for a in report.top_alerts]
     else:
         lines.append("Top recurring alerts: none")
-    return lines + _follow_ups(report) + ml_lines(report.ml)
+    return lines + ml_lines(report.ml) + _follow_ups(report)
 
 
 def _follow_ups(report: Report) -> list[str]:
