@@ -117,6 +117,11 @@ class Settings(BaseSettings):
     metrics_window_min: int = Field(
         60, ge=5, le=1440, validation_alias=_env("OPSBOT_METRICS_WINDOW_MIN")
     )
+    # How often the datasets the catalog gives a `freshness` objective are checked (one replica
+    # of the fleet checks; bot/incidents/freshness_loop.py); 0 turns the check off.
+    freshness_check_s: float = Field(
+        60.0, ge=0, le=3600, validation_alias=_env("OPSBOT_FRESHNESS_CHECK_S")
+    )
     # Seconds after start before the chart's libraries load in the background, where a chart
     # can be drawn (bot/wiring/warm_up.py); 0: never, the first chart loads them.
     warm_up_s: float = Field(10.0, ge=0, le=3600, validation_alias=_env("OPSBOT_WARM_UP_S"))

@@ -23,14 +23,13 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, select
 
 from bot.catalog.mapping import service_name
 from bot.catalog.model import Catalog
 from bot.incidents import alert_times, timeline
 from bot.incidents import alertmanager_sql as sql
-from bot.incidents.resolve import resolve
-from bot.incidents.timeline import Because
+from bot.incidents.resolve import resolve_if_all_alerts_resolved
 from bot.intake.alertmanager_schema import AMAlert, AMPayload
 from bot.outbox.queue import enqueue_root_post, insert_rows, reply_row, root_update_row
 from bot.render.blocks import AlertLike, alerts_reply
@@ -230,7 +229,7 @@ def ingest(
         if some_resolved or changed_id not in channels:
             inc = session.get(Incident, changed_id)
             assert inc is not None
-            if some_resolved and _resolve_if_all_resolved(session, inc, now):
+            if some_resolved and resolve_if_all_alerts_resolved(session, inc, now):
                 result.incidents_resolved.append(changed_id)
             channels[changed_id] = inc.slack_channel
         result.incidents_touched.append(changed_id)
@@ -361,24 +360,3 @@ def _open_incident(
     )
     enqueue_root_post(session, incident, channel)
     return incident
-
-
-def _resolve_if_all_resolved(session: Session, incident: Incident, now: datetime) -> bool:
-    if incident.status == IncidentStatus.RESOLVED:
-        return False
-    firing = session.exec(
-        select(Alert.id).where(Alert.incident_id == incident.id, Alert.status == "firing")
-    ).first()
-    if firing is not None:
-        return False
-    last_end = session.exec(
-        select(func.max(Alert.ends_at)).where(Alert.incident_id == incident.id)
-    ).one()
-    # The caller redraws the root of every incident a delivery touched.
-    return resolve(
-        session,
-        incident,
-        min(last_end or now, now),
-        Because("incident_resolved", "All alerts resolved"),
-        redraw=False,
-    )

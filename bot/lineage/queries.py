@@ -153,7 +153,8 @@ def _chunks(keys: Sequence[Key]) -> Iterator[list[Key]]:
         yield list(keys[i : i + CHUNK])
 
 
-def _upstream(session: Session, start: Sequence[Key], depth: int) -> dict[Key, int]:
+def upstream_keys(session: Session, start: Sequence[Key], depth: int) -> dict[Key, int]:
+    """``upstream_of`` keyed by ``(namespace, name)``."""
     found: dict[Key, int] = dict.fromkeys(start, 0)
     frontier = list(start)
     for level in range(1, depth + 1):
@@ -199,7 +200,7 @@ def upstream_of(
 ) -> dict[str, int]:
     """The datasets themselves (depth 0) and what the jobs writing them read, transitively up to
     ``depth`` hops: ``{"namespace/name": depth}``, the smallest depth where a dataset is seen."""
-    found = _upstream(session, _keys(datasets), max(depth, 0))
+    found = upstream_keys(session, _keys(datasets), max(depth, 0))
     return {f"{ns}/{name}": d for (ns, name), d in found.items()}
 
 
@@ -243,7 +244,7 @@ def data_changes(
 ) -> list[DataChange]:
     """Finished runs (failed ones too) that wrote these datasets or their upstream datasets, with
     ``since <= at <= until`` (aware datetimes), newest first."""
-    depths = _upstream(session, _keys(datasets), max(upstream_depth, 0))
+    depths = upstream_keys(session, _keys(datasets), max(upstream_depth, 0))
     found: list[tuple[LineageChange, str | None]] = []
     for chunk in _chunks(list(depths)):
         found.extend(

@@ -6,6 +6,9 @@ not stored · 400 not a valid run event (the reason says where) · 401 no or wro
 ``OPSBOT_API_TOKEN`` · 413 body, or gzip body once inflated, over 1 MiB · 415 not JSON, or an
 encoding other than gzip · 503 only when the database is unavailable (the client retries 5xx;
 see ``bot/web/storage_errors.py``).
+
+A COMPLETE event that makes a watched dataset fresh again resolves its freshness incident in the
+same transaction (``bot/incidents/freshness_flow.py``).
 """
 
 from __future__ import annotations
@@ -16,12 +19,15 @@ import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session
 
 from bot.errors import IntakeError
+from bot.incidents.freshness_flow import settle_after_run
 from bot.lineage import store
 from bot.lineage.schema import parse_event
 from bot.runtime import Runtime
 from bot.store.tx import run_tx
+from bot.store.types import utcnow
 from bot.web.body import bearer_ok, read_capped
 from bot.web.storage_errors import storage_failure
 
@@ -87,12 +93,26 @@ def make_router(rt: Runtime) -> APIRouter:
                 {"ignored": True, "reason": "static DatasetEvent/JobEvent: only run events kept"},
                 status_code=202,
             )
+
+        def work(session: Session) -> tuple[store.Recorded, list[int]]:
+            done = store.record(session, event)
+            if done.duplicate or done.state != "COMPLETE":
+                return done, []
+            # A success ends its datasets' staleness now, not at the next freshness check.
+            fresh = settle_after_run(
+                session, rt.catalog, done.run_id, utcnow(), rt.incident_channel
+            )
+            return done, fresh
+
         try:
-            done = await anyio.to_thread.run_sync(
-                run_tx, rt.engine, lambda s: store.record(s, event), limiter=rt.db_limiter
+            done, fresh = await anyio.to_thread.run_sync(
+                run_tx, rt.engine, work, limiter=rt.db_limiter
             )
         except SQLAlchemyError as exc:
             return storage_failure("lineage", f"run {event.run_id}", exc)
+        if fresh:
+            rt.metrics.incidents_resolved.labels("freshness").inc(len(fresh))
+            rt.sender.wake()
         return JSONResponse(
             {
                 "run_id": done.run_id,

@@ -15,6 +15,8 @@ from bot.config import Settings
 from bot.enrich.runner import Enricher
 from bot.enrich.worker import EnrichmentWorker
 from bot.home.refresh import Homes
+from bot.incidents.freshness_loop import FreshnessLoop
+from bot.incidents.freshness_watch import watched
 from bot.incidents.reminders import Reminders
 from bot.intake.pressure import IntakePressure
 from bot.jobs.ledger import JobLedger
@@ -172,11 +174,36 @@ def background_loops(rt: Runtime) -> dict[str, Callable[[asyncio.Event], Awaitab
         # App Home tabs republished when what they show changed (at most 40 a minute).
         "homes": rt.homes.run,
     }
+    freshness = freshness_loop(rt)
+    if freshness is not None:
+        # Datasets with a catalog `freshness` objective, every OPSBOT_FRESHNESS_CHECK_S.
+        loops["freshness"] = freshness.run
     poller = registry_poller(rt)
     if poller is not None:
         # The MLflow Model Registry read every OPSBOT_MLFLOW_POLL_S (no webhooks from it).
         loops["registry"] = poller.run
     return loops
+
+
+def freshness_loop(rt: Runtime) -> FreshnessLoop | None:
+    """The freshness check where the catalog has datasets with a ``freshness`` objective and
+    ``OPSBOT_FRESHNESS_CHECK_S`` is not 0; what it opens or resolves wakes the outbox and
+    enrichment."""
+    if rt.settings.freshness_check_s <= 0 or not watched(rt.catalog):
+        return None
+
+    def wake() -> None:
+        rt.sender.wake()
+        rt.enrichment.announce_work()
+
+    return FreshnessLoop(
+        rt.engine,
+        rt.catalog,
+        rt.incident_channel,
+        interval_s=rt.settings.freshness_check_s,
+        wake=wake,
+        metrics=rt.metrics,
+    )
 
 
 def registry_poller(rt: Runtime) -> RegistryPoller | None:

@@ -8,7 +8,7 @@ import asyncio
 import gzip
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from bot.catalog.model import DatasetRef
+from bot.catalog.model import Catalog, DatasetRef
 from bot.config import Settings
 from bot.lineage.queries import data_changes, recent_runs, upstream_of
 from bot.metrics import Metrics
@@ -109,6 +109,8 @@ class LineageRuntime:
     engine: Engine
     metrics: Metrics
     db_limiter: anyio.CapacityLimiter
+    catalog: Catalog = field(default_factory=Catalog)  # no freshness objectives: none settled
+    incident_channel: str = "C0INCIDENT"
 
 
 def lineage_app(database_url: str, token: str | None = API_TOKEN) -> FastAPI:
