@@ -7,8 +7,10 @@ The official ``kubernetes`` client talks to it through a kubeconfig the fake wri
         AppsV1Api(api).read_namespaced_deployment("fraud-scorer", "ml")
 
 It serves apps/v1 Deployments (with the scale subresource) and ReplicaSets, autoscaling/v2
-HorizontalPodAutoscalers, batch/v1 Jobs and CronJobs, and reads of core/v1 Pods (with their
-``log``) and Events, which tests seed as the kubelet and the scheduler write them. It checks
+HorizontalPodAutoscalers, batch/v1 Jobs and CronJobs, reads of core/v1 Pods (with their
+``log``) and Events, which tests seed as the kubelet and the scheduler write them, and two custom
+resources with their ``status`` subresource: KServe InferenceServices and Argo Rollouts
+(``custom_kinds.py``, ``custom_controllers.py``, ``custom_controls.py``). It checks
 what the API server checks (bearer token, names, selectors, required fields, immutable fields,
 resourceVersion preconditions, content types, the three patch formats) and answers in its JSON
 shapes, errors as ``Status`` objects. A Deployment controller and a Job controller run after
@@ -46,6 +48,7 @@ from aiohttp import web
 
 from tests.fakes.kubernetes.controllers import HOOKS
 from tests.fakes.kubernetes.controls import KubeControls
+from tests.fakes.kubernetes.custom_controls import CustomResourceControls
 from tests.fakes.kubernetes.errors import KubeError, Resource, forbidden, injected, unauthorized
 from tests.fakes.kubernetes.rbac import Grants, attributes
 from tests.fakes.kubernetes.routes import Call, handle, parse
@@ -68,7 +71,7 @@ class _Fault:
         return self.method in (None, method) and (self.path is None or self.path in path)
 
 
-class KubeApiFake(KubeControls, ThreadedServer):
+class KubeApiFake(KubeControls, CustomResourceControls, ThreadedServer):
     _thread_name = "kube-api-fake"
 
     def __init__(

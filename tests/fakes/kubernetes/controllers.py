@@ -16,7 +16,7 @@ behaves:
   Deployment rolls nothing out.
 
 ``HOOKS`` maps each kind to what runs after a client writes it (the Job controller is in
-``jobs.py``).
+``jobs.py``, the KServe and Argo Rollouts ones in ``custom_controllers.py``).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import copy
 from dataclasses import dataclass
 from datetime import datetime
 
+from tests.fakes.kubernetes.custom_controllers import inferenceservice_written, rollout_written
 from tests.fakes.kubernetes.errors import Json
 from tests.fakes.kubernetes.jobs import job_written
 from tests.fakes.kubernetes.kinds import DEPLOYMENTS, REPLICASETS
@@ -272,4 +273,6 @@ HOOKS: dict[str, Hook] = {
     "delete:deployments": _deployment_deleted,
     "replicasets": _replicaset_written,
     "jobs": job_written,
+    "inferenceservices": inferenceservice_written,
+    "rollouts": rollout_written,
 }

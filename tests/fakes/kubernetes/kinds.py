@@ -16,6 +16,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tests.fakes.kubernetes.custom_kinds import (
+    INFERENCESERVICES,
+    ROLLOUTS,
+    no_defaults,
+    validate_inferenceservice,
+    validate_rollout,
+)
 from tests.fakes.kubernetes.errors import Cause, Json, Resource, invalid_value
 from tests.fakes.kubernetes.selectors import EVENT_FIELDS, METADATA_FIELDS, POD_FIELDS
 from tests.fakes.kubernetes.validation import (
@@ -201,6 +208,7 @@ class Kind:
     subresources: tuple[str, ...] = field(default=())
     field_labels: tuple[str, ...] = METADATA_FIELDS  # what a ``fieldSelector`` may name
     read_only: bool = False  # served for get and list only (tests seed the objects)
+    custom: bool = False  # a custom resource: no strategic merge patch (custom_kinds.py)
 
 
 KINDS = {
@@ -227,6 +235,16 @@ KINDS = {
         has_generation=False,
         field_labels=EVENT_FIELDS,
         read_only=True,
+    ),
+    INFERENCESERVICES.plural: Kind(
+        INFERENCESERVICES,
+        no_defaults,
+        validate_inferenceservice,
+        subresources=("status",),
+        custom=True,
+    ),
+    ROLLOUTS.plural: Kind(
+        ROLLOUTS, no_defaults, validate_rollout, subresources=("status",), custom=True
     ),
 }
 

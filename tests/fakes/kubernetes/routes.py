@@ -6,7 +6,8 @@ and ``/apis/{group}/{version}/{plural}`` (every namespace); the core group's are
 ``<Kind>List`` with ``metadata.resourceVersion``; their items carry no ``kind``/``apiVersion`` (as
 with the real server over JSON). ``DELETE`` answers a ``Status`` with ``status: Success``. The
 scale subresource of a Deployment reads and writes ``Scale`` (autoscaling/v1) with the
-Deployment's resourceVersion.
+Deployment's resourceVersion. A custom resource's ``status`` subresource reads the whole object
+and writes only its ``status``; a strategic merge patch of a custom resource is 415, as for CRDs.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from tests.fakes.kubernetes.errors import (
 )
 from tests.fakes.kubernetes.kinds import DEPLOYMENTS, Kind, kind_for
 from tests.fakes.kubernetes.logs import pod_log
-from tests.fakes.kubernetes.patch import apply_patch
+from tests.fakes.kubernetes.patch import APPLY, JSON_PATCH, MERGE_PATCH, STRATEGIC, apply_patch
 from tests.fakes.kubernetes.selectors import (
     parse_field_selector,
     parse_label_selector,
@@ -41,6 +42,8 @@ from tests.fakes.kubernetes.selectors import (
 from tests.fakes.kubernetes.store import Store
 
 SCALE = Resource("autoscaling", "v1", "scale", "Scale")
+# What the API server accepts in a PATCH of a custom resource: no strategic merge patch.
+CUSTOM_PATCH_TYPES = [JSON_PATCH, MERGE_PATCH, APPLY]
 BODY_TYPES = [
     "application/json",
     "application/yaml",
@@ -159,6 +162,10 @@ def handle(store: Store, call: Call) -> tuple[int, Json | bytes]:
         return _scale(store, kind, call)
     if call.subresource == "log":
         return 200, pod_log(store, call.namespace, call.name, call.query)
+    if kind.custom and call.verb == "patch" and call.content_type == STRATEGIC:
+        raise unsupported_media_type(CUSTOM_PATCH_TYPES)
+    if call.subresource == "status":
+        return _status(store, kind, call)
     if call.verb == "list":
         labels = parse_label_selector(call.query.get("labelSelector", ""))
         fields = parse_field_selector(call.query.get("fieldSelector", ""), kind.field_labels)
@@ -207,6 +214,22 @@ def handle(store: Store, call: Call) -> tuple[int, Json | bytes]:
     if call.query.get("orphanDependents") in ("true", "false"):
         options["orphanDependents"] = call.query["orphanDependents"] == "true"
     return 200, store.delete(kind, call.namespace, call.name, options, dry_run=dry_run)
+
+
+# -- the status subresource of a custom resource -----------------------------------------------
+
+
+def _status(store: Store, kind: Kind, call: Call) -> tuple[int, Json]:
+    """GET answers the whole object; PUT and PATCH change only its ``status``."""
+    obj = store.get(kind.resource, call.namespace, call.name)
+    if call.verb == "get":
+        return 200, _public(obj)
+    if call.verb == "update":
+        wanted = _decode(call)
+    else:
+        wanted = apply_patch(call.content_type, obj, call.body)
+    updated = store.update_status(kind, call.namespace, call.name, wanted, dry_run=_dry_run(call))
+    return 200, _public(updated)
 
 
 # -- the scale subresource ----------------------------------------------------------------------

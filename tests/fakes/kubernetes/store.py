@@ -5,7 +5,8 @@ One global ``resourceVersion`` counter is bumped on every write; an object carri
 its last write. ``metadata.generation`` goes up when ``spec`` changes. Updates and patches are
 optimistic: a ``metadata.resourceVersion`` that is not the current one is 409 Conflict; an update
 without one is unconditional (as for every built-in kind here). A write that changes nothing
-writes nothing. ``status`` is not writable through the main resource. ``dryRun=All`` does
+writes nothing. ``status`` is not writable through the main resource; ``update_status`` (the
+``status`` subresource) writes only it. ``dryRun=All`` does
 everything but store. Deleting an owner deletes its dependents (or orphans them).
 
 After each stored write the kind's controller hook runs (``controllers.py``). Not
@@ -24,6 +25,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from tests.fakes.kubernetes.custom_kinds import validate_status
 from tests.fakes.kubernetes.errors import (
     Cause,
     Json,
@@ -310,6 +312,44 @@ class Store:
             raise bad_request(f"the patched object is not a {kind.resource.kind}")
         return self.update(kind, ns, name, patched, dry_run=dry_run, at=at)
 
+    def update_status(
+        self,
+        kind: Kind,
+        ns: str,
+        name: str,
+        wanted: Any,
+        *,
+        dry_run: bool = False,
+        at: datetime | None = None,
+    ) -> Json:
+        """A write to the ``status`` subresource: only ``status`` is taken from ``wanted`` (the
+        object as the client sent it, or as its patch made it); the rest stays. The same
+        ``metadata.resourceVersion`` precondition as for the main resource; no new generation."""
+        res = kind.resource
+        old = self.get(res, ns, name)
+        body = self._check_body(res, wanted, ns)
+        meta = body.get("metadata") or {}
+        if meta.get("name") not in (None, name):
+            raise bad_request(
+                f"the name of the object ({meta.get('name')}) does not match the name on the URL "
+                f"({name})"
+            )
+        if meta.get("resourceVersion") and meta["resourceVersion"] != old["metadata"].get(
+            "resourceVersion"
+        ):
+            raise stale(res, name)
+        obj = copy.deepcopy(old)
+        status = body.get("status")
+        obj["status"] = copy.deepcopy(status) if status is not None else {}
+        causes = status_problems(kind, obj)
+        if causes:
+            raise invalid(res, name, causes)
+        if obj == old or dry_run:
+            return old if obj == old else obj
+        self.save(res, obj)
+        self._written(kind, obj, old, at)
+        return obj
+
     # -- delete ---------------------------------------------------------------------------------
 
     def delete(
@@ -386,6 +426,11 @@ class Store:
                         kind.resource, obj["metadata"]["namespace"], obj["metadata"]["name"]
                     )
                     self._collect(obj, orphan=False)
+
+
+def status_problems(kind: Kind, obj: Json) -> list[Cause]:
+    """What the kind's schema finds wrong with ``obj``'s status (a status subresource write)."""
+    return validate_status(kind.resource, obj)
 
 
 def initial_status(res: Resource) -> Json:
