@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from actions.alertmanager_silence import ExpireSilence, SilenceAlerts
+from actions.argo_rollouts import AbortRollout, PromoteRollout
+from actions.argo_undo import UndoRollout
 from actions.base import Action
 from actions.check_metric import CheckMetric
 from actions.follow_ups import CompleteFollowUp
@@ -18,6 +20,7 @@ from actions.k8s_restart import RestartDeployment
 from actions.k8s_rollback import RollbackDeployment
 from actions.k8s_scale import ScaleDeployment
 from actions.k8s_wait import WaitForRollout
+from actions.kserve_canary import PromoteCanary, ShiftCanaryTraffic
 from actions.pagerduty_actions import (
     AcknowledgePagerDutyIncident,
     AddPagerDutyNote,
@@ -34,6 +37,11 @@ BUILT_IN: tuple[type[Action[Any]], ...] = (
     ScaleDeployment,
     RestartDeployment,
     WaitForRollout,
+    ShiftCanaryTraffic,
+    PromoteCanary,
+    AbortRollout,
+    PromoteRollout,
+    UndoRollout,
     RerunPipeline,
     CheckMetric,
     AcknowledgePagerDutyIncident,

@@ -12,7 +12,9 @@ the API server answers a lost race with 409 (or 422 for a failed ``test``), whic
 the error's ``status``. A write's answer shows the object before the controllers run.
 
 The pods of a Deployment, their Warning events and a container's previous log (core/v1, for the
-enrichment) are read by the ``PodReads`` mixin (bot/clients/kubernetes_pods.py).
+enrichment) are read by the ``PodReads`` mixin (bot/clients/kubernetes_pods.py); KServe
+InferenceServices and Argo Rollouts are read and patched by the ``ServingObjects`` mixin
+(bot/clients/kubernetes_custom.py).
 
 Calls are synchronous (the caller runs them in a worker thread); each one carries
 ``_request_timeout``, and connection retries stop at two with no read retries, so a call returns
@@ -34,6 +36,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, Self
 
+from bot.clients.kubernetes_custom import ServingObjects
 from bot.clients.kubernetes_pods import POD_TEMPLATE_HASH, Json, PodReads
 from bot.errors import ConfigError, ExternalServiceError
 
@@ -94,7 +97,7 @@ def _retries() -> urllib3.Retry:
     )
 
 
-class KubeClient(PodReads):
+class KubeClient(PodReads, ServingObjects):
     """Talks to one cluster through ``api_client`` (whose connection pool ``close()`` frees).
 
     The class methods build the ``ApiClient`` with the retry policy above; one passed in keeps
@@ -102,7 +105,13 @@ class KubeClient(PodReads):
     """
 
     def __init__(self, api_client: ApiClient, *, timeout_s: float = 5.0) -> None:
-        from kubernetes.client import AppsV1Api, AutoscalingV2Api, BatchV1Api, CoreV1Api
+        from kubernetes.client import (
+            AppsV1Api,
+            AutoscalingV2Api,
+            BatchV1Api,
+            CoreV1Api,
+            CustomObjectsApi,
+        )
 
         self.api_client = api_client
         self.timeout_s = timeout_s
@@ -110,6 +119,7 @@ class KubeClient(PodReads):
         self.batch = BatchV1Api(api_client)
         self.autoscaling = AutoscalingV2Api(api_client)
         self.core = CoreV1Api(api_client)
+        self.custom = CustomObjectsApi(api_client)
 
     # -- construction ---------------------------------------------------------------------------
 

@@ -31,6 +31,8 @@ SCALE = "tests/actions/test_scale.py"
 RERUN = "tests/actions/test_rerun_pipeline.py"
 RESTART = "tests/actions/test_restart.py"
 ENRICH = "tests/enrich/test_enrichment_thread.py"
+CANARY = "tests/actions/test_canary_traffic.py"
+ARGO = "tests/actions/test_argo_rollouts.py"
 WORKLOAD = (
     "tests/enrich/test_workload_thread.py"
     "::test_pods_oom_killed_after_a_deploy_are_evidence_and_shown_in_the_thread"
@@ -67,6 +69,19 @@ NEEDED_BY: dict[str, str] = {
         f"{RERUN}::test_a_cronjob_pipeline_runs_one_job_like_kubectl_and_follows_it"
     ),
     "get:jobs.batch": f"{RERUN}::test_a_retry_with_the_same_key_adopts_the_job_it_started",
+    "get:inferenceservices.serving.kserve.io": (
+        f"{CANARY}::test_plan_shows_the_split_and_pins_the_object_without_writing"
+    ),
+    "patch:inferenceservices.serving.kserve.io": (
+        f"{CANARY}::test_apply_sends_every_request_back_once_with_a_merge_patch"
+    ),
+    "get:rollouts.argoproj.io": f"{ARGO}::test_undo_defaults_to_the_revision_before_the_newest",
+    "patch:rollouts.argoproj.io": (
+        f"{ARGO}::test_undo_json_patches_the_pinned_revision_template_once"
+    ),
+    "patch:rollouts/status.argoproj.io": (
+        f"{ARGO}::test_abort_patches_the_status_subresource_once"
+    ),
 }
 
 

@@ -7,8 +7,8 @@ from tests.deploy.helm_tools import Manifest, of_kind, one, render, render_ci
 from tests.fakes.kubernetes.rbac import Permission
 from tests.support.chart_role import granted, rendered_chart
 
-# bot/clients/kubernetes.py and kubernetes_pods.py, method by method: what the actions and the
-# enrichment call.
+# bot/clients/kubernetes.py, kubernetes_pods.py and kubernetes_custom.py, method by method: what
+# the actions and the enrichment call.
 USED_BY_OPSBOT = {
     Permission("apps", "deployments", "get"),  # read_deployment, rollout_history/_status
     Permission("apps", "deployments", "patch"),  # rollback (JSON patch), restart
@@ -23,6 +23,11 @@ USED_BY_OPSBOT = {
     Permission("batch", "cronjobs", "get"),  # read_cronjob
     Permission("batch", "jobs", "create"),  # create_job
     Permission("batch", "jobs", "get"),  # read_job
+    Permission("serving.kserve.io", "inferenceservices", "get"),  # read_inferenceservice
+    Permission("serving.kserve.io", "inferenceservices", "patch"),  # shift_canary_traffic
+    Permission("argoproj.io", "rollouts", "get"),  # read_rollout
+    Permission("argoproj.io", "rollouts", "patch"),  # undo (JSON patch), promote (spec.paused)
+    Permission("argoproj.io", "rollouts/status", "patch"),  # abort, promote
 }
 
 

@@ -87,6 +87,15 @@ What opsbot does in Kubernetes, and nothing else (bot/clients/kubernetes.py, kub
 - apiGroups: ["batch"]
   resources: ["jobs"]
   verbs: ["create", "get"]
+- apiGroups: ["serving.kserve.io"]
+  resources: ["inferenceservices"]
+  verbs: ["get", "patch"]
+- apiGroups: ["argoproj.io"]
+  resources: ["rollouts"]
+  verbs: ["get", "patch"]
+- apiGroups: ["argoproj.io"]
+  resources: ["rollouts/status"]
+  verbs: ["patch"]
 {{- end }}
 
 {{/* SIGTERM drain (readiness off, then in-flight requests) plus a margin. */}}
