@@ -34,14 +34,38 @@ SINCE = datetime(2026, 10, 1, tzinfo=UTC)
 UNTIL = datetime(2026, 11, 1, tzinfo=UTC)
 
 # fraud-scorer runs as the Deployment fraud-scorer-api: a rollback of it is fraud-scorer's.
+# The tiers, models, signals and datasets are for the ML KPIs (tests/reports/ml_history.py).
 CATALOG_YAML = """\
 services:
   fraud-scorer:
     namespace: ml-serving
     deployments: [fraud-scorer-api]
+    tier: 1
+    model: fraud-model
+    datasets: [{namespace: "s3://lake", name: transactions}]
+    signals:
+      - {name: feature-drift, query: 'max(fraud_feature_psi{feature!=""})', drift: true}
+      - {name: errors, query: 'sum(rate(fraud_errors_total[5m]))'}
   ranker:
     namespace: ml-serving
     deployments: [ranker]
+    tier: 1
+    model: ranker-model
+    datasets: [{namespace: "postgres://db", name: clicks}]
+    signals:
+      - {name: prediction-drift, query: 'avg by (slot) (ranker_prediction_kl)', drift: true}
+  recsys:
+    tier: 1
+    signals:
+      - name: latency
+        query: 'histogram_quantile(0.9, sum by (le) (rate(recsys_latency_seconds_bucket[5m])))'
+  search:
+    tier: 2
+    signals: [{name: drift, query: search_drift_score, drift: true}]
+datasets:
+  transactions: {namespace: "s3://lake", name: transactions, freshness: 6h, owner: fraud-scorer}
+  features: {namespace: "s3://lake", name: features, freshness: 1d, owner: ranker}
+  labels: {namespace: "s3://lake", name: labels, freshness: 2d, owner: fraud-scorer}
 """
 CATALOG = parse_catalog(CATALOG_YAML)
 
