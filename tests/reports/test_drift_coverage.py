@@ -15,7 +15,9 @@ from tests.support.server import free_port
 
 def test_the_adapter_reads_every_rule_as_prometheus_printed_it(prom_client: PromClient) -> None:
     assert prom_client.rules() == [
-        PromRule("drift", "fraud:feature_psi:max", "recording", "max by (model) (fraud_feature_psi)"),
+        PromRule(
+            "drift", "fraud:feature_psi:max", "recording", "max by (model) (fraud_feature_psi)"
+        ),
         PromRule("drift", "FraudFeatureDrift", "alerting", "fraud:feature_psi:max > 0.2"),
         PromRule("drift", "ranker:prediction_kl:avg", "recording", "avg(ranker_prediction_kl)"),
         PromRule("drift", "SearchDrift", "alerting", "search_drift_score > 0.3"),
