@@ -2,7 +2,8 @@
 
 Kinds of background work (one leader each): ``outbox`` (Slack sending), ``enrich``, ``jobs``
 (Ray job tracking), ``summaries``, ``runs`` (adopting action and playbook runs of dead
-replicas), ``reminders`` (status updates due), ``homes`` (App Home tabs kept current).
+replicas), ``reminders`` (status updates due), ``homes`` (App Home tabs kept current); and,
+where configured, ``registry`` (the MLflow poller) and ``freshness`` (datasets' freshness checks).
 """
 
 from __future__ import annotations
