@@ -19,6 +19,7 @@ def service_view(service: Service | None, name: str | None) -> dict[str, Any]:
             "deployments": [],
             "model": None,
             "signals": {},
+            "serving": {"kind": "deployment", "name": name},
         }
     return {
         "name": service.name,
@@ -27,6 +28,12 @@ def service_view(service: Service | None, name: str | None) -> dict[str, Any]:
         "deployments": list(service.deployments),
         "model": service.model,
         "signals": {s.name: s.query for s in service.signals},
+        "serving": {
+            "kind": service.serving.kind if service.serving else "deployment",
+            "name": service.serving.name
+            if service.serving
+            else (service.deployments[0] if service.deployments else service.name),
+        },
     }
 
 

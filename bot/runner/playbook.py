@@ -9,6 +9,7 @@ loading with ``file:line`` errors, matching an incident, and templating step par
       labels: {severity: critical}      # every label given must equal the alert's
       alertnames: [FraudScorerErrors]   # the alert is one of these
       suspect_kinds: [model, code]      # the top suspect's kind
+      serving_kinds: [deployment]       # how the service takes traffic (catalog ``serving``)
     params:                             # run params (`run <playbook> key=value`), with defaults
       threshold: "0.05"
     steps:
@@ -25,7 +26,8 @@ loading with ``file:line`` errors, matching an incident, and templating step par
 Templates are sandboxed Jinja with strict undefined names; the context holds ``incident``
 (id, title, service, severity, labels), ``labels``, ``suspect`` (the top suspect or none),
 ``service`` (the catalog entry: name, namespace, deployment, deployments, model, signals by
-name), ``params`` and ``steps`` (earlier steps' ``ok``, ``status``, ``summary``, ``data``).
+name, ``serving`` kind and name), ``params`` and ``steps`` (earlier steps' ``ok``, ``status``,
+``summary``, ``data``).
 """
 
 from __future__ import annotations
@@ -52,6 +54,10 @@ class Match(BaseModel):
     alertnames: list[str] = Field(default_factory=list)  # any of these
     suspect_kinds: list[Literal["code", "model", "data"]] = Field(default_factory=list)
     services: list[str] = Field(default_factory=list)
+    # The service's ``serving.kind`` in the catalog (none, or no catalog entry: deployment).
+    serving_kinds: list[Literal["deployment", "inferenceservice", "rollout"]] = Field(
+        default_factory=list
+    )
 
 
 class Step(BaseModel):
@@ -211,9 +217,15 @@ def load_dir(directory: Path) -> tuple[dict[str, Playbook], list[str]]:
 
 
 def matches(
-    playbook: Playbook, labels: Mapping[str, str], suspect_kind: str | None, service: str | None
+    playbook: Playbook,
+    labels: Mapping[str, str],
+    suspect_kind: str | None,
+    service: str | None,
+    serving_kind: str = "deployment",
 ) -> bool:
     m = playbook.match
+    if m.serving_kinds and serving_kind not in m.serving_kinds:
+        return False
     if any(labels.get(k) != v for k, v in m.labels.items()):
         return False
     if m.alertnames and labels.get("alertname") not in m.alertnames:

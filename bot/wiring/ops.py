@@ -61,11 +61,15 @@ def thread_poster(engine: Engine, wake: Wake) -> ThreadPoster:
 MAX_OFFERED = 5
 
 
-def playbook_offer(playbooks: dict[str, Playbook]) -> PlaybookOffer:
-    """The playbooks that fit an incident; those made for its top suspect's kind first."""
+def playbook_offer(playbooks: dict[str, Playbook], catalog: Catalog) -> PlaybookOffer:
+    """The playbooks that fit an incident; those made for its top suspect's kind first. The
+    service's catalog ``serving`` picks between them (a canary's traffic, a Rollout, or the
+    Deployment rolled back)."""
 
     def offer(labels: dict[str, str], kind: str | None, service: str | None) -> list[str]:
-        fitting = [p for p in playbooks.values() if matches(p, labels, kind, service)]
+        entry = catalog.get(service)
+        serving = entry.serving.kind if entry is not None and entry.serving else "deployment"
+        fitting = [p for p in playbooks.values() if matches(p, labels, kind, service, serving)]
         fitting.sort(key=lambda p: (kind not in p.match.suspect_kinds, p.name))
         return [p.name for p in fitting[:MAX_OFFERED]]
 

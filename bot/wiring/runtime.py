@@ -73,7 +73,7 @@ def build_runtime(settings: Settings) -> Runtime:
         lookback=timedelta(minutes=settings.enrich_lookback_min),
         metrics_window=timedelta(minutes=settings.metrics_window_min),
         limiter=anyio.CapacityLimiter(ENRICH_THREADS),
-        offer=playbook_offer(core.ops.playbooks),
+        offer=playbook_offer(core.ops.playbooks, catalog),
     )
     tracker = JobTracker(JobLedger(engine), core.ray, on_change=sender.wake)
     llm = llm_client(settings)

@@ -18,7 +18,7 @@ from bot.clients.set import Clients
 from bot.runner.context import service_context
 from bot.runner.execute import Executor
 from bot.runner.graph import PlaybookRunner, checkpointer_for
-from bot.runner.playbook import load_dir
+from bot.runner.playbook import load_dir, matches
 from tests.fakes.kubernetes.api import KubeApiFake
 from tests.integration.promstack import Prometheus, wait_until
 from tests.support.exporter import ScriptedExporter
@@ -142,18 +142,36 @@ SHIPPED = [
     "rerun-feature-pipeline",
     "restart-stuck-workers",
 ]
+# Run end to end through Slack in tests/chat/test_slack_serving_playbooks.py.
+SERVING = ["shift-canary-traffic-back", "abort-model-rollout"]
 
 
 def test_every_shipped_playbook_is_a_real_multi_step_runbook() -> None:
     playbooks, problems = load_dir(ROOT / "playbooks")
     assert problems == []
-    assert sorted(playbooks) == sorted(SHIPPED)
+    assert sorted(playbooks) == sorted(SHIPPED + SERVING)
     for pb in playbooks.values():
         actions = [s.action for s in pb.steps]
         assert len(actions) >= 3, pb.name
         assert pb.steps[0].approval == "required", pb.name
         assert "check_metric" in actions, pb.name
         assert actions[-1] == "post_message" or actions[-2] == "post_message", pb.name
+
+
+@pytest.mark.parametrize(
+    ("serving", "offered"),
+    [
+        ("deployment", "rollback-model-deploy"),
+        ("inferenceservice", "shift-canary-traffic-back"),
+        ("rollout", "abort-model-rollout"),
+    ],
+)
+def test_a_model_suspect_gets_the_playbook_of_how_the_service_is_served(
+    serving: str, offered: str
+) -> None:
+    playbooks, _ = load_dir(ROOT / "playbooks")
+    fitting = [p.name for p in playbooks.values() if matches(p, {}, "model", "svc", serving)]
+    assert fitting == [offered]
 
 
 @pytest.mark.parametrize("name", SHIPPED)
