@@ -9,8 +9,11 @@ within. Its **adherence** is the time within / the time observed, where the obse
 within over the sum of the time observed (the mean when every dataset has the same span).
 
 A dataset is **stale** at the end of the observed span (now, for a report that runs to now) when
-it is not within its objective then. ``within_objective`` is the pure computation; two queries
-read the run history (the last completion before the period, and those in it).
+the last success before that end (the period is half-open: a run ending exactly at ``until``
+belongs to the next one) is older than its objective, or there is none.
+
+``within_objective`` is the pure computation; two queries read the run history (the last
+completion before the period, and those in it).
 """
 
 from __future__ import annotations
@@ -57,7 +60,7 @@ class DatasetFreshness:
     objective: timedelta
     within: timedelta
     observed: timedelta
-    last_complete_at: datetime | None  # the last at or before the end of the observed span
+    last_complete_at: datetime | None  # the last before the end of the observed span
     stale: bool  # at the end of the observed span
 
     @property
@@ -129,7 +132,7 @@ def freshness_adherence(
             select(ns, ds, func.max(ended)).where(*writes, ended < since).group_by(ns, ds)
         ).all()
         during = session.exec(
-            select(ns, ds, ended).where(*writes, ended >= since, ended <= end)
+            select(ns, ds, ended).where(*writes, ended >= since, ended < end)
         ).all()
         for namespace, name, at in [*before, *during]:
             if f"{namespace}/{name}" in completions and at is not None:
