@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from openlineage.client import OpenLineageClient
 from openlineage.client.event_v2 import RunState
+from pydantic import ValidationError
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
@@ -28,6 +29,8 @@ from bot.store.freshness_models import DatasetWatch
 from bot.store.models import Alert, Incident, OutboxMessage, TimelineEvent
 from bot.store.summary_models import IncidentSummary
 from bot.store.types import utcnow
+from bot.summary.build import template_summary
+from bot.wiring.runtime import background_loops
 from tests.support.app_server import served
 from tests.support.lineage_events import emit, lineage_client, run
 
@@ -179,6 +182,12 @@ def test_a_stale_dataset_opens_one_incident_and_a_successful_run_resolves_it(bot
             select(IncidentSummary).where(IncidentSummary.incident_id == incident.id)
         ).one()
     assert summary.final is True
+    # The post-incident summary is built from this timeline as for any alert.
+    with Session(bot.engine) as s:
+        draft = template_summary(s, incident.id, bot.catalog)
+    assert draft.markdown.startswith(f"# Incident #{incident.id}: Dataset {WH}/features")
+    assert "DatasetStale" in draft.markdown
+    assert "All alerts resolved" in draft.markdown
 
 
 def test_the_check_resolves_it_when_the_success_arrived_late(bot: Bot) -> None:
@@ -276,3 +285,29 @@ def test_two_loops_on_one_database_open_one_incident(bot: Bot, db_url: str) -> N
     assert [a.incident_id for a in bot.alerts()] == [incident.id]
     assert incident.id is not None
     assert len(bot.messages(incident.id, "root_post")) == 1
+
+
+def test_the_loop_runs_in_the_fleet_only_where_datasets_have_an_objective(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    (tmp_path / "services.yaml").write_text(CATALOG)
+    (tmp_path / "none.yaml").write_text("services: {fraud-scorer: {}}\n")
+
+    def kinds(**settings: object) -> set[str]:
+        app = build_app(Settings(database_url=sqlite_url, **settings), migrate=False)
+        try:
+            return set(background_loops(app.state.runtime))
+        finally:
+            app.state.runtime.engine.dispose()
+
+    assert "freshness" in kinds(services_file=tmp_path / "services.yaml")
+    assert "freshness" not in kinds(services_file=tmp_path / "services.yaml", freshness_check_s=0)
+    assert "freshness" not in kinds(services_file=tmp_path / "none.yaml")
+
+
+def test_the_check_interval_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPSBOT_FRESHNESS_CHECK_S", "15")
+    assert Settings().freshness_check_s == 15
+    monkeypatch.setenv("OPSBOT_FRESHNESS_CHECK_S", "-1")
+    with pytest.raises(ValidationError, match=r"OPSBOT_FRESHNESS_CHECK_S|freshness_check_s"):
+        Settings()
