@@ -4,10 +4,12 @@ expected figure is worked out by hand below from the histories' tables."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import Engine
 from sqlmodel import Session
 
@@ -15,8 +17,11 @@ from bot.clients.prometheus import PromClient
 from bot.reports.drift_coverage import read_rules
 from bot.reports.freshness_adherence import within_objective
 from bot.reports.kpis import Report, reliability_report
+from bot.reports.render import report_lines
 from tests.reports.history import CATALOG, SINCE, UNTIL, at, october
 from tests.reports.ml_history import october_ml
+from tests.reports.rules_prometheus import RulesPrometheus
+from tests.support.asgi import asgi_client
 
 WINDOW = timedelta(minutes=360)
 HOUR = 3600.0
@@ -215,3 +220,78 @@ def test_within_objective_is_the_union_of_fresh_spans_clipped_to_the_period() ->
     assert within_objective([at(9, 1, 0)], 2 * h, start, end) == timedelta(0)  # long gone
     with pytest.raises(ValueError, match="must be positive"):
         within_objective(done, timedelta(0), start, end)
+
+
+def test_the_report_in_words(month: tuple[Report, Any]) -> None:
+    report, ids = month
+    lines = report_lines(report)
+    # the figures above, in the words /ops report uses (durations rounded down to two units)
+    for line in [
+        "Drift monitoring: 33% of tier-1 services (1 of 3 with a drift signal an alerting rule "
+        "reads)",
+        "  not covered: ranker — no alerting rule reads ranker_prediction_kl",
+        "  not covered: recsys — no drift signal",
+        "Pipeline runs: 75% succeeded (6 of 8; 2 failed or aborted)",
+        "  etl/features: 2 of 3 (67%), 1 failed",
+        "Data freshness: 2.3% of the time within objective (3 datasets)",  # 52 / 2232
+        "  transactions (≤ 6h00m): 2.2%",  # 16 / 744
+        "  stale now: features — last success 2026-10-10 12:00 UTC, owner ranker",
+        "  stale now: labels — no successful run recorded, owner fraud-scorer",
+        "Lineage completeness: 50% (2 of 4 catalog datasets had a lineage event)",
+        "  missing: postgres://db/clicks",
+        # 172800 s = 2d00h; 449280 s = 5d04h48m, shown 5d04h
+        "Model lead time, registration → production (median / p90): 2d00h / 5d04h (n=3)",
+        "  fraud-scorer (fraud-model): 1d06h / 1d20h (n=2)",  # 108000 s, 159840 s
+        f"  unknown: fraud-scorer v9 (deploy {ids['L6']}) — fraud-model version v9 was "
+        "registered after the deploy",
+    ]:
+        assert line in lines
+    assert lines[-1] == "Follow-ups still open: 0"
+
+
+async def test_the_api_report_has_the_ml_kpis(
+    make_app: Callable[..., FastAPI], drift_prometheus: RulesPrometheus
+) -> None:
+    app = make_app(api_token="api-token", prometheus_url=drift_prometheus.url)
+    app.state.runtime.catalog = CATALOG
+    async with asgi_client(app) as api:
+        response = await api.get(
+            "/api/v1/report?since=7d", headers={"Authorization": "Bearer api-token"}
+        )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    # nothing stored: no runs, no deploys; the rules come from the real Prometheus
+    assert (body["drift_coverage"]["status"], body["drift_coverage"]["rate"]) == ("ok", 1 / 3)
+    assert body["pipelines"] == {
+        "runs": 0,
+        "completed": 0,
+        "failed": 0,
+        "success_rate": None,
+        "by_job": {},
+    }
+    assert body["freshness"]["stale"] == ["features", "labels", "transactions"]
+    assert body["freshness"]["adherence"] == 0.0
+    assert body["lineage_completeness"]["rate"] == 0.0
+    assert body["model_lead_time"] == {
+        "n": 0,
+        "median_s": None,
+        "p90_s": None,
+        "by_service": {},
+        "deploys": [],
+        "unmatched": [],
+    }
+
+
+async def test_the_api_report_without_prometheus_says_coverage_is_unknown(
+    make_app: Callable[..., FastAPI],
+) -> None:
+    app = make_app(api_token="api-token")
+    app.state.runtime.catalog = CATALOG
+    async with asgi_client(app) as api:
+        response = await api.get(
+            "/api/v1/report?since=24h", headers={"Authorization": "Bearer api-token"}
+        )
+    assert response.status_code == 200, response.text
+    drift = response.json()["drift_coverage"]
+    assert (drift["status"], drift["covered"], drift["rate"]) == ("unknown", None, None)
+    assert drift["reason"] == "Prometheus is not configured (OPSBOT_PROMETHEUS_URL)"

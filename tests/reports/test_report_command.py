@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from bot.chat.commands import CommandContext, run_command
+from bot.clients.prometheus import PromClient
 from bot.store.run_models import RunStatus
 from bot.store.types import utcnow
 from tests.reports.history import CATALOG, Store
@@ -125,3 +126,29 @@ def test_the_change_failure_window_comes_from_the_context(ctx: CommandContext) -
         "Change failure rate: 0% (0 of 2 deploys followed by an incident on their service "
         "within 1h)" in lines
     )
+
+
+def test_drift_coverage_comes_from_the_contexts_prometheus(
+    ctx: CommandContext, prom_client: PromClient
+) -> None:
+    # Without one, coverage is unknown and the report says why (recsys has no drift signal
+    # whatever the rules say); with the real Prometheus, 1 of the 3 tier-1 services (see
+    # tests/reports/test_drift_coverage.py).
+    lines = run_command(ctx, "report").text.splitlines()
+    assert (
+        "Drift monitoring of 3 tier-1 services: unknown — Prometheus is not configured "
+        "(OPSBOT_PROMETHEUS_URL)" in lines
+    )
+    assert "  not covered: recsys — no drift signal" in lines
+    ctx.prometheus = prom_client
+    lines = run_command(ctx, "report").text.splitlines()
+    assert (
+        "Drift monitoring: 33% of tier-1 services (1 of 3 with a drift signal an alerting rule "
+        "reads)" in lines
+    )
+    # D1 is a production model deploy of 1.4.2, of which no registration is recorded
+    assert any(
+        line.startswith("  unknown: fraud-scorer 1.4.2") and "no registration" in line
+        for line in lines
+    )
+    assert "Pipeline runs: none finished" in lines
