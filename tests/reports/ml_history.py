@@ -156,9 +156,7 @@ def october_ml(engine: Engine) -> dict[str, int]:
             inputs=(transactions,),
         )
         run(session, fx, "ABORT", at(10, 29, 23), at(10, 30, 0), outputs=(features,))
-        run(
-            session, "etl/clicks", "COMPLETE", at(9, 29, 0), at(9, 29, 1), inputs=((DB, "clicks"),)
-        )
+        run(session, "etl/clicks", "COMPLETE", at(9, 29, 0), at(9, 29, 1), inputs=((DB, "clicks"),))
         registered(session, "fraud-model", "v7", at(10, 3, 9), "version_created")
         registered(session, "fraud-model", "v7", at(10, 3, 9, 5), "version_created")
         registered(session, "fraud-model", "v8", at(10, 20, 12), "version_created")
