@@ -8,7 +8,8 @@
                 (its own transaction, the root redrawn interactive: the button does not
                 wait for the chart)
 
-The workload source reads the service's pods (bot/enrich/workload.py).
+The workload source reads the service's pods (bot/enrich/workload.py); the serving source the
+traffic split of its InferenceService or Rollout (bot/enrich/serving_source.py).
 
 A source that fails or runs past ``OPSBOT_ENRICH_TIMEOUT_S`` is recorded as unavailable with the
 reason; the others are not held up by it beyond that deadline. Sources run in worker threads
@@ -55,6 +56,7 @@ from bot.enrich.relations import (
     relate,
     related_to,
 )
+from bot.enrich.serving_source import read_serving
 from bot.enrich.suspects import rank
 from bot.enrich.types import ChangeEvent, SignalSeries, SourceResult
 from bot.enrich.workload import findings_of, workload_evidence
@@ -113,7 +115,16 @@ class Enricher:
         until = max(now, ctx.alert_start)
 
         related = related_to(self.catalog, ctx.service)
-        deploys, registry, rollouts, data, metrics, oncall, workload = await asyncio.gather(
+        (
+            deploys,
+            registry,
+            rollouts,
+            data,
+            metrics,
+            oncall,
+            workload,
+            serving,
+        ) = await asyncio.gather(
             self._source("deploys", lambda: self._deploys(ctx.service, since, until)),
             self._source("registry", lambda: self._registry(since, until)),
             self._source("rollouts", lambda: self._rollouts(related, since)),
@@ -121,8 +132,11 @@ class Enricher:
             self._source("metrics", lambda: self._metrics(ctx.service, ctx.alert_start, until)),
             self._source("oncall", lambda: self._oncall(ctx.service, now)),
             self._source("workload", lambda: self._workload(ctx.service, since, now)),
+            self._source(
+                "serving", lambda: read_serving(self.clients.kube, self.catalog.get(ctx.service))
+            ),
         )
-        for result in (deploys, registry, rollouts, data, metrics, oncall, workload):
+        for result in (deploys, registry, rollouts, data, metrics, oncall, workload, serving):
             outcome.results[result.source] = result
 
         events = [c for r in (deploys, rollouts, data) for c in r.changes]

@@ -17,6 +17,7 @@ from bot.render.blocks import MAX_BLOCKS, Block, clip, mrkdwn_context, mrkdwn_se
 from bot.render.workload import workload_blocks
 from bot.store.models import Incident
 from bot.text.mrkdwn import escape
+from bot.text.slack_safe import safe_mrkdwn
 
 if TYPE_CHECKING:
     from bot.enrich.outcome import Outcome
@@ -32,6 +33,7 @@ SOURCE_LABEL = {
     "chart": "Chart",
     "oncall": "PagerDuty on-call",
     "workload": "Kubernetes pods",
+    "serving": "Model serving",
 }
 KIND_ICON = {"code": ":package:", "model": ":brain:", "data": ":card_file_box:"}
 
@@ -128,6 +130,10 @@ def enrichment_reply(incident: Incident, outcome: Outcome) -> tuple[str, list[Bl
             lines.append(f"• *{escape(name)}* unavailable: {escape(clip(str(error), 200))}")
         if lines:
             blocks += _section("Metrics (baseline → now)", lines)
+    serving = outcome.results.get("serving")
+    if serving is not None and serving.status == "ok" and serving.data.get("line"):
+        # Revision and object names came from the cluster: data, never markup.
+        blocks += _section("Serving", [safe_mrkdwn(clip(str(serving.data["line"]), 600))])
     blocks += workload_blocks(outcome.results.get("workload"))
 
     missing = [r for r in outcome.results.values() if r.status == "unavailable"]

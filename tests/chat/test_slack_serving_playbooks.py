@@ -30,6 +30,7 @@ class Served:
     action: str
     plan_words: str  # in the approval request
     path: str  # what gets patched
+    thread_words: str  # the enrichment's serving line
 
     def seed(self, kube: KubeApiFake) -> None:
         if self.kind == "inferenceservice":
@@ -51,6 +52,8 @@ KSERVE = Served(
     "shift_canary_traffic",
     f"Send all traffic of {NS}/fraud-model back to fraud-model-predictor-00002",
     f"/apis/serving.kserve.io/v1beta1/namespaces/{NS}/inferenceservices/fraud-model",
+    "InferenceService fraud-model: canary fraud-model-predictor-00003 at 10%. Traffic: 90% "
+    "fraud-model-predictor-00002 (prev), 10% fraud-model-predictor-00003 (canary)",
 )
 ARGO = Served(
     "rollout",
@@ -59,6 +62,7 @@ ARGO = Served(
     "abort_rollout",
     f"Abort the update of rollout {NS}/fraud-scorer",
     f"/apis/argoproj.io/v1alpha1/namespaces/{NS}/rollouts/fraud-scorer/status",
+    "Rollout fraud-scorer: Paused at step 3/8, canary 20%, stable rs ",
 )
 
 
@@ -107,6 +111,9 @@ async def test_the_offered_serving_playbook_patches_the_custom_resource_after_ap
         await bot.enrich(incident_id)
 
         [root] = slack.roots(FRAUD_CHANNEL)
+        await bot.rt.sender.drain()
+        thread = " ".join(blocks_text(r) for r in slack.replies(FRAUD_CHANNEL, root["ts"]))
+        assert served.thread_words in thread
         offers = next(b for b in root["blocks"] if b.get("block_id") == "opsbot_playbooks")
         names = [e["text"]["text"] for e in offers["elements"]]
         assert names[0] == f"Run {served.playbook}"
@@ -155,3 +162,28 @@ async def _until(bot: object, done: Callable[[], bool]) -> None:
             return
         await asyncio.sleep(0.2)
     assert done()
+
+
+async def test_the_serving_line_is_unavailable_with_the_reason_when_it_cannot_be_read(
+    sqlite_url: str, tmp_path: Path, slack: SlackEmulator, kube: KubeApiFake
+) -> None:
+    start = ago(seconds=60)
+    ARGO.seed(kube)
+    kube.deny("get", "rollouts", NS)
+    (tmp_path / "services.yaml").write_text(catalog(ARGO))
+    async with running_bot(
+        sqlite_url,
+        tmp_path,
+        slack,
+        kubeconfig=kube.write_kubeconfig(tmp_path / "kubeconfig"),
+        prometheus_url=None,
+        playbooks_dir=Path(__file__).resolve().parents[2] / "playbooks",
+    ) as bot:
+        await bot.deploy(kind="model", version="3", timestamp=start - timedelta(minutes=6))
+        incident_id = await bot.alert(start, service="fraud-scorer")
+        await bot.enrich(incident_id)
+        await bot.rt.sender.drain()
+        [root] = slack.roots(FRAUD_CHANNEL)
+        thread = " ".join(blocks_text(r) for r in slack.replies(FRAUD_CHANNEL, root["ts"]))
+        assert "Model serving: kubernetes: not allowed" in thread
+        assert "Suspects" in thread  # the other sources were not held up

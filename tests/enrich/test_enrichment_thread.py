@@ -138,6 +138,7 @@ async def test_the_thread_shows_what_changed_and_the_ranked_suspects(
             "chart": "not_configured",
             "oncall": "not_configured",  # no PagerDuty here
             "workload": "ok",  # the Deployment's pods (none seeded here)
+            "serving": "not_configured",  # plain Deployments: no canary, no Rollout
         }
         revisions = detail["enrichment"]["rollouts"]["data"]["deployments"]
         assert revisions[0]["revision"] == 2
