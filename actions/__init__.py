@@ -6,7 +6,7 @@
 | scale_deployment | k8s_scale |
 | restart_deployment | k8s_restart |
 | wait_for_rollout | k8s_wait |
-| shift_canary_traffic, promote_canary | kserve_canary |
+| canary_traffic, promote_canary | kserve_canary |
 | abort_rollout, promote_rollout | argo_rollouts |
 | undo_rollout | argo_undo |
 | rerun_pipeline | rerun_pipeline |

@@ -1,10 +1,10 @@
-"""``shift_canary_traffic`` and ``promote_canary``: a KServe InferenceService's canary, moved by
+"""``canary_traffic`` and ``promote_canary``: a KServe InferenceService's canary, moved by
 ``spec.predictor.canaryTrafficPercent``, safe to approve and to retry.
 
-    shift_canary_traffic  percent 0 (default): every request back to the rolled-out revision
-                          (tag ``prev``); 1-100: that share to the latest ready one
-    promote_canary        the field removed (merge patch ``null``): the latest ready revision
-                          takes 100% and becomes the rolled-out one
+    canary_traffic   percent 0 (default): every request back to the rolled-out revision
+                     (tag ``prev``); 1-100: that share to the latest ready one
+    promote_canary   the field removed (merge patch ``null``): the latest ready revision
+                     takes 100% and becomes the rolled-out one
 
 ``plan`` reads the InferenceService and shows the split as KServe reports it, and refuses when
 the revision that would take the traffic is not ready: no rolled-out revision, one that serves
@@ -130,8 +130,8 @@ def _set_percent(
         ) from exc
 
 
-class ShiftCanaryTraffic(Action[CanaryTrafficParams]):
-    name = "shift_canary_traffic"
+class CanaryTraffic(Action[CanaryTrafficParams]):
+    name = "canary_traffic"
     remediates = True
     description = (
         "Set a KServe InferenceService's canary share of traffic (0: all back to the rolled-out "

@@ -20,7 +20,7 @@ from actions.k8s_restart import RestartDeployment
 from actions.k8s_rollback import RollbackDeployment
 from actions.k8s_scale import ScaleDeployment
 from actions.k8s_wait import WaitForRollout
-from actions.kserve_canary import PromoteCanary, ShiftCanaryTraffic
+from actions.kserve_canary import CanaryTraffic, PromoteCanary
 from actions.pagerduty_actions import (
     AcknowledgePagerDutyIncident,
     AddPagerDutyNote,
@@ -37,7 +37,7 @@ BUILT_IN: tuple[type[Action[Any]], ...] = (
     ScaleDeployment,
     RestartDeployment,
     WaitForRollout,
-    ShiftCanaryTraffic,
+    CanaryTraffic,
     PromoteCanary,
     AbortRollout,
     PromoteRollout,

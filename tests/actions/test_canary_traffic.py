@@ -1,4 +1,4 @@
-"""``shift_canary_traffic`` and ``promote_canary`` against the Kubernetes API fake (under the
+"""``canary_traffic`` and ``promote_canary`` against the Kubernetes API fake (under the
 chart's Role): the split shown in the plan, one merge patch pinned to the resourceVersion, a
 second apply that patches nothing, and refusals for a stale plan or a revision that is not
 ready."""
@@ -12,7 +12,7 @@ import pytest
 from pydantic import ValidationError
 
 from actions.base import ActionContext, ActionRefused
-from actions.kserve_canary import PromoteCanary, ShiftCanaryTraffic
+from actions.kserve_canary import CanaryTraffic, PromoteCanary
 from actions.registry import REGISTRY
 from bot.errors import ExternalServiceError
 from tests.actions.conftest import NS
@@ -20,7 +20,7 @@ from tests.fakes.kubernetes.api import KubeApiFake
 
 NAME = "fraud-model"
 PATH = f"/apis/serving.kserve.io/v1beta1/namespaces/{NS}/inferenceservices/{NAME}"
-shift = ShiftCanaryTraffic()
+shift = CanaryTraffic()
 promote = PromoteCanary()
 
 
@@ -37,7 +37,7 @@ def predictor(kube: KubeApiFake) -> dict[str, Any]:
 
 
 def test_registered_with_params_that_forbid_unknown_fields_and_bad_percents() -> None:
-    assert isinstance(REGISTRY["shift_canary_traffic"], ShiftCanaryTraffic)
+    assert isinstance(REGISTRY["canary_traffic"], CanaryTraffic)
     assert isinstance(REGISTRY["promote_canary"], PromoteCanary)
     with pytest.raises(ValidationError):
         params(weight=0)

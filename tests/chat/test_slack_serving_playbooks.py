@@ -49,7 +49,7 @@ KSERVE = Served(
     "inferenceservice",
     "fraud-model",
     "shift-canary-traffic-back",
-    "shift_canary_traffic",
+    "canary_traffic",
     f"Send all traffic of {NS}/fraud-model back to fraud-model-predictor-00002",
     f"/apis/serving.kserve.io/v1beta1/namespaces/{NS}/inferenceservices/fraud-model",
     "InferenceService fraud-model: canary fraud-model-predictor-00003 at 10%. Traffic: 90% "

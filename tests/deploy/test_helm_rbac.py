@@ -24,7 +24,7 @@ USED_BY_OPSBOT = {
     Permission("batch", "jobs", "create"),  # create_job
     Permission("batch", "jobs", "get"),  # read_job
     Permission("serving.kserve.io", "inferenceservices", "get"),  # read_inferenceservice
-    Permission("serving.kserve.io", "inferenceservices", "patch"),  # shift_canary_traffic
+    Permission("serving.kserve.io", "inferenceservices", "patch"),  # canary_traffic
     Permission("argoproj.io", "rollouts", "get"),  # read_rollout
     Permission("argoproj.io", "rollouts", "patch"),  # undo (JSON patch), promote (spec.paused)
     Permission("argoproj.io", "rollouts/status", "patch"),  # abort, promote
