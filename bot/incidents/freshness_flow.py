@@ -38,6 +38,7 @@ from bot.incidents.freshness_watch import (
     watched,
     watched_since,
 )
+from bot.incidents.queries import open_incident_for_group
 from bot.incidents.resolve import resolve_if_all_alerts_resolved
 from bot.lineage.freshness import RunOutcome, last_success, producer_of
 from bot.outbox.queue import enqueue_reply, enqueue_root_post, enqueue_root_update
@@ -114,11 +115,7 @@ def _open(
         "catalog_dataset": w.name,
         "freshness": w.dataset.freshness or "",
     }
-    incident = session.exec(
-        select(Incident).where(
-            Incident.group_key == group_key(w.key), Incident.status != IncidentStatus.RESOLVED
-        )
-    ).first()
+    incident = open_incident_for_group(session, group_key(w.key))
     opened = incident is None
     if incident is None:
         entry = catalog.get(w.owner)
