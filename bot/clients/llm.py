@@ -1,7 +1,7 @@
 """The LLM adapter: the only place opsbot meets the ``openai`` client (Chat Completions).
 
 ``LLMClient.structured`` asks for an answer shaped like a pydantic model (strict JSON schema
-output) and returns the validated model; ``LLMClient.tool_turn`` makes one call with function
+output where the server takes it) and returns the validated model; ``LLMClient.tool_turn`` makes one call with function
 tools and returns the text and the tool calls. Any failure comes back as ``LLMUnavailable``
 (``ExternalServiceError("llm", operation, status, detail)``), and callers fall back to
 templates: an outage, a timeout, a 429 past the retries, a 4xx, malformed or schema-invalid JSON,
@@ -15,6 +15,14 @@ timeout and a failed connection are retried at most ``max_retries`` times, with 
 backoff and jitter, or after the wait ``Retry-After`` (or ``retry-after-ms``) asks for. A wait
 asked for that is longer than ``max_retry_wait_s`` is not waited: the call fails at once. Other
 4xx (400, 401, 403, 404) are final.
+
+Servers other than OpenAI (``bot/clients/llm_support.py``, ``LLMClient.support``): the output
+cap goes as ``max_tokens`` (understood everywhere; ``max_completion_tokens`` only when a server
+refuses the first); structured output steps down from a strict JSON schema to ``json_object``
+with the schema in the prompt, then to plain text parsed as JSON, within one call, and the next
+call starts where the last ended; a server that refuses tool calls is said once and asked no
+more. A refused request field is never retried. ``tool_turn(interactive=True)``: someone waits,
+so a timeout is final.
 
 Budget: ``reserve`` holds the prompt estimate plus ``max_output_tokens`` before a call;
 ``record`` replaces the hold by the ``usage.total_tokens`` the answer reports. A call refused
@@ -39,6 +47,14 @@ from pydantic import BaseModel, ValidationError
 from tenacity import RetryCallState, Retrying, retry_if_exception
 from tenacity import wait_exponential_jitter as backoff
 
+from bot.clients.llm_support import (
+    Feature,
+    ServerSupport,
+    Structured,
+    json_in_text,
+    refused_feature,
+    schema_instruction,
+)
 from bot.clients.retry_after import retry_after_s
 from bot.errors import ExternalServiceError
 from bot.text.untrusted import redact
@@ -57,6 +73,15 @@ class LLMUnavailable(ExternalServiceError):
     """The LLM gave no usable answer: outage, timeout, 429 past the retries, malformed or
     schema-invalid output, refusal, or the token budget would be exceeded. Callers fall back
     to templates."""
+
+
+class FeatureRefused(LLMUnavailable):
+    """The server refused a field of the request (``feature``): the output cap's field,
+    ``response_format`` or ``tools`` (``bot/clients/llm_support.py``)."""
+
+    def __init__(self, *args: Any, feature: Feature) -> None:
+        super().__init__(*args)
+        self.feature = feature
 
 
 class BudgetExceeded(LLMUnavailable):
@@ -161,6 +186,7 @@ class LLMClient:
         self._client = openai.OpenAI(
             api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=0
         )
+        self.support = ServerSupport()  # what this server takes, learned as it answers
 
     def structured(
         self,
@@ -172,23 +198,52 @@ class LLMClient:
         max_output_tokens: int = 1200,
         purpose: str = "",
     ) -> M:
-        """The model's answer to ``system`` + ``user``, validated as ``schema``."""
+        """The model's answer to ``system`` + ``user``, validated as ``schema``.
+
+        Asked the way this server takes (``ServerSupport.structured``): a strict JSON schema,
+        else ``json_object`` with the schema in the prompt, else plain text parsed as JSON; a
+        server that refuses one way is asked the next within this call. The answer is
+        validated against ``schema`` whichever way it came."""
         operation = f"structured:{purpose}" if purpose else "structured"
-        response_format = type_to_response_format_param(schema)
+        mode: Structured | None = self.support.structured
+        while mode is not None:
+            try:
+                return self._structured_as(
+                    mode, operation, system, user, schema, budget, max_output_tokens
+                )
+            except FeatureRefused as exc:
+                if exc.feature != "response_format":
+                    raise
+                mode = self.support.step_down(mode, exc.detail)
+        raise self._failure(operation, None, "the server takes no form of structured output")
+
+    def _structured_as(
+        self,
+        mode: Structured,
+        operation: str,
+        system: str,
+        user: str,
+        schema: type[M],
+        budget: TokenBudget,
+        max_output_tokens: int,
+    ) -> M:
+        extra: dict[str, Any] = {}
+        if mode == "json_schema":
+            extra["response_format"] = type_to_response_format_param(schema)
+        else:
+            system = f"{system}\n\n{schema_instruction(schema.model_json_schema())}"
+            if mode == "json_object":
+                extra["response_format"] = {"type": "json_object"}
         messages: list[dict[str, Any]] = [
             {"role": "system", "content": system},
             {"role": "user", "content": user},
         ]
-        estimate = estimate_messages_tokens(messages) + estimate_tokens(json.dumps(response_format))
+        estimate = estimate_messages_tokens(messages) + estimate_tokens(json.dumps(extra))
         budget.reserve(estimate, max_output_tokens)
         completion = self._complete(
-            operation,
-            budget,
-            estimate + max_output_tokens,
-            messages=messages,
-            response_format=response_format,
-            max_completion_tokens=max_output_tokens,
-        )
+            operation, budget, estimate + max_output_tokens, max_output_tokens,
+            messages=messages, **extra,
+        )  # fmt: skip
         message = completion.choices[0].message
         failure: str | None = None
         if message.refusal:
@@ -196,10 +251,13 @@ class LLMClient:
         elif not message.content:
             failure = "the answer has no content"
         else:
+            content = message.content if mode == "json_schema" else json_in_text(message.content)
             try:
-                return schema.model_validate_json(message.content)
+                return schema.model_validate_json(content)
             except ValidationError as exc:
                 failure = _validation_detail(exc, schema)
+                if mode != "json_schema":
+                    failure += f" (asked as {mode})"
         raise self._failure(operation, 200, failure)
 
     def tool_turn(
@@ -209,20 +267,26 @@ class LLMClient:
         tools: list[dict[str, Any]],
         budget: TokenBudget,
         max_output_tokens: int = 800,
+        interactive: bool = False,
     ) -> ToolTurn:
-        """One call with ``tools`` (``tool_choice="auto"``): the text and the tool calls."""
+        """One call with ``tools`` (``tool_choice="auto"``): the text and the tool calls.
+        ``interactive``: someone is waiting; a timeout is not retried."""
         operation = "tool_turn"
+        if self.support.tools is False:  # said once in the log when it was learned
+            detail = f"tool calls are not supported: {self.support.tools_reason}"
+            raise LLMUnavailable(SYSTEM, operation, None, _one_line(detail))
         estimate = estimate_messages_tokens(messages) + estimate_tokens(json.dumps(tools))
         budget.reserve(estimate, max_output_tokens)
-        completion = self._complete(
-            operation,
-            budget,
-            estimate + max_output_tokens,
-            messages=messages,
-            tools=tools,
-            tool_choice="auto",
-            max_completion_tokens=max_output_tokens,
-        )
+        try:
+            completion = self._complete(
+                operation, budget, estimate + max_output_tokens, max_output_tokens,
+                messages=messages, tools=tools, tool_choice="auto",
+                interactive=interactive,
+            )  # fmt: skip
+        except FeatureRefused as exc:
+            if exc.feature == "tools":
+                self.support.no_tools(f"the server refused them: {exc.detail}")
+            raise
         message = completion.choices[0].message
         if message.refusal:
             raise self._failure(operation, 200, f"the model refused: {message.refusal}")
@@ -248,12 +312,33 @@ class LLMClient:
     # -- the call, its retries and its errors ------------------------------------------------
 
     def _complete(
-        self, operation: str, budget: TokenBudget, hold: int, **params: Any
+        self,
+        operation: str,
+        budget: TokenBudget,
+        hold: int,
+        max_output_tokens: int,
+        *,
+        interactive: bool = False,
+        **params: Any,
     ) -> ChatCompletion:
         """One chat completion, retried; settles the budget's ``hold`` for it; an answer cut
-        off at the token limit or by the content filter is a failure."""
+        off at the token limit or by the content filter is a failure. The output cap goes in
+        the field the server honours; a server that refuses that field is asked again with
+        the other one. A request field the server refuses raises ``FeatureRefused``."""
+        while True:
+            cap = self.support.cap(max_output_tokens)
+            try:
+                return self._complete_once(operation, budget, hold, interactive, **params, **cap)
+            except FeatureRefused as exc:
+                if exc.feature != "max_tokens" or not self.support.refused_cap(next(iter(cap))):
+                    raise
+                budget.reserve(0, hold)  # the refused call released its hold; ask again
+
+    def _complete_once(
+        self, operation: str, budget: TokenBudget, hold: int, interactive: bool, **params: Any
+    ) -> ChatCompletion:
         retrying = Retrying(
-            stop=self._stop,
+            stop=self._stop_interactive if interactive else self._stop,
             wait=self._wait,
             retry=retry_if_exception(_retryable),
             sleep=self._sleep,
@@ -269,7 +354,11 @@ class LLMClient:
                 budget.record(hold)  # the model may have run and been paid for
             else:
                 budget.release()
-            failure = self._error(operation, exc, attempts)
+            feature = refused_feature(exc)
+            if feature is not None and isinstance(exc, openai.APIStatusError):
+                failure = self._refused(operation, exc, feature)
+            else:
+                failure = self._error(operation, exc, attempts)
         if failure is not None:
             raise failure  # outside the except block: no __context__ holding the request
         usage = completion.usage
@@ -281,9 +370,23 @@ class LLMClient:
             raise self._failure(operation, 200, f"the answer was cut off ({reason})")
         return completion
 
+    def _refused(
+        self, operation: str, exc: openai.APIStatusError, feature: Feature
+    ) -> FeatureRefused:
+        detail = _one_line(redact(f"HTTP {exc.status_code}: {_api_message(exc)}"))
+        detail = detail.replace(self._api_key, "[REDACTED]")
+        log.info("llm %s: the server refuses %s: %s", operation, feature, detail)
+        return FeatureRefused(SYSTEM, operation, exc.status_code, detail, feature=feature)
+
     def _wait(self, state: RetryCallState) -> float:
         asked = _retry_after(_outcome_error(state))
         return asked if asked is not None else float(self._backoff(state))
+
+    def _stop_interactive(self, state: RetryCallState) -> bool:
+        """Someone waits: a timeout is final (the next try would take as long again)."""
+        if isinstance(_outcome_error(state), openai.APITimeoutError):
+            return True
+        return self._stop(state)
 
     def _stop(self, state: RetryCallState) -> bool:
         if state.attempt_number > self._max_retries:
@@ -335,6 +438,8 @@ def _arguments(raw: str) -> dict[str, Any] | None:
 def _retryable(exc: BaseException) -> bool:
     if isinstance(exc, openai.APIConnectionError):  # APITimeoutError included
         return True
+    if refused_feature(exc) is not None:  # the same request would be refused again
+        return False
     return isinstance(exc, openai.APIStatusError) and (
         exc.status_code == 429 or exc.status_code >= 500
     )

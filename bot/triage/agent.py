@@ -209,7 +209,10 @@ def _build(
             tools=specs,
             budget=budget,
             max_output_tokens=MAX_OUTPUT_TOKENS,
+            interactive=True,  # someone waits in the thread: a timeout is not retried
         )
+        if turn.tool_calls:
+            llm.support.tools_work()
         return {
             "messages": [*added, turn.assistant_message],
             "calls": turn.tool_calls,

@@ -51,6 +51,14 @@ LLM_DOWN = ":warning: The LLM was not reachable, so this is opsbot's enrichment 
 LLM_BUDGET = ":warning: The LLM's token budget for this question ran out; this is the enrichment."
 LLM_SILENT = ":warning: The LLM gave no answer within its tool rounds; this is the enrichment."
 LLM_CAPPED = ":hourglass: The LLM stopped at its limit of tool rounds."
+LLM_UNREAD = (
+    ":warning: The LLM answered without reading any evidence, so this is opsbot's enrichment."
+)
+LLM_NO_TOOLS = (
+    ":information_source: The LLM server does not support tool calls, so this is opsbot's "
+    "enrichment."
+)
+WORKING = ":hourglass_flowing_sand: Working on it… the LLM's answer will replace this message."
 
 
 @dataclass(frozen=True)
@@ -60,6 +68,88 @@ class MentionAnswer:
     incident_id: int | None
     used_llm: bool
     proposed: str | None  # the playbook offered as a button under the answer
+    follows: bool = False  # the LLM is asked next; its answer replaces this one
+
+
+def answer_now(
+    engine: Engine,
+    catalog: Catalog,
+    *,
+    channel: str,
+    thread_ts: str | None,
+    text: str,
+    llm: LLMClient | None,
+) -> MentionAnswer:
+    """The reply posted at once, whatever the LLM will do: the deterministic answer (the
+    enrichment's suspects and metrics, or how to use triage outside an incident), marked as
+    "working on it" when the LLM is asked next (``follows``)."""
+    question = strip_mention(text)
+    with Session(engine) as session:
+        incident = _incident_of(session, channel, thread_ts)
+        if incident is None:
+            reply, blocks = outside_incident(session, catalog, question)
+            return MentionAnswer(reply, blocks, None, used_llm=False, proposed=None)
+        assert incident.id is not None
+        tools_off = llm is not None and llm.support.tools is False
+        note = LLM_NO_TOOLS if tools_off else None
+        reply, blocks = fallback_answer(session, incident, note=note)
+    follows = llm is not None and not tools_off
+    if follows:
+        blocks = [*blocks, context(WORKING)]
+    return MentionAnswer(reply, blocks, incident.id, used_llm=False, proposed=None, follows=follows)
+
+
+def answer_with_llm(
+    engine: Engine,
+    catalog: Catalog,
+    *,
+    incident_id: int,
+    user: str,
+    text: str,
+    llm: LLMClient,
+    prom: PromClient | None = None,
+    token_budget: int = 12000,
+) -> MentionAnswer:
+    """What replaces ``answer_now``'s reply: the model's answer, or, when the LLM failed or
+    read nothing, the deterministic answer again with the reason it could not improve on it."""
+    question = strip_mention(text)
+    with Session(engine) as session:
+        incident = session.get(Incident, incident_id)
+        assert incident is not None
+        allowed = _allowed_users(session, incident_id, user)
+    scope = TriageScope(engine=engine, catalog=catalog, prom=prom, incident_id=incident_id)
+    note: str | None = None
+    try:
+        result = run_triage(
+            llm, scope, incident, question=question, budget=TokenBudget(token_budget)
+        )
+    except BudgetExceeded as exc:
+        log.warning("triage incident=%s: token budget ran out: %s", incident_id, exc.detail)
+        note = LLM_BUDGET
+    except LLMUnavailable as exc:
+        log.warning("triage incident=%s: LLM unavailable: %s", incident_id, exc.detail)
+        note = LLM_NO_TOOLS if llm.support.tools is False else LLM_DOWN
+    else:
+        if result.text is None:
+            note = LLM_SILENT
+        elif result.rounds == 0:
+            # An answer that read no evidence is not one: opsbot's answers rest on what it read.
+            llm.support.answered_unread()
+            note = LLM_UNREAD
+    if note is not None:
+        with Session(engine) as session:
+            reply, blocks = fallback_answer(session, incident, note=note)
+        return MentionAnswer(reply, blocks, incident_id, used_llm=False, proposed=None)
+    assert result.text is not None
+    reply, blocks, offered = render_answer(
+        incident,
+        result.text,
+        used=result.used,
+        proposal=result.proposal,
+        allowed_users=allowed,
+        note=LLM_CAPPED if result.capped else None,
+    )
+    return MentionAnswer(reply, blocks, incident_id, used_llm=True, proposed=offered)
 
 
 def answer_mention(
@@ -74,49 +164,23 @@ def answer_mention(
     prom: PromClient | None = None,
     token_budget: int = 12000,
 ) -> MentionAnswer:
-    """The reply to ``text`` (the mention's text, the bot's own mention included) by ``user``
-    in ``channel``, in the thread of ``thread_ts`` (None outside a thread)."""
-    question = strip_mention(text)
-    with Session(engine) as session:
-        incident = _incident_of(session, channel, thread_ts)
-        if incident is None:
-            reply, blocks = outside_incident(session, catalog, question)
-            return MentionAnswer(reply, blocks, None, used_llm=False, proposed=None)
-        assert incident.id is not None
-        allowed = _allowed_users(session, incident.id, user)
-        if llm is None:
-            reply, blocks = fallback_answer(session, incident)
-            return MentionAnswer(reply, blocks, incident.id, used_llm=False, proposed=None)
-
-    scope = TriageScope(engine=engine, catalog=catalog, prom=prom, incident_id=incident.id)
-    note: str | None = None
-    try:
-        result = run_triage(
-            llm, scope, incident, question=question, budget=TokenBudget(token_budget)
-        )
-    except BudgetExceeded as exc:
-        log.warning("triage incident=%s: token budget ran out: %s", incident.id, exc.detail)
-        note = LLM_BUDGET
-    except LLMUnavailable as exc:
-        log.warning("triage incident=%s: LLM unavailable: %s", incident.id, exc.detail)
-        note = LLM_DOWN
-    else:
-        if result.text is None:
-            note = LLM_SILENT
-    if note is not None:
-        with Session(engine) as session:
-            reply, blocks = fallback_answer(session, incident, note=note)
-        return MentionAnswer(reply, blocks, incident.id, used_llm=False, proposed=None)
-    assert result.text is not None
-    reply, blocks, offered = render_answer(
-        incident,
-        result.text,
-        used=result.used,
-        proposal=result.proposal,
-        allowed_users=allowed,
-        note=LLM_CAPPED if result.capped else None,
+    """The final reply to ``text`` (the mention's text, the bot's own mention included) by
+    ``user`` in ``channel``, in the thread of ``thread_ts`` (None outside a thread): the
+    model's answer when it is asked, else the deterministic one. Slack gets ``answer_now``'s
+    reply first and this one as its edit (``bot/chat/slack/events.py``)."""
+    now = answer_now(engine, catalog, channel=channel, thread_ts=thread_ts, text=text, llm=llm)
+    if not now.follows or llm is None or now.incident_id is None:
+        return now
+    return answer_with_llm(
+        engine,
+        catalog,
+        incident_id=now.incident_id,
+        user=user,
+        text=text,
+        llm=llm,
+        prom=prom,
+        token_budget=token_budget,
     )
-    return MentionAnswer(reply, blocks, incident.id, used_llm=True, proposed=offered)
 
 
 def strip_mention(text: str) -> str:

@@ -1,6 +1,7 @@
 """``/healthz`` (the process answers), ``/readyz`` (the database answers, and the replica is not
-draining), ``/metrics`` (with ``opsbot_ready``, the same answer as a gauge, and the gauges read
-from the database at scrape time: ``bot.telemetry``)."""
+draining; with an LLM, what its server supports as learned so far), ``/metrics`` (with
+``opsbot_ready``, the same answer as a gauge, and the gauges read from the database at scrape
+time: ``bot.telemetry``)."""
 
 from __future__ import annotations
 
@@ -45,7 +46,12 @@ def make_router(rt: Runtime) -> APIRouter:
             return JSONResponse(
                 {"status": "unavailable", "database": type(exc).__name__}, status_code=503
             )
-        return JSONResponse({"status": "ready", "database": "ok", **fleet})
+        ready: dict[str, object] = {"status": "ready", "database": "ok", **fleet}
+        if rt.llm is not None:
+            # What the LLM server has shown it supports (tool calls, structured output, the
+            # output cap's field): learned from its answers, for the life of the process.
+            ready["llm"] = rt.llm.support.as_json()
+        return JSONResponse(ready)
 
     @router.get("/metrics")
     async def metrics() -> Response:

@@ -108,7 +108,8 @@ def test_structured_output_is_parsed_into_the_model(fake: OpenAIFake, llm: LLMCl
     (sent,) = fake.requests
     assert sent["model"] == "gpt-4o-mini"
     assert [m["role"] for m in sent["messages"]] == ["system", "user"]
-    assert sent["max_completion_tokens"] == 700
+    assert sent["max_tokens"] == 700  # understood by every OpenAI-compatible server
+    assert "max_completion_tokens" not in sent
     spec = sent["response_format"]["json_schema"]
     assert (sent["response_format"]["type"], spec["name"], spec["strict"]) == (
         "json_schema",

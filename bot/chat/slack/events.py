@@ -11,7 +11,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.incidents.notes import pin_message, record_question
 from bot.runtime import Runtime
-from bot.triage.mention import answer_mention
+from bot.triage.mention import answer_now, answer_with_llm
 
 
 def register(app: AsyncApp, rt: Runtime) -> None:
@@ -46,30 +46,45 @@ def register(app: AsyncApp, rt: Runtime) -> None:
 
     @app.event("app_mention")
     async def mentioned(event: dict[str, Any], client: AsyncWebClient) -> None:
-        # "@opsbot why is fraud-scorer slow?": read-only triage, answered in the thread.
+        # "@opsbot why is fraud-scorer slow?": read-only triage, answered in the thread. The
+        # deterministic answer goes at once (the asker sees something within a second or two
+        # whatever the model does); the LLM's answer, when one is asked, replaces it.
         channel = str(event.get("channel") or "")
         thread_ts = event.get("thread_ts")
         user = str(event.get("user") or "?")
         text = str(event.get("text") or "")
-        answer = await anyio.to_thread.run_sync(
-            lambda: answer_mention(
-                rt.engine,
-                rt.catalog,
-                channel=channel,
-                thread_ts=thread_ts,
-                user=user,
-                text=text,
-                llm=rt.llm,
-                prom=rt.prom,
-                token_budget=settings.llm_token_budget,
+        now = await anyio.to_thread.run_sync(
+            lambda: answer_now(
+                rt.engine, rt.catalog, channel=channel, thread_ts=thread_ts, text=text, llm=rt.llm
             )
         )
-        await client.chat_postMessage(
+        posted = await client.chat_postMessage(
             channel=channel,
             thread_ts=thread_ts or event.get("ts"),
-            text=answer.text,
-            blocks=answer.blocks,
+            text=now.text,
+            blocks=now.blocks,
         )
+        answer = now
+        if now.follows and rt.llm is not None and now.incident_id is not None:
+            llm, asked_about = rt.llm, now.incident_id
+            answer = await anyio.to_thread.run_sync(
+                lambda: answer_with_llm(
+                    rt.engine,
+                    rt.catalog,
+                    incident_id=asked_about,
+                    user=user,
+                    text=text,
+                    llm=llm,
+                    prom=rt.prom,
+                    token_budget=settings.llm_token_budget,
+                )
+            )
+            await client.chat_update(
+                channel=str(posted.get("channel") or channel),
+                ts=str(posted["ts"]),
+                text=answer.text,
+                blocks=answer.blocks,
+            )
         incident_id = answer.incident_id
         if incident_id is not None:
             await anyio.to_thread.run_sync(

@@ -6,7 +6,8 @@ a ``tool`` message that answers no ``tool_call_id`` of the assistant message bef
 assistant ``tool_calls`` left unanswered; malformed ``tools``; ``tool_choice`` without tools or
 naming an unknown tool; a ``response_format`` of an unknown type, a ``json_schema`` without a
 name or an object schema, a strict schema with an open object or an optional property, or
-``json_object`` without the word "json" in the messages; ``max_completion_tokens`` below 1.
+``json_object`` without the word "json" in the messages; ``max_completion_tokens`` below 1;
+``max_tokens`` for a reasoning model (``o1``, ``o3-mini``…: "Unsupported parameter").
 The messages are the API's own where they are known (its "preceeding" typo included).
 """
 
@@ -21,6 +22,8 @@ __all__ = ["Invalid", "api_error", "validate"]
 Json = dict[str, Any]
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+# OpenAI's reasoning models take only ``max_completion_tokens`` as the output cap.
+REASONING_MODEL = re.compile(r"^o\d")
 TYPE_NAMES = {dict: "an object", list: "an array", str: "a string", int: "an integer"}
 
 
@@ -59,6 +62,13 @@ def validate(body: Json) -> None:
                     key,
                     "integer_below_min_value",
                 )
+    if body.get("max_tokens") is not None and REASONING_MODEL.match(str(body["model"])):
+        raise Invalid(
+            "Unsupported parameter: 'max_tokens' is not supported with this model. Use "
+            "'max_completion_tokens' instead.",
+            "max_tokens",
+            "unsupported_parameter",
+        )
     if body.get("stream"):
         raise Invalid("'stream': the fake does not stream", "stream")
 
