@@ -51,6 +51,7 @@ LLM_DOWN = ":warning: The LLM was not reachable, so this is opsbot's enrichment 
 LLM_BUDGET = ":warning: The LLM's token budget for this question ran out; this is the enrichment."
 LLM_SILENT = ":warning: The LLM gave no answer within its tool rounds; this is the enrichment."
 LLM_CAPPED = ":hourglass: The LLM stopped at its limit of tool rounds."
+LLM_FAILED = ":warning: The LLM's answer failed, so this is opsbot's enrichment."
 LLM_UNREAD = (
     ":warning: The LLM answered without reading any evidence, so this is opsbot's enrichment."
 )
@@ -129,6 +130,11 @@ def answer_with_llm(
     except LLMUnavailable as exc:
         log.warning("triage incident=%s: LLM unavailable: %s", incident_id, exc.detail)
         note = LLM_NO_TOOLS if llm.support.tools is False else LLM_DOWN
+    except Exception:
+        # A "Working on it…" message must never be left as it is: whatever broke, the edit says
+        # the LLM gave nothing and keeps the enrichment.
+        log.exception("triage incident=%s: failed", incident_id)
+        note = LLM_FAILED
     else:
         if result.text is None:
             note = LLM_SILENT

@@ -24,6 +24,7 @@ from bot.triage.mention import (
     LLM_BUDGET,
     LLM_CAPPED,
     LLM_DOWN,
+    LLM_FAILED,
     LLM_SILENT,
     MentionAnswer,
     answer_mention,
@@ -308,3 +309,24 @@ def test_secrets_in_tool_results_are_redacted_before_the_model_sees_them(
     assert "xoxb-99999999" not in sent
     (result,) = tool_messages(openai_fake.requests[1])
     assert "[REDACTED]" in result["content"]
+
+
+def test_whatever_breaks_in_triage_the_answer_keeps_the_enrichment_and_says_so(
+    sqlite_engine: Engine,
+    openai_fake: OpenAIFake,
+    llm: LLMClient,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    seed(sqlite_engine)
+
+    def broken(*_args: Any, **_kw: Any) -> Any:
+        raise RuntimeError("a bug in the agent")
+
+    monkeypatch.setattr("bot.triage.mention.run_triage", broken)
+    answer = ask(sqlite_engine, llm, "why?")
+    assert answer.used_llm is False
+    shown = json.dumps(answer.blocks, ensure_ascii=False)
+    assert LLM_FAILED in shown
+    assert "Working on it" not in shown  # the edit never keeps the marker
+    assert "a bug in the agent" in caplog.text
