@@ -44,106 +44,85 @@ class _Client(Protocol):
     ) -> Json: ...
 
 
+Resource = tuple[str, str, str]  # (group, version, plural)
+
+
+def _get(
+    client: _Client, resource: Resource, operation: str, target: str, ns: str, name: str
+) -> Json:
+    group, version, plural = resource
+    return client._json(
+        operation, target, client.custom.get_namespaced_custom_object,
+        group, version, ns, plural, name,
+    )  # fmt: skip
+
+
+def _patch(
+    client: _Client,
+    resource: Resource,
+    operation: str,
+    target: str,
+    ns: str,
+    name: str,
+    body: Json | list[Json],
+    *,
+    content_type: str = MERGE_PATCH,
+    status: bool = False,
+) -> Json:
+    group, version, plural = resource
+    call = (
+        client.custom.patch_namespaced_custom_object_status
+        if status
+        else client.custom.patch_namespaced_custom_object
+    )
+    return client._json(
+        operation, target, call, group, version, ns, plural, name, body,
+        _content_type=content_type,
+    )  # fmt: skip
+
+
 class ServingObjects:
     """InferenceServices and Rollouts, as methods of ``KubeClient``."""
 
     # -- KServe ---------------------------------------------------------------------------------
 
     def read_inferenceservice(self: _Client, namespace: str, name: str) -> Json:
-        group, version, plural = KSERVE
-        return self._json(
-            "read_inferenceservice",
-            f"inferenceservice {namespace}/{name}",
-            self.custom.get_namespaced_custom_object,
-            group,
-            version,
-            namespace,
-            plural,
-            name,
-        )
+        target = f"inferenceservice {namespace}/{name}"
+        return _get(self, KSERVE, "read_inferenceservice", target, namespace, name)
 
     def patch_inferenceservice(
         self: _Client, namespace: str, name: str, body: Mapping[str, Any]
     ) -> Json:
         """A merge patch of the main object (``status`` in it is ignored by the API server)."""
-        group, version, plural = KSERVE
-        return self._json(
-            "patch_inferenceservice",
-            f"inferenceservice {namespace}/{name}",
-            self.custom.patch_namespaced_custom_object,
-            group,
-            version,
-            namespace,
-            plural,
-            name,
-            dict(body),
-            _content_type=MERGE_PATCH,
-        )
+        target = f"inferenceservice {namespace}/{name}"
+        return _patch(self, KSERVE, "patch_inferenceservice", target, namespace, name, dict(body))
 
     # -- Argo Rollouts --------------------------------------------------------------------------
 
     def read_rollout(self: _Client, namespace: str, name: str) -> Json:
-        group, version, plural = ARGO
-        return self._json(
-            "read_rollout",
-            f"rollout {namespace}/{name}",
-            self.custom.get_namespaced_custom_object,
-            group,
-            version,
-            namespace,
-            plural,
-            name,
-        )
+        return _get(self, ARGO, "read_rollout", f"rollout {namespace}/{name}", namespace, name)
 
     def patch_rollout(self: _Client, namespace: str, name: str, body: Mapping[str, Any]) -> Json:
         """A merge patch of the Rollout itself (its spec)."""
-        group, version, plural = ARGO
-        return self._json(
-            "patch_rollout",
-            f"rollout {namespace}/{name}",
-            self.custom.patch_namespaced_custom_object,
-            group,
-            version,
-            namespace,
-            plural,
-            name,
-            dict(body),
-            _content_type=MERGE_PATCH,
-        )
+        target = f"rollout {namespace}/{name}"
+        return _patch(self, ARGO, "patch_rollout", target, namespace, name, dict(body))
 
     def patch_rollout_status(
         self: _Client, namespace: str, name: str, body: Mapping[str, Any]
     ) -> Json:
         """A merge patch of the Rollout's ``status`` subresource (404 where the CRD has none)."""
-        group, version, plural = ARGO
-        return self._json(
-            "patch_rollout_status",
-            f"rollout {namespace}/{name} status",
-            self.custom.patch_namespaced_custom_object_status,
-            group,
-            version,
-            namespace,
-            plural,
-            name,
-            dict(body),
-            _content_type=MERGE_PATCH,
+        target = f"rollout {namespace}/{name} status"
+        return _patch(
+            self, ARGO, "patch_rollout_status", target, namespace, name, dict(body), status=True
         )
 
     def json_patch_rollout(self: _Client, namespace: str, name: str, ops: list[Json]) -> Json:
         """An RFC 6902 patch of the Rollout (a ``test`` op makes it conditional: 422)."""
-        group, version, plural = ARGO
-        return self._json(
-            "patch_rollout",
-            f"rollout {namespace}/{name}",
-            self.custom.patch_namespaced_custom_object,
-            group,
-            version,
-            namespace,
-            plural,
-            name,
-            list(ops),
-            _content_type=JSON_PATCH,
-        )
+        target = f"rollout {namespace}/{name}"
+        return _patch(
+            self, ARGO, "patch_rollout", target, namespace, name, list(ops),
+            content_type=JSON_PATCH,
+        )  # fmt: skip
 
     def rollout_replicasets(
         self: _Client, namespace: str, rollout: Mapping[str, Any]
