@@ -1,14 +1,15 @@
 """The LLM adapter: the only place opsbot meets the ``openai`` client (Chat Completions).
 
 ``LLMClient.structured`` asks for an answer shaped like a pydantic model (strict JSON schema
-output where the server takes it) and returns the validated model; ``LLMClient.tool_turn`` makes one call with function
-tools and returns the text and the tool calls. Any failure comes back as ``LLMUnavailable``
-(``ExternalServiceError("llm", operation, status, detail)``), and callers fall back to
-templates: an outage, a timeout, a 429 past the retries, a 4xx, malformed or schema-invalid JSON,
-a refusal, an answer cut off at the token limit, or a ``TokenBudget`` that would be exceeded
-(``BudgetExceeded``, raised before any request is sent). The detail is one line and never holds
-the API key; the exception is raised with no ``__cause__`` or ``__context__``, since the
-``openai`` exception holds the request and its ``Authorization`` header.
+output where the server takes it) and returns the validated model; ``LLMClient.tool_turn``
+makes one call with function tools and returns the text and the tool calls. Any failure comes
+back as ``LLMUnavailable`` (``ExternalServiceError("llm", operation, status, detail)``), and
+callers fall back to templates: an outage, a timeout, a 429 past the retries, a 4xx, malformed
+or schema-invalid JSON, a refusal, an answer cut off at the token limit, or a ``TokenBudget``
+that would be exceeded (``BudgetExceeded``, raised before any request is sent). The detail is
+one line and never holds the API key; the exception is raised with no ``__cause__`` or
+``__context__``, since the ``openai`` exception holds the request and its ``Authorization``
+header.
 
 Retries, decided here (the ``openai`` client is built with ``max_retries=0``): a 429, a 5xx, a
 timeout and a failed connection are retried at most ``max_retries`` times, with exponential
@@ -65,6 +66,7 @@ SYSTEM = "llm"
 DEFAULT_MODEL = "gpt-4o-mini"
 DETAIL_MAX = 300
 MESSAGE_OVERHEAD_TOKENS = 4  # role and separators around each chat message
+MIN_SECRET_KEY = 12  # a shorter API key is a placeholder (self-hosted servers take any)
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -373,8 +375,9 @@ class LLMClient:
     def _refused(
         self, operation: str, exc: openai.APIStatusError, feature: Feature
     ) -> FeatureRefused:
-        detail = _one_line(redact(f"HTTP {exc.status_code}: {_api_message(exc)}"))
-        detail = detail.replace(self._api_key, "[REDACTED]")
+        detail = _one_line(
+            redact(self._without_key(f"HTTP {exc.status_code}: {_api_message(exc)}"))
+        )
         log.info("llm %s: the server refuses %s: %s", operation, feature, detail)
         return FeatureRefused(SYSTEM, operation, exc.status_code, detail, feature=feature)
 
@@ -411,8 +414,16 @@ class LLMClient:
             return self._failure(operation, status, said)
         return self._failure(operation, None, f"{type(exc).__name__}: {exc}")
 
+    def _without_key(self, text: str) -> str:
+        """``text`` with the API key taken out. Self-hosted servers often take any key, and
+        people set a placeholder (``x``, ``none``): one that short is not a secret, and taking
+        it out would garble every word holding those letters."""
+        if len(self._api_key) < MIN_SECRET_KEY:
+            return text
+        return text.replace(self._api_key, "[REDACTED]")
+
     def _failure(self, operation: str, status: int | None, detail: str) -> LLMUnavailable:
-        detail = _one_line(redact(detail.replace(self._api_key, "[REDACTED]")))
+        detail = _one_line(redact(self._without_key(detail)))
         log.warning("llm %s failed (%s): %s", operation, status, detail)
         return LLMUnavailable(SYSTEM, operation, status, detail)
 

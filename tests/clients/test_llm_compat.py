@@ -53,17 +53,20 @@ class Verdict(BaseModel):
 
 GOOD = {"cause": "model 1.4.2", "confidence": 0.7}
 
-# What llama-cpp-python's server answers a json_schema response_format with: its request
-# model's validation error, as a 500.
+# What llama-cpp-python 0.3.36's server answers a json_schema response_format with, as captured
+# from the real one (its request model's validation error, and a line of its traceback), a 500.
 LLAMA_CPP_SCHEMA_REFUSAL = Reply(
     status=500,
     error={
         "message": (
-            "1 validation error for CreateChatCompletionRequest\nresponse_format.type\n  Input "
-            "should be 'text' or 'json_object' [type=literal_error, input_value='json_schema', "
-            "input_type=str]"
+            "1 validation error:\n  {'type': 'literal_error', 'loc': ('body', 'response_format', "
+            "'type'), 'msg': \"Input should be 'text' or 'json_object'\", 'input': 'json_schema', "
+            "'ctx': {'expected': \"'text' or 'json_object'\"}}\n\n  File \"/srv/llama_cpp/server/"
+            'app.py", line 376, in create_chat_completion\n    POST /v1/chat/completions'
         ),
         "type": "internal_server_error",
+        "param": None,
+        "code": None,
     },
 )
 JSON_OBJECT_REFUSAL = Reply(
@@ -309,3 +312,15 @@ def test_answers_that_never_call_a_tool_mean_the_server_ignores_tools() -> None:
     for _ in range(5):
         works.answered_unread()
     assert works.tools is True  # a server that has made tool calls does support them
+
+
+def test_a_placeholder_key_of_a_self_hosted_server_does_not_garble_the_reasons() -> None:
+    with OpenAIFake(api_key="x") as fake:  # such servers take any key; people set "x"
+        llm = LLMClient(api_key="x", base_url=fake.base_url, model="m", timeout_s=5.0)
+        fake.script(Reply(status=400, error=api_error("context exceeded", "invalid_request_error")))
+        try:
+            with pytest.raises(LLMUnavailable) as caught:
+                verdict(llm)
+        finally:
+            llm.close()
+    assert caught.value.detail == "HTTP 400: context exceeded"
