@@ -26,6 +26,10 @@ from tests.support.asgi import app_factory, asgi_client
 from tests.support.chart_role import chart_grants, kube_fake
 from tests.support.databases import reset_postgres, sqlite_copy, sqlite_template
 from tests.support.ray_head import RAY_ENV, RayHead, start_head
+from tests.support.socket_origins import install as _track_socket_origins
+from tests.support.socket_origins import left_open as _sockets_left_open
+
+_track_socket_origins()
 
 # Every Ray process the tests start or talk to (head, job drivers, the bot's job client) reads
 # this, and it must be the same for all of them (see tests/support/ray_head.py).
@@ -179,33 +183,33 @@ def kc(kubeconfig: Path) -> Iterator[KubeClient]:
         yield client
 
 
-def _name_leftover_sockets() -> None:
-    """Sockets left unclosed by the whole run, named at its end rather than failing it there.
+def _left_unclosed() -> list[str]:
+    """What the run left unclosed, found by a garbage collection once the tests are done, each
+    socket with the test and the stack that opened it (``tests/support/socket_origins.py``).
 
-    A full run (2,429 tests) leaves one client socket to a test server unclosed, found only by
-    a garbage collection after the last test; no directory run alone leaves it, so which test
-    opens it is not known yet. A leak found during a test still fails that test
-    (``filterwarnings = error``). This collects once the tests are done (and again before
-    pytest's own end-of-run check) and prints each socket found, so the leak stays in sight
-    until it is fixed.
+    A leak found during a test fails that test (``filterwarnings = error``). One found only
+    after the last test (an object kept alive until the process's last collection, such as a
+    client built once and never closed) fails the run here, named by where it was opened,
+    rather than as an anonymous warning in pytest's own end-of-run check.
     """
     import gc
-    import sys
     import warnings
 
     with warnings.catch_warnings(record=True) as found:
         warnings.simplefilter("always", ResourceWarning)
         gc.collect()
-    for warning in found:
-        if issubclass(warning.category, ResourceWarning):
-            sys.stderr.write(f"\nopsbot tests: left unclosed by the run: {warning.message}\n")
+    named = [f"opened here: {origin}" for origin in _sockets_left_open()]
+    if named:
+        return named
+    return [str(w.message) for w in found if issubclass(w.category, ResourceWarning)]
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    _name_leftover_sockets()
+    import sys
 
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_unconfigure(config: pytest.Config) -> None:
-    _name_leftover_sockets()
+    leaks = _left_unclosed()
+    for leak in leaks:
+        sys.stderr.write(f"\nopsbot tests: left unclosed by the run: {leak}\n")
+    if leaks:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

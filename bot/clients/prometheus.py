@@ -72,10 +72,14 @@ class PromClient:
         no_retry = Retry(total=0, redirect=0, raise_on_status=False)
         options: dict[str, Any] = {"timeout": timeout_s}  # typed ``int`` there, a float works
         self._prom = PrometheusConnect(url=self.url, disable_ssl=True, retry=no_retry, **options)
+        self._derived: list[PromClient] = []  # from with_timeout(), closed with this one
 
     def with_timeout(self, timeout_s: float) -> PromClient:
-        """The same Prometheus with ``timeout_s`` per query (and told to Prometheus)."""
-        return PromClient(self.url, timeout_s=timeout_s)
+        """The same Prometheus with ``timeout_s`` per query (and told to Prometheus), on its own
+        connection pool, which this client's ``close`` also closes."""
+        derived = PromClient(self.url, timeout_s=timeout_s)
+        self._derived.append(derived)
+        return derived
 
     def query_range(
         self, query: str, start: datetime, end: datetime, step_s: float
@@ -159,6 +163,8 @@ class PromClient:
         return f"request to {self.url} failed: {text}"
 
     def close(self) -> None:
+        for derived in self._derived:
+            derived.close()
         self._prom.close()
 
     def _error(

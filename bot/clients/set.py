@@ -7,7 +7,8 @@ clients (and connection pools) with the shorter timeout of a read that must not 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import logging
+from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -17,6 +18,8 @@ if TYPE_CHECKING:
     from bot.clients.pagerduty import PagerDutyClient
     from bot.clients.prometheus import PromClient
     from bot.clients.ray import RayJobsClient
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -35,3 +38,16 @@ class Clients:
             kube=self.kube.with_timeout(timeout_s) if self.kube is not None else None,
             prom=self.prom.with_timeout(timeout_s) if self.prom is not None else None,
         )
+
+    def close(self) -> None:
+        """Release every client's connections (the clients ``reads()`` gave with them), at
+        shutdown. One that fails to close is logged and the rest are still closed."""
+        for each in fields(self):
+            client = getattr(self, each.name)
+            close = getattr(client, "close", None)
+            if close is None:
+                continue
+            try:
+                close()
+            except Exception:
+                log.exception("closing the %s client failed", each.name)

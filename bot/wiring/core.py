@@ -49,4 +49,5 @@ def build_core(settings: Settings) -> Core:
     ray = ray_client(settings)
     clients = build_clients(settings, ray)
     ops, close_ops = build_ops(settings, engine, catalog, clients, replica=fleet.replica)
-    return Core(settings, engine, catalog, fleet, clients, ray, ops, closers=[close_ops])
+    closers = [close_ops, clients.close]  # the actions first: they write through the clients
+    return Core(settings, engine, catalog, fleet, clients, ray, ops, closers=closers)
