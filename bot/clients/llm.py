@@ -86,6 +86,15 @@ class FeatureRefused(LLMUnavailable):
         self.feature = feature
 
 
+class AnswerCutOff(LLMUnavailable):
+    """The answer stopped at the output cap (or the content filter): the server answered, and
+    what it gave is not used. ``with_tool_calls``: whether the cut-off message held any."""
+
+    def __init__(self, *args: Any, with_tool_calls: bool) -> None:
+        super().__init__(*args)
+        self.with_tool_calls = with_tool_calls
+
+
 class BudgetExceeded(LLMUnavailable):
     """The call could spend more tokens than the budget has left; nothing was sent."""
 
@@ -289,6 +298,12 @@ class LLMClient:
             if exc.feature == "tools":
                 self.support.no_tools(f"the server refused them: {exc.detail}")
             raise
+        except AnswerCutOff as exc:
+            # Text up to the cap, no tool call, nothing read yet: a model that ignores tools
+            # and rambles looks like this (counted as an answer given without reading).
+            if not exc.with_tool_calls and not any(m.get("role") == "tool" for m in messages):
+                self.support.answered_unread()
+            raise
         message = completion.choices[0].message
         if message.refusal:
             raise self._failure(operation, 200, f"the model refused: {message.refusal}")
@@ -368,8 +383,11 @@ class LLMClient:
         if not completion.choices:
             raise self._failure(operation, 200, "the answer has no choices")
         if completion.choices[0].finish_reason in ("length", "content_filter"):
-            reason = completion.choices[0].finish_reason
-            raise self._failure(operation, 200, f"the answer was cut off ({reason})")
+            choice = completion.choices[0]
+            detail = f"the answer was cut off ({choice.finish_reason})"
+            log.warning("llm %s failed (200): %s", operation, detail)
+            called = bool(choice.message.tool_calls)
+            raise AnswerCutOff(SYSTEM, operation, 200, detail, with_tool_calls=called)
         return completion
 
     def _refused(

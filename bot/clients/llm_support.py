@@ -42,7 +42,7 @@ UNREAD_IN_A_ROW = 3
 _REFUSAL_STATUSES = frozenset({400, 422, 500, 501})
 _FIELD_WORDS: dict[Feature, tuple[str, ...]] = {
     "response_format": ("response_format", "json_schema", "structured output"),
-    "tools": ("tool_choice", "tools", "tool call", "function call", "function_call"),
+    "tools": ("tool_choice", "tool choice", "tools", "tool call", "function call", "function_call"),
     "max_tokens": ("max_tokens",),
 }
 
@@ -57,9 +57,12 @@ def refused_feature(exc: BaseException) -> Feature | None:
         if param is not None and any(param.startswith(w) for w in words):
             return feature
     # Without a ``param``, only a message that names the field and says it is not accepted.
+    # "requires --": vLLM started without a flag the field needs ("auto" tool choice requires
+    # --enable-auto-tool-choice ...); "does not support": Ollama on a model without tools.
     if not any(w in said for w in ("unsupported", "not supported", "invalid", "unknown",
                                    "not allowed", "validation", "extra", "unrecognized",
-                                   "input should be", "not permitted")):  # fmt: skip
+                                   "input should be", "not permitted", "requires --",
+                                   "does not support")):  # fmt: skip
         return None
     for feature, words in _FIELD_WORDS.items():
         if any(w in said for w in words):

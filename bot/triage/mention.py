@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from bot.catalog.model import Catalog, Service
-from bot.clients.llm import BudgetExceeded, LLMClient, LLMUnavailable, TokenBudget
+from bot.clients.llm import AnswerCutOff, BudgetExceeded, LLMClient, LLMUnavailable, TokenBudget
 from bot.enrich.change_sources import service_changes
 from bot.render.blocks import Block
 from bot.store.models import Incident, TimelineEvent
@@ -52,6 +52,9 @@ LLM_BUDGET = ":warning: The LLM's token budget for this question ran out; this i
 LLM_SILENT = ":warning: The LLM gave no answer within its tool rounds; this is the enrichment."
 LLM_CAPPED = ":hourglass: The LLM stopped at its limit of tool rounds."
 LLM_FAILED = ":warning: The LLM's answer failed, so this is opsbot's enrichment."
+LLM_CUT_OFF = (
+    ":warning: The LLM's answer ran past its length limit, so this is opsbot's enrichment."
+)
 LLM_UNREAD = (
     ":warning: The LLM answered without reading any evidence, so this is opsbot's enrichment."
 )
@@ -129,7 +132,14 @@ def answer_with_llm(
         note = LLM_BUDGET
     except LLMUnavailable as exc:
         log.warning("triage incident=%s: LLM unavailable: %s", incident_id, exc.detail)
-        note = LLM_NO_TOOLS if llm.support.tools is False else LLM_DOWN
+        if llm.support.tools is False:
+            note = LLM_NO_TOOLS
+        elif isinstance(exc, AnswerCutOff):
+            note = LLM_CUT_OFF
+        elif exc.status == 200:
+            note = LLM_FAILED  # it answered, with nothing usable
+        else:
+            note = LLM_DOWN
     except Exception:
         # A "Working on it…" message must never be left as it is: whatever broke, the edit says
         # the LLM gave nothing and keeps the enrichment.

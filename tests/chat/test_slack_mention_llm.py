@@ -13,8 +13,15 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from bot.triage.mention import LLM_DOWN, LLM_NO_TOOLS, LLM_UNREAD, WORKING
-from tests.fakes.openai.api import OpenAIFake, Reply, hang, reply_text, reply_tool_calls
+from bot.triage.mention import LLM_CUT_OFF, LLM_DOWN, LLM_NO_TOOLS, LLM_UNREAD, WORKING
+from tests.fakes.openai.api import (
+    OpenAIFake,
+    Reply,
+    hang,
+    length_cut,
+    reply_text,
+    reply_tool_calls,
+)
 from tests.fakes.openai.requests import api_error
 from tests.fakes.slack.api import SlackEmulator
 from tests.support.asgi import asgi_client, engine_of
@@ -135,6 +142,19 @@ async def test_a_model_that_times_out_is_not_retried_and_the_answer_says_so(
     assert waited < FIRST_REPLY_S
     await slack.await_for(lambda: LLM_DOWN in shown(answers(slack, root)[0]), timeout=10)
     assert len(openai_fake.requests) == 1  # one try: someone is waiting
+
+
+async def test_an_answer_cut_off_at_the_cap_says_so_and_not_that_the_llm_was_unreachable(
+    client: httpx.AsyncClient, slack: SlackEmulator, openai_fake: OpenAIFake
+) -> None:
+    root = await incident_root(client, slack)
+    openai_fake.script(length_cut("Let me think about fraud-scorer. First, the"))
+    await ask(client, slack, root, 6)
+    await slack.await_for(lambda: LLM_CUT_OFF in shown(answers(slack, root)[0]), timeout=10)
+    text = shown(answers(slack, root)[0])
+    assert LLM_DOWN not in text
+    assert "Let me think" not in text
+    assert len(openai_fake.requests) == 1
 
 
 async def test_an_answer_that_read_nothing_is_not_used(

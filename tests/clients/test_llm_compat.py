@@ -16,12 +16,18 @@ import openai
 import pytest
 from pydantic import BaseModel
 
-from bot.clients.llm import LLMClient, LLMUnavailable, TokenBudget
-from bot.clients.llm_support import ServerSupport, json_in_text, refused_feature
+from bot.clients.llm import AnswerCutOff, LLMClient, LLMUnavailable, TokenBudget
+from bot.clients.llm_support import (
+    UNREAD_IN_A_ROW,
+    ServerSupport,
+    json_in_text,
+    refused_feature,
+)
 from tests.fakes.openai.api import (
     OpenAIFake,
     Reply,
     hang,
+    length_cut,
     reply_json,
     reply_text,
     reply_tool_calls,
@@ -227,6 +233,39 @@ def test_tool_calls_that_work_are_remembered(
     assert llm.support.as_json()["tool_calls"] == "yes"
 
 
+def test_text_cut_off_at_the_cap_before_any_tool_call_counts_as_an_answer_that_read_nothing(
+    fake: OpenAIFake, make: Callable[..., LLMClient]
+) -> None:
+    """A model behind a server that ignores ``tools`` may ramble until the cap stops it."""
+    llm = make()
+    fake.always(length_cut("I think the issue might be related to the model and the"))
+    for _ in range(UNREAD_IN_A_ROW):
+        with pytest.raises(AnswerCutOff, match=r"cut off \(length\)"):
+            llm.tool_turn(messages=MESSAGES, tools=TOOLS, budget=TokenBudget(10_000))
+    assert llm.support.tools is False
+    assert "without calling a tool" in str(llm.support.tools_reason)
+    assert len(fake.requests) == UNREAD_IN_A_ROW  # a cut-off answer is not asked again
+
+
+def test_a_cut_off_turn_after_evidence_was_read_says_nothing_about_tool_support(
+    fake: OpenAIFake, make: Callable[..., LLMClient]
+) -> None:
+    llm = make()
+    read = [
+        *MESSAGES,
+        {"role": "assistant", "content": None, "tool_calls": [{
+            "id": "call_1", "type": "function",
+            "function": {"name": "read_timeline", "arguments": "{}"},
+        }]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "#1 alert fired"},
+    ]  # fmt: skip
+    fake.always(length_cut("The timeline shows that"))
+    for _ in range(UNREAD_IN_A_ROW):
+        with pytest.raises(AnswerCutOff):
+            llm.tool_turn(messages=read, tools=TOOLS, budget=TokenBudget(10_000))
+    assert llm.support.tools is None
+
+
 def test_an_interactive_turn_that_times_out_is_not_tried_again(
     fake: OpenAIFake, make: Callable[..., LLMClient]
 ) -> None:
@@ -270,6 +309,29 @@ def _status_error(status: int, body: dict[str, Any]) -> openai.APIStatusError:
         (500, LLAMA_CPP_SCHEMA_REFUSAL.error, "response_format"),
         (400, JSON_OBJECT_REFUSAL.error, "response_format"),
         (400, TOOLS_REFUSAL.error, "tools"),
+        # vLLM started without --enable-auto-tool-choice, in the shape it answers with.
+        (
+            400,
+            {
+                "message": '"auto" tool choice requires --enable-auto-tool-choice and '
+                "--tool-call-parser to be set",
+                "type": "BadRequestError",
+                "param": None,
+                "code": 400,
+            },
+            "tools",
+        ),
+        # Ollama with a model that has no tool template.
+        (
+            400,
+            {
+                "message": "registry.ollama.ai/library/gemma:2b does not support tools",
+                "type": "api_error",
+                "param": None,
+                "code": None,
+            },
+            "tools",
+        ),
         (
             400,
             api_error("Unsupported parameter: 'max_tokens'", "invalid_request_error", "max_tokens"),
