@@ -27,9 +27,11 @@ if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432
   pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start || true
 fi
 
-log "uv sync --frozen --group jobs (scripts/sync.sh)"
+log "uv sync --frozen --group jobs --group llm-server (scripts/sync.sh)"
 # The jobs group is what Ray's workers import (torch, Ray Train and Data): the tests start a
-# real local Ray head from this environment and run the training and scoring jobs on it.
+# real local Ray head from this environment and run the training and scoring jobs on it. The
+# llm-server group is the real OpenAI-compatible server and model of tests/llm_server; the first
+# sync on a machine compiles llama-cpp-python (uv keeps the wheel in its cache).
 ./scripts/sync.sh --quiet
 
 log "ruff"
