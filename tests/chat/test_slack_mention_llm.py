@@ -4,7 +4,6 @@ failing model never leaves the asker waiting with nothing."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -24,10 +23,10 @@ from tests.fakes.openai.api import (
 )
 from tests.fakes.openai.requests import api_error
 from tests.fakes.slack.api import SlackEmulator
-from tests.support.asgi import asgi_client, engine_of
-from tests.support.payloads import am_alert, am_payload
+from tests.support.asgi import asgi_client
+from tests.support.mention_thread import answers as thread_answers
+from tests.support.mention_thread import incident_root, mention_event, shown
 from tests.support.slack_requests import SIGNING_SECRET, post_event
-from tests.support.store import ingest
 
 CHANNEL = "C0INCIDENT"
 KEY = "sk-proj-opsbotMENTION0123456789abcdef"
@@ -64,48 +63,15 @@ async def client(
         yield c
 
 
-async def incident_root(client: httpx.AsyncClient, slack: SlackEmulator) -> str:
-    ingest(engine_of(client), am_payload("fraud-scorer", [am_alert("fraud-scorer", 1)]))
-    await slack.await_for(lambda: len(slack.roots(CHANNEL)) == 1, timeout=10)
-    root = str(slack.roots(CHANNEL)[0]["ts"])
-    await slack.await_for(lambda: len(slack.replies(CHANNEL, root)) >= 1, timeout=10)
-    return root
-
-
-def mention(root: str, n: int) -> dict[str, Any]:
-    ts = f"1700000100.{n:06d}"
-    return {
-        "type": "app_mention",
-        "user": "U0ALICE",
-        "text": "<@U0BOT> why is fraud-scorer slow?",
-        "ts": ts,
-        "channel": CHANNEL,
-        "thread_ts": root,
-        "event_ts": ts,
-    }
-
-
 def answers(slack: SlackEmulator, root: str) -> list[dict[str, Any]]:
-    """opsbot's replies in the thread that answer a mention (they carry the triage footer or
-    the working marker), as Slack shows them now (edits applied)."""
-    found = []
-    for reply in slack.replies(CHANNEL, root):
-        blocks = json.dumps(reply.get("blocks") or [], ensure_ascii=False)
-        if "Working on it" in blocks or "enrichment" in blocks or "Read:" in blocks:
-            found.append(reply)
-    return found
-
-
-def shown(message: dict[str, Any]) -> str:
-    blocks = json.dumps(message.get("blocks") or [], ensure_ascii=False)
-    return str(message.get("text", "")) + blocks
+    return thread_answers(slack, CHANNEL, root)
 
 
 async def ask(client: httpx.AsyncClient, slack: SlackEmulator, root: str, n: int) -> float:
     """Post the mention; seconds until the first answer is in the thread."""
     before = len(answers(slack, root))
     started = time.monotonic()
-    await post_event(client, mention(root, n), f"EvM{n}")
+    await post_event(client, mention_event(CHANNEL, root, n), f"EvM{n}")
     await slack.await_for(lambda: len(answers(slack, root)) > before, timeout=10)
     return time.monotonic() - started
 
@@ -113,7 +79,7 @@ async def ask(client: httpx.AsyncClient, slack: SlackEmulator, root: str, n: int
 async def test_the_deterministic_answer_comes_first_and_the_llm_answer_replaces_it(
     client: httpx.AsyncClient, slack: SlackEmulator, openai_fake: OpenAIFake
 ) -> None:
-    root = await incident_root(client, slack)
+    root = await incident_root(client, slack, CHANNEL)
     # The model takes 0.8 s a turn: slower than the first reply may be.
     openai_fake.script(
         hang(0.8, reply_tool_calls([("suspects", {})])),
@@ -136,7 +102,7 @@ async def test_the_deterministic_answer_comes_first_and_the_llm_answer_replaces_
 async def test_a_model_that_times_out_is_not_retried_and_the_answer_says_so(
     client: httpx.AsyncClient, slack: SlackEmulator, openai_fake: OpenAIFake
 ) -> None:
-    root = await incident_root(client, slack)
+    root = await incident_root(client, slack, CHANNEL)
     openai_fake.always(hang(5))  # longer than OPSBOT_LLM_TIMEOUT_S (1 s)
     waited = await ask(client, slack, root, 2)
     assert waited < FIRST_REPLY_S
@@ -147,7 +113,7 @@ async def test_a_model_that_times_out_is_not_retried_and_the_answer_says_so(
 async def test_an_answer_cut_off_at_the_cap_says_so_and_not_that_the_llm_was_unreachable(
     client: httpx.AsyncClient, slack: SlackEmulator, openai_fake: OpenAIFake
 ) -> None:
-    root = await incident_root(client, slack)
+    root = await incident_root(client, slack, CHANNEL)
     openai_fake.script(length_cut("Let me think about fraud-scorer. First, the"))
     await ask(client, slack, root, 6)
     await slack.await_for(lambda: LLM_CUT_OFF in shown(answers(slack, root)[0]), timeout=10)
@@ -160,7 +126,7 @@ async def test_an_answer_cut_off_at_the_cap_says_so_and_not_that_the_llm_was_unr
 async def test_an_answer_that_read_nothing_is_not_used(
     client: httpx.AsyncClient, slack: SlackEmulator, openai_fake: OpenAIFake
 ) -> None:
-    root = await incident_root(client, slack)
+    root = await incident_root(client, slack, CHANNEL)
     openai_fake.script(reply_text("It is probably DNS."))  # no tool call: no evidence read
     await ask(client, slack, root, 3)
     await slack.await_for(lambda: LLM_UNREAD in shown(answers(slack, root)[0]), timeout=10)
@@ -170,7 +136,7 @@ async def test_an_answer_that_read_nothing_is_not_used(
 async def test_a_server_without_tool_calls_is_said_once_and_questions_get_the_enrichment(
     client: httpx.AsyncClient, slack: SlackEmulator, openai_fake: OpenAIFake
 ) -> None:
-    root = await incident_root(client, slack)
+    root = await incident_root(client, slack, CHANNEL)
     ready = (await client.get("/readyz")).json()
     assert ready["llm"] == {
         "output_cap": "max_tokens",

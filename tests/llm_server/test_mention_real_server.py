@@ -7,7 +7,6 @@ without asking the model."""
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
@@ -24,60 +23,32 @@ from bot.triage.mention import (
 )
 from tests.fakes.slack.api import SlackEmulator
 from tests.llm_server.conftest import CHANNEL
-from tests.support.asgi import engine_of
-from tests.support.payloads import am_alert, am_payload
+from tests.support.mention_thread import answers as thread_answers
+from tests.support.mention_thread import incident_root, mention_event, shown
 from tests.support.recording_proxy import RecordingProxy
 from tests.support.slack_requests import post_event
-from tests.support.store import ingest
 
+QUESTION = "why is fraud-scorer failing?"
 FIRST_REPLY_S = 2.0
 TOOL_TURN_CAP = 800  # max_output_tokens of a triage turn
 COULD_NOT_IMPROVE = (LLM_UNREAD, LLM_CUT_OFF, LLM_NO_TOOLS, LLM_DOWN, LLM_FAILED, LLM_SILENT)
 UNREAD_IN_A_ROW = 3  # answers without a tool call before tool calls count as unsupported
 
 
-def mention(root: str, n: int) -> dict[str, Any]:
-    ts = f"1700000200.{n:06d}"
-    return {
-        "type": "app_mention",
-        "user": "U0ALICE",
-        "text": "<@U0BOT> why is fraud-scorer failing?",
-        "ts": ts,
-        "channel": CHANNEL,
-        "thread_ts": root,
-        "event_ts": ts,
-    }
-
-
-def shown(message: dict[str, Any]) -> str:
-    return str(message.get("text", "")) + json.dumps(
-        message.get("blocks") or [], ensure_ascii=False
-    )
-
-
 def answers(slack: SlackEmulator, root: str) -> list[dict[str, Any]]:
-    """opsbot's replies that answer a mention, as Slack shows them now (edits applied)."""
-    found = []
-    for reply in slack.replies(CHANNEL, root):
-        text = shown(reply)
-        if WORKING in text or any(note in text for note in COULD_NOT_IMPROVE) or "Read:" in text:
-            found.append(reply)
-    return found
+    return thread_answers(slack, CHANNEL, root)
 
 
 async def test_each_mention_is_answered_at_once_then_settled_and_tools_are_learned_unsupported(
     client: httpx.AsyncClient, slack: SlackEmulator, proxy: RecordingProxy
 ) -> None:
-    ingest(engine_of(client), am_payload("fraud-scorer", [am_alert("fraud-scorer", 1)]))
-    await slack.await_for(lambda: len(slack.roots(CHANNEL)) == 1, timeout=10)
-    root = str(slack.roots(CHANNEL)[0]["ts"])
-    await slack.await_for(lambda: len(slack.replies(CHANNEL, root)) >= 1, timeout=10)
+    root = await incident_root(client, slack, CHANNEL)
     assert (await client.get("/readyz")).json()["llm"]["tool_calls"] == "not tried yet"
 
     for n in range(1, UNREAD_IN_A_ROW + 1):
         count = len(answers(slack, root))
         asked = time.monotonic()
-        await post_event(client, mention(root, n), f"EvReal{n}")
+        await post_event(client, mention_event(CHANNEL, root, n, QUESTION), f"EvReal{n}")
         await slack.await_for(lambda c=count: len(answers(slack, root)) > c, timeout=10)
         first_reply_s = time.monotonic() - asked
         assert first_reply_s < FIRST_REPLY_S, (
@@ -120,7 +91,7 @@ async def test_each_mention_is_answered_at_once_then_settled_and_tools_are_learn
 
     # The next question: the enrichment at once, saying why, and nothing sent to the model.
     before = len(answers(slack, root))
-    await post_event(client, mention(root, 9), "EvReal9")
+    await post_event(client, mention_event(CHANNEL, root, 9, QUESTION), "EvReal9")
     await slack.await_for(lambda: len(answers(slack, root)) > before, timeout=10)
     latest = answers(slack, root)[-1]
     assert LLM_NO_TOOLS in shown(latest)

@@ -9,14 +9,13 @@ from __future__ import annotations
 import json
 import re
 import time
-from typing import Any
 
 import httpx
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from bot.store.models import TimelineEvent
-from bot.store.summary_models import IncidentSummary, LLMState, SummarySource
+from bot.store.summary_models import LLMState, SummarySource
 from bot.summary.narrative import MAX_OUTPUT_TOKENS
 from tests.fakes.slack.api import SlackEmulator
 from tests.llm_server.conftest import CHANNEL
@@ -24,22 +23,10 @@ from tests.support.asgi import engine_of
 from tests.support.payloads import am_alert, am_payload
 from tests.support.recording_proxy import RecordingProxy
 from tests.support.store import ingest
+from tests.support.summary_thread import stored_summary, summary_messages
 
 SUMMARY_CAP = MAX_OUTPUT_TOKENS  # the summary's structured call
 LIVE_MENTION = re.compile(r"<!(channel|here|everyone)>|<!subteam\^")
-
-
-def summary_messages(slack: SlackEmulator) -> list[dict[str, Any]]:
-    return [
-        m
-        for m in slack.messages(CHANNEL)
-        if m["thread_ts"] and m["text"].startswith("Summary of incident #1")
-    ]
-
-
-def stored(engine: Engine) -> IncidentSummary | None:
-    with Session(engine) as s:
-        return s.exec(select(IncidentSummary)).first()
 
 
 def event_ids(engine: Engine) -> set[int]:
@@ -57,16 +44,16 @@ async def test_a_resolved_incident_gets_a_checked_narrative_or_the_template_with
     resolved_at = time.monotonic()
 
     # The template first, whatever the model does.
-    await slack.await_for(lambda: len(summary_messages(slack)) == 1, timeout=10)
+    await slack.await_for(lambda: len(summary_messages(slack, CHANNEL)) == 1, timeout=10)
     assert time.monotonic() - resolved_at < 5.0
-    [template] = summary_messages(slack)
+    [template] = summary_messages(slack, CHANNEL)
 
     def settled() -> bool:
-        s = stored(engine)
+        s = stored_summary(engine)
         return s is not None and s.llm_state in (LLMState.DONE, LLMState.FALLBACK)
 
     await slack.await_for(settled, timeout=600)
-    summary = stored(engine)
+    summary = stored_summary(engine)
     assert summary is not None
 
     # -- what was sent -------------------------------------------------------------------------
@@ -95,7 +82,7 @@ async def test_a_resolved_incident_gets_a_checked_narrative_or_the_template_with
     assert all(c.request.get("response_format", {}).get("type") != "json_schema" for c in calls[1:])
 
     # -- what reached Slack ------------------------------------------------------------------
-    [final] = summary_messages(slack)
+    [final] = summary_messages(slack, CHANNEL)
     assert final["ts"] == template["ts"]  # one message, edited in place if at all
     shown = json.dumps(final["blocks"], ensure_ascii=False) + final["text"]
     assert not LIVE_MENTION.search(shown)

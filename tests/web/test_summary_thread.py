@@ -31,6 +31,8 @@ from tests.support.asgi import asgi_client, engine_of
 from tests.support.payloads import am_alert, am_payload
 from tests.support.slack_requests import SIGNING_SECRET
 from tests.support.store import ingest
+from tests.support.summary_thread import stored_summary
+from tests.support.summary_thread import summary_messages as thread_summaries
 
 CHANNEL = "C0INCIDENT"
 
@@ -66,16 +68,11 @@ async def client(
 
 
 def summary_messages(slack: SlackEmulator) -> list[dict[str, Any]]:
-    return [
-        m
-        for m in slack.messages(CHANNEL)
-        if m["thread_ts"] and m["text"].startswith("Summary of incident #1")
-    ]
+    return thread_summaries(slack, CHANNEL)
 
 
 def stored(engine: Engine) -> IncidentSummary | None:
-    with Session(engine) as s:
-        return s.exec(select(IncidentSummary)).first()
+    return stored_summary(engine)
 
 
 def narrative(cite: int, what: str) -> dict[str, Any]:
