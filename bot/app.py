@@ -37,6 +37,7 @@ from bot.web import (
 )
 from bot.web.slack_guard import install_slack_guard
 from bot.web.webhook_fast_path import install_webhook_fast_path
+from bot.wiring import heap
 from bot.wiring.runtime import background_loops, build_runtime
 from bot.wiring.warm_up import warm_up
 
@@ -56,7 +57,7 @@ def check_settings(settings: Settings) -> None:
         log.warning("OPSBOT_ALERTMANAGER_TOKEN is not set: every Alertmanager webhook is refused")
 
 
-def build_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
+def build_app(settings: Settings, *, migrate: bool = True, settle_heap: bool = False) -> FastAPI:
     check_settings(settings)
     rt = build_runtime(settings)
 
@@ -79,7 +80,7 @@ def build_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
             for kind, body in background_loops(rt).items()
         ]
         # After ready, in the background: what a first chart would otherwise load.
-        tasks.append(asyncio.create_task(warm_up(rt, stop), name="warm-up"))
+        tasks.append(asyncio.create_task(warm_up(rt, stop, settle_heap), name="warm-up"))
         socket_handler = None
         if settings.socket_mode and bolt_app is not None:
             from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -90,6 +91,8 @@ def build_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
             )
             await socket_handler.connect_async()  # type: ignore[no-untyped-call]
             log.info("slack: connected in Socket Mode")
+        if settle_heap:  # opsbot serve: see bot.wiring.heap
+            heap.settle()
         log.info("opsbot ready (transport=%s)", rt.transport.name)
         try:
             yield

@@ -31,7 +31,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     sole = hold_sole_server(settings.database_url)  # SQLite: one serve per file
     try:
         wait_for_database(settings.database_url, settings.db_wait_s)
-        app = build_app(settings)
+        app = build_app(settings, settle_heap=True)
         config = uvicorn.Config(
             app,
             host=args.host,

@@ -26,13 +26,15 @@ import anyio
 
 from bot.enrich import chart
 from bot.runtime import Runtime
+from bot.wiring import heap
 
 log = logging.getLogger(__name__)
 
 
-async def warm_up(rt: Runtime, stop: asyncio.Event) -> None:
+async def warm_up(rt: Runtime, stop: asyncio.Event, settle_heap: bool = False) -> None:
     """Load the chart's libraries ``OPSBOT_WARM_UP_S`` after start where a chart can be drawn;
-    return when done, when there is nothing to load, or at ``stop``."""
+    return when done, when there is nothing to load, or at ``stop``. ``settle_heap``: then
+    take them out of the collector's full passes (``bot.wiring.heap``)."""
     delay = rt.settings.warm_up_s
     if delay <= 0 or rt.clients.prom is None:
         return
@@ -46,6 +48,8 @@ async def warm_up(rt: Runtime, stop: asyncio.Event) -> None:
             log.exception("warm-up failed: the first chart will load matplotlib itself")
             return
         log.info("warm-up done: the chart's libraries in %.1f s", time.perf_counter() - started)
+        if settle_heap:
+            await anyio.to_thread.run_sync(heap.settle)
         return
 
 
