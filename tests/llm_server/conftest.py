@@ -15,10 +15,9 @@ import pytest
 from fastapi import FastAPI
 
 from tests.fakes.slack.api import SlackEmulator
-from tests.support.asgi import asgi_client
 from tests.support.llama_server import LlamaServer
 from tests.support.recording_proxy import RecordingProxy
-from tests.support.slack_requests import SIGNING_SECRET
+from tests.support.slack_llm_app import slack_llm_app
 
 CHANNEL = "C0INCIDENT"
 # Any key: the server checks none; long enough to be scrubbed from error text as a real one is.
@@ -50,15 +49,7 @@ async def client(
     make_app: Callable[..., FastAPI], slack: SlackEmulator, proxy: RecordingProxy
 ) -> AsyncIterator[httpx.AsyncClient]:
     """``opsbot serve``'s app with Slack on the emulator and the LLM on the real server."""
-    app = make_app(
-        slack_bot_token="xoxb-test-token",
-        slack_signing_secret=SIGNING_SECRET,
-        slack_api_url=slack.api_url,
-        slack_channel_rate=20,
-        slack_channel_burst=20,
-        openai_api_key=API_KEY,
-        openai_base_url=f"{proxy.address}/v1",
-        llm_timeout_s=CALL_TIMEOUT_S,
-    )
-    async with app.router.lifespan_context(app), asgi_client(app) as c:
+    async with slack_llm_app(
+        make_app, slack, api_key=API_KEY, base_url=f"{proxy.address}/v1", timeout_s=CALL_TIMEOUT_S
+    ) as c:
         yield c

@@ -27,9 +27,9 @@ from tests.fakes.openai.api import (
     server_error,
 )
 from tests.fakes.slack.api import SlackEmulator
-from tests.support.asgi import asgi_client, engine_of
+from tests.support.asgi import engine_of
 from tests.support.payloads import am_alert, am_payload
-from tests.support.slack_requests import SIGNING_SECRET
+from tests.support.slack_llm_app import slack_llm_app
 from tests.support.store import ingest
 from tests.support.summary_thread import stored_summary
 from tests.support.summary_thread import summary_messages as thread_summaries
@@ -53,17 +53,9 @@ def llm() -> Iterator[OpenAIFake]:
 async def client(
     make_app: Callable[..., FastAPI], slack: SlackEmulator, llm: OpenAIFake
 ) -> AsyncIterator[httpx.AsyncClient]:
-    app = make_app(
-        slack_bot_token="xoxb-test-token",
-        slack_signing_secret=SIGNING_SECRET,
-        slack_api_url=slack.api_url,
-        openai_api_key=llm.api_key,
-        openai_base_url=llm.base_url,
-        llm_timeout_s=3.0,
-        slack_channel_rate=20,
-        slack_channel_burst=20,
-    )
-    async with app.router.lifespan_context(app), asgi_client(app) as c:
+    async with slack_llm_app(
+        make_app, slack, api_key=llm.api_key, base_url=llm.base_url, timeout_s=3.0
+    ) as c:
         yield c
 
 

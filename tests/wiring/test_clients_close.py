@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,6 +15,7 @@ import pytest
 from bot.clients.set import Clients
 from bot.config import Settings
 from bot.wiring.core import build_core
+from tests.support.fleet import wait_for
 
 ANSWERS: dict[str, Any] = {
     "/api/v2/silences": [],
@@ -66,10 +66,7 @@ class ConnectionCounter:
             return self.open
 
     def wait_for(self, count: int, timeout: float = 5.0) -> None:
-        deadline = time.monotonic() + timeout
-        while self.count() != count:
-            assert time.monotonic() < deadline, f"{self.count()} connections open, not {count}"
-            time.sleep(0.02)
+        wait_for(lambda: self.count() == count, timeout, f"{count} connections open")
 
 
 @pytest.fixture
